@@ -1,0 +1,88 @@
+"""One exception tree for everything s3explore raises.
+
+Every class also derives from the closest built-in (ValueError, LookupError, ...) so callers
+that already catch those keep working. Messages name the bucket, key, field or endpoint at
+fault and never contain credentials.
+"""
+
+from __future__ import annotations
+
+
+class S3ExploreError(Exception):
+    """Base class of every error s3explore raises."""
+
+
+class ConfigurationError(S3ExploreError, ValueError):
+    """An argument to a constructor or method is invalid."""
+
+
+class InvalidDocumentError(S3ExploreError, ValueError):
+    """A document cannot be stored (not a dict, no key, a value msgpack cannot encode, ...)."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class InvalidKeyError(InvalidDocumentError):
+    """A key value cannot become an S3 object key."""
+
+
+class MetadataTooLargeError(InvalidDocumentError):
+    """The user-defined object metadata is over the configured limit (2 KB on AWS)."""
+
+
+class QueryError(S3ExploreError, ValueError):
+    """Criteria, projection or sort are malformed or unsupported by the index store."""
+
+
+class NotConnectedError(S3ExploreError, RuntimeError):
+    """A method that needs a connection was called before ``connect()``."""
+
+
+class StoreConnectionError(S3ExploreError, ConnectionError):
+    """The S3 endpoint or the index store cannot be reached."""
+
+
+class CredentialsError(S3ExploreError, PermissionError):
+    """Credentials are missing, unknown (profile) or rejected by the endpoint."""
+
+
+class AccessDeniedError(S3ExploreError, PermissionError):
+    """The credentials are valid but not allowed to do this."""
+
+
+class BucketNotFoundError(S3ExploreError, LookupError):
+    """The bucket does not exist on this endpoint."""
+
+
+class ObjectNotFoundError(S3ExploreError, LookupError):
+    """No object exists under this key."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class CorruptObjectError(S3ExploreError, ValueError):
+    """An object body cannot be decompressed or decoded."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class S3RequestError(S3ExploreError):
+    """Any other error answered by S3; ``code`` is S3's error code."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TransientS3Error(S3RequestError):
+    """Throttling or a server error (5xx) that may succeed when retried."""
+
+
+class MissingDependencyError(S3ExploreError, ImportError):
+    """An optional dependency is needed for this feature."""

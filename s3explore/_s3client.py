@@ -1,0 +1,175 @@
+"""The one place that builds boto3 clients and turns S3's errors into ours."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+import botocore.exceptions as bexc
+from botocore import UNSIGNED
+from botocore.config import Config
+
+from s3explore._errors import (
+    AccessDeniedError,
+    BucketNotFoundError,
+    ConfigurationError,
+    CredentialsError,
+    ObjectNotFoundError,
+    S3ExploreError,
+    S3RequestError,
+    StoreConnectionError,
+    TransientS3Error,
+)
+
+SESSION_ARGS = frozenset(
+    {"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "region_name",
+     "profile_name", "botocore_session"}
+)
+
+# S3 error code -> (exception class, what to tell the user). The original ClientError is kept
+# as __cause__.
+ERROR_TABLE: dict[str, tuple[type[S3ExploreError], str]] = {
+    "NoSuchBucket": (BucketNotFoundError, "create the bucket or check its name and endpoint"),
+    "NoSuchKey": (ObjectNotFoundError, "the index may point at an object that was deleted"),
+    "AccessDenied": (AccessDeniedError, "check the profile's permissions on this bucket"),
+    "AllAccessDisabled": (AccessDeniedError, "access to this bucket is disabled"),
+    "InvalidAccessKeyId": (CredentialsError, "the access key id is unknown to this endpoint"),
+    "SignatureDoesNotMatch": (CredentialsError, "the secret key does not match the access key"),
+    "ExpiredToken": (CredentialsError, "the session token has expired; refresh credentials"),
+    "InvalidToken": (CredentialsError, "the session token is invalid"),
+    "SlowDown": (TransientS3Error, "the endpoint is throttling; retry with fewer workers"),
+    "Throttling": (TransientS3Error, "the endpoint is throttling; retry with fewer workers"),
+    "RequestTimeout": (TransientS3Error, "the request timed out"),
+    "InternalError": (TransientS3Error, "the endpoint had an internal error"),
+    "ServiceUnavailable": (TransientS3Error, "the endpoint is unavailable"),
+    "InvalidBucketName": (ConfigurationError, "bucket names are 3-63 lower-case characters"),
+}
+# HEAD requests carry no body, so S3 answers with the bare HTTP status as the code.
+STATUS_CODES = {"400": "BadRequest", "403": "AccessDenied", "500": "InternalError",
+                "502": "ServiceUnavailable", "503": "SlowDown", "504": "ServiceUnavailable"}
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def redact_url(url: str | None) -> str | None:
+    """Drop ``user:password@`` from a URL so it can appear in messages."""
+    return _USERINFO.sub("***@", url) if url else url
+
+
+def make_session(s3_profile: str | Mapping[str, Any] | None) -> boto3.Session:
+    """A boto3 session from a profile name, a dict of session arguments, or the defaults."""
+    if s3_profile is None:
+        return boto3.Session()
+    if isinstance(s3_profile, str):
+        try:
+            return boto3.Session(profile_name=s3_profile)
+        except bexc.ProfileNotFound as exc:
+            raise CredentialsError(
+                f"AWS profile {s3_profile!r} is not in your AWS config or credentials files "
+                "(~/.aws/config, ~/.aws/credentials, or AWS_CONFIG_FILE / "
+                "AWS_SHARED_CREDENTIALS_FILE); add it or pass s3_profile=None"
+            ) from exc
+    if isinstance(s3_profile, Mapping):
+        unknown = sorted(set(s3_profile) - SESSION_ARGS)
+        if unknown:
+            raise ConfigurationError(
+                f"s3_profile has unknown entries {unknown}; allowed: {sorted(SESSION_ARGS)}"
+            )
+        try:
+            return boto3.Session(**s3_profile)
+        except bexc.ProfileNotFound as exc:
+            name = s3_profile.get("profile_name")
+            raise CredentialsError(f"AWS profile {name!r} not found") from exc
+    raise ConfigurationError(
+        f"s3_profile must be None, a profile name or a dict, not {type(s3_profile).__name__}"
+    )
+
+
+def make_client(
+    s3_profile: str | Mapping[str, Any] | None,
+    endpoint_url: str | None,
+    workers: int,
+    anonymous: bool = False,
+    resource_kwargs: Mapping[str, Any] | None = None,
+) -> Any:
+    """One thread-safe S3 client whose connection pool fits ``workers`` threads.
+
+    Retries are ours (see the transfer layer), so botocore tries each request once.
+    """
+    kwargs = dict(resource_kwargs or {})
+    extra_config = kwargs.pop("config", None)
+    config = Config(
+        max_pool_connections=max(10, workers + 2),
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=60,
+        signature_version=UNSIGNED if anonymous else None,
+    )
+    if extra_config is not None:
+        config = config.merge(extra_config)
+    session = make_session(s3_profile)
+    try:
+        return session.client("s3", endpoint_url=endpoint_url, config=config, **kwargs)
+    except ValueError as exc:  # botocore rejects malformed endpoint URLs here
+        raise ConfigurationError(
+            f"endpoint_url {redact_url(endpoint_url)!r} is not a valid URL"
+        ) from exc
+    except bexc.NoRegionError as exc:
+        raise ConfigurationError(
+            "no AWS region is configured; set region in the profile or pass "
+            "s3_resource_kwargs={'region_name': ...}"
+        ) from exc
+
+
+def error_code(exc: BaseException) -> str | None:
+    if isinstance(exc, bexc.ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        return STATUS_CODES.get(code, code)
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: throttling, 5xx, dropped connections and read timeouts."""
+    if isinstance(exc, TransientS3Error):
+        return True
+    if isinstance(exc, (bexc.ConnectionClosedError, bexc.ReadTimeoutError)):
+        return True
+    code = error_code(exc)
+    return code is not None and ERROR_TABLE.get(code, (None,))[0] is TransientS3Error
+
+
+def translate(
+    exc: BaseException, *, bucket: str, key: str | None = None, endpoint_url: str | None = None
+) -> S3ExploreError:
+    """Our exception for a botocore one, naming bucket, key and endpoint, never secrets."""
+    where = f"bucket {bucket!r}" + (f", key {key!r}" if key is not None else "")
+    where += f" at {redact_url(endpoint_url) or 'AWS'}"
+    if isinstance(exc, S3ExploreError):
+        return exc
+    if isinstance(exc, bexc.ClientError):
+        code = error_code(exc) or "Unknown"
+        if code in ("404", "NotFound"):
+            code = "NoSuchKey" if key is not None else "NoSuchBucket"
+        cls, hint = ERROR_TABLE.get(code, (S3RequestError, "see the cause for details"))
+        message = f"S3 answered {code} for {where}: {hint}"
+        if cls is ObjectNotFoundError:
+            return ObjectNotFoundError(message, key=key)
+        if issubclass(cls, S3RequestError):
+            return cls(message, code=code)
+        return cls(message)
+    if isinstance(exc, (bexc.EndpointConnectionError, bexc.ConnectTimeoutError)):
+        return StoreConnectionError(
+            f"cannot reach the S3 endpoint for {where}; check endpoint_url and the network"
+        )
+    if isinstance(exc, (bexc.ConnectionClosedError, bexc.ReadTimeoutError)):
+        return TransientS3Error(f"connection to S3 dropped for {where}", code="ConnectionError")
+    if isinstance(exc, bexc.NoCredentialsError):
+        return CredentialsError(
+            f"no AWS credentials found for {where}: set a profile in ~/.aws/credentials and "
+            "pass s3_profile='name', pass a dict, or use anonymous=True for public buckets"
+        )
+    if isinstance(exc, bexc.BotoCoreError):
+        return S3RequestError(f"S3 request failed for {where}: {type(exc).__name__}")
+    return S3RequestError(f"S3 request failed for {where}: {type(exc).__name__}")

@@ -1,0 +1,19 @@
+"""Stores: the Store base, the index stores and S3Store."""
+
+from s3explore._stores._base import Store
+from s3explore._stores._mongo import MemoryStore, MongograntStore, MongoStore, MontyStore
+from s3explore._stores._results import Failure, StoredObject, UpdateResult, VerifyReport
+from s3explore._stores._s3 import S3Store
+
+__all__ = [
+    "Failure",
+    "MemoryStore",
+    "MongoStore",
+    "MongograntStore",
+    "MontyStore",
+    "S3Store",
+    "Store",
+    "StoredObject",
+    "UpdateResult",
+    "VerifyReport",
+]

@@ -1,0 +1,96 @@
+"""Small result objects returned by S3Store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A document that was not stored: its key (when it had one), why, and the exception."""
+
+    key: str | None
+    reason: str
+    error: BaseException | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass
+class UpdateResult:
+    """What an ``S3Store.update`` did."""
+
+    written: int = 0
+    bytes: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.cancelled
+
+    @property
+    def failed_keys(self) -> list[str | None]:
+        return [f.key for f in self.failures]
+
+    def __str__(self) -> str:
+        state = "cancelled, " if self.cancelled else ""
+        return (f"{state}{self.written} written ({self.bytes / 1e6:.2f} MB) in "
+                f"{self.seconds:.1f} s, {len(self.failures)} failed")
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One fetched object: the decoded document and what it took to get it."""
+
+    key: str
+    doc: Any
+    stored_size: int
+    decoded_size: int
+    compression: str | None
+    seconds: float
+    metadata: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class VerifyReport:
+    """Differences between an S3Store's index and its bucket (under its sub_dir)."""
+
+    objects: int = 0
+    entries: int = 0
+    orphans: list[str] = field(default_factory=list)  # objects without an index entry
+    dangling: list[str] = field(default_factory=list)  # index entries without an object
+    mismatched: list[str] = field(default_factory=list)  # obj_hash differs from the object
+    reindexed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    hashes_checked: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not (self.orphans or self.dangling or self.mismatched)
+
+    def plan(self) -> list[str]:
+        """What ``repair=True`` does about these differences, one line each."""
+        lines = []
+        if self.orphans:
+            lines.append(f"re-index {len(self.orphans)} object(s) without an index entry "
+                         "from their metadata and bodies")
+        if self.dangling:
+            lines.append(f"remove {len(self.dangling)} index entr(y/ies) whose object is missing")
+        if self.mismatched:
+            lines.append(f"re-index {len(self.mismatched)} object(s) whose obj_hash differs")
+        return lines
+
+    def __str__(self) -> str:
+        lines = [f"{self.objects} objects, {self.entries} index entries"
+                 + (" (hashes checked)" if self.hashes_checked else "")]
+        for label, keys in (("objects without index entry", self.orphans),
+                            ("index entries without object", self.dangling),
+                            ("hash mismatches", self.mismatched),
+                            ("re-indexed", self.reindexed), ("removed from index", self.removed)):
+            if keys:
+                shown = ", ".join(keys[:10]) + (" ..." if len(keys) > 10 else "")
+                lines.append(f"{label}: {len(keys)} ({shown})")
+        if self.ok and not (self.reindexed or self.removed):
+            lines.append("index and bucket agree")
+        return "\n".join(lines)

@@ -1,0 +1,267 @@
+"""The one place that owns concurrency: a bounded, ordered parallel map, retries, progress.
+
+``ordered_map`` runs a function over an iterable with at most ``workers`` calls running and
+at most ``window`` results waiting, and yields outcomes in input order. Items are pulled
+lazily, so a million-document update or query keeps memory flat. Closing the generator
+cancels what has not started; setting ``stop`` stops pulling items but still yields the
+outcomes of calls already running, so callers can account for work that landed.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from s3explore._errors import ConfigurationError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+# ---------------------------------------------------------------- progress callbacks
+
+
+class Callback:
+    """Progress callback in the fsspec style; this base class does nothing.
+
+    Subclass and override what you need. s3explore calls these from one thread only (the
+    thread that called ``update``/``query``), never from its worker threads.
+    """
+
+    def set_total(self, docs: int | None) -> None:
+        """Number of documents expected, or None when the input has no length."""
+
+    def advance(self, docs: int = 0, nbytes: int = 0, failed: int = 0) -> None:
+        """``docs`` more documents done, ``nbytes`` more bytes moved, ``failed`` more failures."""
+
+    def close(self) -> None:
+        """The operation finished (or stopped)."""
+
+
+DEFAULT_CALLBACK = Callback()
+
+
+@dataclass(frozen=True)
+class ProgressSnapshot:
+    done: int
+    total: int | None
+    nbytes: int
+    failed: int
+    elapsed: float
+    finished: bool
+
+    @property
+    def rate(self) -> float:
+        """Documents per second so far."""
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate, when the total is known."""
+        if self.total is None or self.rate == 0:
+            return None
+        return max(self.total - self.done - self.failed, 0) / self.rate
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.total:
+            return None
+        return min((self.done + self.failed) / self.total, 1.0)
+
+
+class ProgressCounter(Callback):
+    """Thread-safe counters: report from any thread, read ``snapshot()`` from another.
+
+    This is what a widget attaches to a running update: the update reports here, and the
+    thread that owns the widget polls the snapshot.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._start = clock()
+        self._total: int | None = None
+        self._done = self._bytes = self._failed = 0
+        self._finished = False
+
+    def set_total(self, docs: int | None) -> None:
+        with self._lock:
+            self._total = docs
+
+    def advance(self, docs: int = 0, nbytes: int = 0, failed: int = 0) -> None:
+        with self._lock:
+            self._done += docs
+            self._bytes += nbytes
+            self._failed += failed
+
+    def close(self) -> None:
+        with self._lock:
+            self._finished = True
+
+    def snapshot(self) -> ProgressSnapshot:
+        with self._lock:
+            return ProgressSnapshot(self._done, self._total, self._bytes, self._failed,
+                                    self._clock() - self._start, self._finished)
+
+
+class TqdmCallback(Callback):
+    """A tqdm.auto bar counting documents, with bytes and failures in its postfix."""
+
+    def __init__(self, desc: str = "documents", **tqdm_kwargs: Any) -> None:
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(desc=desc, unit="doc", **tqdm_kwargs)
+        self._bytes = self._failed = 0
+
+    def set_total(self, docs: int | None) -> None:
+        self._bar.total = docs
+        self._bar.refresh()
+
+    def advance(self, docs: int = 0, nbytes: int = 0, failed: int = 0) -> None:
+        self._bytes += nbytes
+        self._failed += failed
+        if nbytes or failed:
+            self._bar.set_postfix(MB=f"{self._bytes / 1e6:.1f}", failed=self._failed,
+                                  refresh=False)
+        self._bar.update(docs + failed)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+class _FunctionCallback(Callback):
+    """Wraps ``fn(snapshot)`` so a plain function can follow progress."""
+
+    def __init__(self, fn: Callable[[ProgressSnapshot], Any]) -> None:
+        self._fn = fn
+        self._counter = ProgressCounter()
+
+    def set_total(self, docs: int | None) -> None:
+        self._counter.set_total(docs)
+        self._fn(self._counter.snapshot())
+
+    def advance(self, docs: int = 0, nbytes: int = 0, failed: int = 0) -> None:
+        self._counter.advance(docs, nbytes, failed)
+        self._fn(self._counter.snapshot())
+
+    def close(self) -> None:
+        self._counter.close()
+        self._fn(self._counter.snapshot())
+
+
+def as_callback(progress: bool | Callback | Callable | None) -> Callback:
+    """``None``/``False``: do nothing; ``True``: a tqdm bar; a Callback or a function."""
+    if progress is None or progress is False:
+        return DEFAULT_CALLBACK
+    if progress is True:
+        return TqdmCallback()
+    if isinstance(progress, Callback):
+        return progress
+    if callable(progress):
+        return _FunctionCallback(progress)
+    raise ConfigurationError(
+        f"progress must be None, True, a Callback or a callable, not {type(progress).__name__}"
+    )
+
+
+# ---------------------------------------------------------------- retries
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter; ``attempts`` counts the first try."""
+
+    attempts: int = 5
+    base_delay: float = 0.05
+    max_delay: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.attempts, int) or self.attempts < 1:
+            raise ConfigurationError(f"retries must be a whole number >= 1, got {self.attempts!r}")
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+def call_with_retries(
+    fn: Callable[[], R], policy: RetryPolicy, is_transient: Callable[[BaseException], bool]
+) -> R:
+    for attempt in range(policy.attempts):
+        try:
+            return fn()
+        except Exception as exc:
+            if attempt + 1 >= policy.attempts or not is_transient(exc):
+                raise
+            time.sleep(policy.delay(attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# ---------------------------------------------------------------- the parallel map
+
+
+@dataclass
+class Outcome(Generic[T, R]):
+    item: T
+    value: R | None = None
+    error: BaseException | None = None
+
+
+def check_workers(workers: Any, name: str = "workers") -> int:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigurationError(f"{name} must be a whole number >= 1, got {workers!r}")
+    return workers
+
+
+def ordered_map(
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    workers: int,
+    window: int | None = None,
+    stop: threading.Event | None = None,
+) -> Iterator[Outcome[T, R]]:
+    """Yield ``Outcome(item, fn(item) or error)`` for each item, in input order.
+
+    At most ``workers`` calls run at once and at most ``window`` (default ``2 * workers``)
+    are submitted ahead of the consumer. Exceptions from ``fn`` are returned, not raised; an
+    exception from ``items`` itself propagates.
+    """
+    check_workers(workers)
+    window = max(window or 2 * workers, workers)
+    iterator = iter(items)
+    pending: deque[tuple[T, Future]] = deque()
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3explore")
+    exhausted = False
+
+    def stopped() -> bool:
+        return stop is not None and stop.is_set()
+
+    try:
+        while True:
+            while not exhausted and len(pending) < window and not stopped():
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    exhausted = True
+                    break
+                pending.append((item, executor.submit(fn, item)))
+            if not pending:
+                return
+            item, future = pending.popleft()
+            if stopped() and future.cancel():
+                continue  # never started: nothing landed, nothing to report
+            try:
+                yield Outcome(item, value=future.result())
+            except Exception as exc:
+                yield Outcome(item, error=exc)
+    finally:
+        # Closed early (the consumer stopped iterating) or done: drop queued calls; running
+        # ones finish in the background since a request in flight cannot be interrupted.
+        for _, future in pending:
+            future.cancel()
+        executor.shutdown(wait=False, cancel_futures=True)

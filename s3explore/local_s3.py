@@ -1,0 +1,171 @@
+"""A real S3 endpoint on 127.0.0.1: moto's threaded server, optionally slowed down or faulty.
+
+Used by the demo store, the tests and the benchmarks. ``latency`` stands in for a remote
+region; ``fail_rate`` answers a fraction of requests with 500 InternalError or 503 SlowDown;
+``access_keys`` makes the server refuse unknown access key ids like AWS does. Moto keeps its
+buckets per process, so two servers in one process see the same buckets.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Collection
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+__all__ = ["LocalS3"]
+
+_FAULTS = ((500, "InternalError", "We encountered an internal error. Please try again."),
+           (503, "SlowDown", "Please reduce your request rate."))
+
+
+def _error_body(code: str, message: str) -> bytes:
+    return (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+            f"<Message>{message}</Message><RequestId>s3x</RequestId></Error>").encode()
+
+
+def _access_key(environ: dict) -> str | None:
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    marker = "Credential="
+    if marker not in auth:
+        return None
+    return auth.split(marker, 1)[1].split("/", 1)[0]
+
+
+class _QuietHandler(MotoRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass  # one line per request would drown notebooks and test output
+
+
+class _Gate:
+    """WSGI middleware: counts requests, adds latency, injects faults, checks access keys."""
+
+    def __init__(self, app: Callable, owner: LocalS3) -> None:
+        self.app = app
+        self.owner = owner
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        owner = self.owner
+        method = environ.get("REQUEST_METHOD", "GET")
+        with owner._lock:
+            owner.in_flight += 1
+            owner.max_in_flight = max(owner.max_in_flight, owner.in_flight)
+            owner.requests[method] += 1
+        try:
+            if owner.latency:
+                time.sleep(owner.latency)
+            fault = owner._pick_fault(environ)
+            if fault is None and owner.access_keys is not None:
+                key_id = _access_key(environ)
+                if key_id is not None and key_id not in owner.access_keys:
+                    fault = (403, "InvalidAccessKeyId",
+                             "The AWS Access Key Id you provided does not exist in our records.")
+            if fault is None:
+                return self.app(environ, start_response)
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            if length:
+                environ["wsgi.input"].read(length)  # drain the body so the connection stays usable
+            status, code, message = fault
+            with owner._lock:
+                owner.faults[code] += 1
+            body = b"" if method == "HEAD" else _error_body(code, message)
+            start_response(f"{status} {code}", [("Content-Type", "application/xml"),
+                                                ("Content-Length", str(len(body)))])
+            return [body]
+        finally:
+            with owner._lock:
+                owner.in_flight -= 1
+
+
+class LocalS3(ThreadedMotoServer):
+    """``with LocalS3() as s3: s3.endpoint_url`` -- a moto S3 server on a free local port."""
+
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        latency: float = 0.0,
+        fail_rate: float = 0.0,
+        fail_methods: Collection[str] = ("GET", "PUT", "HEAD", "POST", "DELETE"),
+        fail_when: Callable[[dict], bool] | None = None,
+        access_keys: Collection[str] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
+        self.latency = latency
+        self.fail_rate = fail_rate
+        self.fail_methods = set(fail_methods)
+        self.fail_when = fail_when
+        self.access_keys = set(access_keys) if access_keys is not None else None
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.requests: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+
+    def _server_entry(self) -> None:
+        app = _Gate(DomainDispatcherApplication(create_backend_app), self)
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=_QuietHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+    def _pick_fault(self, environ: dict) -> tuple[int, str, str] | None:
+        if environ.get("REQUEST_METHOD") not in self.fail_methods:
+            return None
+        if self.fail_when is not None and self.fail_when(environ):
+            return _FAULTS[1]
+        if self.fail_rate:
+            with self._lock:
+                roll = self._random.random()
+                pick = self._random.randrange(len(_FAULTS))
+            if roll < self.fail_rate:
+                return _FAULTS[pick]
+        return None
+
+    @property
+    def endpoint_url(self) -> str:
+        host, port = self.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self.max_in_flight = self.in_flight
+            self.requests.clear()
+            self.faults.clear()
+
+    def client(self, **config: Any) -> Any:
+        """A plain boto3 client for this server, with moto's dummy credentials."""
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+            config=Config(**config) if config else None,
+        )
+
+    def create_bucket(self, name: str) -> str:
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def __enter__(self) -> LocalS3:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,73 @@
+"""Shared fixtures: a real S3 endpoint (moto's server over HTTP) and stores on it."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from s3explore import MemoryStore, S3Store
+from s3explore.local_s3 import LocalS3
+
+_bucket_ids = itertools.count()
+
+# Moto's dummy credentials, so no test depends on the machine's ~/.aws.
+CREDENTIALS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "region_name": "us-east-1",
+}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_aws_config(tmp_path_factory, monkeypatch):
+    """Point boto3 at empty AWS config files so the machine's profiles never leak in."""
+    home = tmp_path_factory.mktemp("aws")
+    (home / "config").write_text("[default]\nregion = us-east-1\n")
+    (home / "credentials").write_text(
+        "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
+    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                 "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[LocalS3]:
+    """One moto server for the session; tests use their own buckets."""
+    with LocalS3() as server:
+        yield server
+
+
+@pytest.fixture
+def bucket(s3_server: LocalS3) -> str:
+    return s3_server.create_bucket(f"test-bucket-{os.getpid()}-{next(_bucket_ids)}")
+
+
+@pytest.fixture
+def make_store(s3_server: LocalS3, bucket: str):
+    """``make_store(**kwargs)``: a connected S3Store on a fresh bucket and MemoryStore index."""
+    stores: list[S3Store] = []
+
+    def factory(endpoint: LocalS3 | None = None, **kwargs) -> S3Store:
+        kwargs.setdefault("index", MemoryStore(f"index-{bucket}-{len(stores)}"))
+        kwargs.setdefault("bucket", bucket)
+        kwargs.setdefault("s3_profile", dict(CREDENTIALS))
+        kwargs.setdefault("endpoint_url", (endpoint or s3_server).endpoint_url)
+        store = S3Store(**kwargs)
+        store.connect()
+        stores.append(store)
+        return store
+
+    yield factory
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store) -> S3Store:
+    return make_store(compress=True, searchable_fields=["formula", "nsites", "band_gap"])
