@@ -4,6 +4,7 @@ Widgets live in ``s3explore.widgets`` and are imported on demand, so importing t
 does not import ipywidgets.
 """
 
+from s3explore._api import MemoryStore, MongograntStore, MongoStore, MontyStore, S3Store
 from s3explore._errors import (
     AccessDeniedError,
     BucketNotFoundError,
@@ -24,11 +25,6 @@ from s3explore._errors import (
 )
 from s3explore._stores import (
     Failure,
-    MemoryStore,
-    MongograntStore,
-    MongoStore,
-    MontyStore,
-    S3Store,
     Store,
     StoredObject,
     UpdateResult,

@@ -7,9 +7,12 @@ object metadata.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import enum
 import hashlib
 import json
+import sys
 import threading
 import uuid
 import zlib
@@ -126,10 +129,29 @@ def _encode_value(obj: Any) -> Any:
         return {"@module": "uuid", "@class": "UUID", "string": str(obj)}
     if isinstance(obj, PurePath):
         return {"@module": "pathlib", "@class": "Path", "string": str(obj)}
-    as_dict = getattr(obj, "as_dict", None)
-    if callable(as_dict):
-        return as_dict()
-    raise TypeError(f"a value of type {type(obj).__name__} cannot be stored")
+    return _object_dict(obj)
+
+
+def _object_dict(obj: Any) -> dict:
+    """Objects as monty stores them: their dict form plus @module, @class and @version."""
+    if callable(getattr(obj, "model_dump", None)):  # pydantic models
+        d = obj.model_dump()
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        d = dataclasses.asdict(obj)
+    elif callable(getattr(obj, "as_dict", None)):
+        d = obj.as_dict()
+    elif isinstance(obj, enum.Enum):
+        d = {"value": obj.value}
+    else:
+        raise TypeError(f"a value of type {type(obj).__name__} cannot be stored")
+    module = type(obj).__module__
+    d.setdefault("@module", module)
+    d.setdefault("@class", type(obj).__name__)
+    if "@version" not in d:
+        # The object's module is already loaded: read its version, never import anything.
+        version = getattr(sys.modules.get(module.partition(".")[0]), "__version__", None)
+        d["@version"] = None if version is None else str(version)
+    return d
 
 
 def _decode_datetime(d: Mapping) -> _dt.datetime:

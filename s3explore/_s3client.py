@@ -50,12 +50,18 @@ ERROR_TABLE: dict[str, tuple[type[S3ExploreError], str]] = {
 STATUS_CODES = {"400": "BadRequest", "403": "AccessDenied", "500": "InternalError",
                 "502": "ServiceUnavailable", "503": "SlowDown", "504": "ServiceUnavailable"}
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+# Greedy up to the last "@" before the path: unescaped "@" in a password is still hidden.
+_USERINFO = re.compile(r"(?<=://)[^/\s]*@")
 
 
 def redact_url(url: str | None) -> str | None:
     """Drop ``user:password@`` from a URL so it can appear in messages."""
     return _USERINFO.sub("***@", url) if url else url
+
+
+def strip_userinfo(url: str | None) -> str | None:
+    """The URL without ``user:password@``: S3 never uses it, and botocore would log it."""
+    return _USERINFO.sub("", url) if url else url
 
 
 def make_session(s3_profile: str | Mapping[str, Any] | None) -> boto3.Session:
@@ -111,7 +117,8 @@ def make_client(
         config = config.merge(extra_config)
     session = make_session(s3_profile)
     try:
-        return session.client("s3", endpoint_url=endpoint_url, config=config, **kwargs)
+        return session.client("s3", endpoint_url=strip_userinfo(endpoint_url), config=config,
+                              **kwargs)
     except ValueError as exc:  # botocore rejects malformed endpoint URLs here
         raise ConfigurationError(
             f"endpoint_url {redact_url(endpoint_url)!r} is not a valid URL"

@@ -242,12 +242,12 @@ class MontyStore(MongoLikeStore):
         from montydb.errors import OperationFailure
 
         self._query_errors = (OperationFailure,)
-        if self.database_path is None:
-            self._client = montydb.MontyClient(":memory:")
-        else:
-            montydb.set_storage(self.database_path, storage=self.storage, use_bson=False,
-                                mongo_version="4.0")
-            self._client = montydb.MontyClient(self.database_path)
+        # montydb's BSON choice is process-wide; pymongo's bson is always present, so use it.
+        # Its memory storage is process-wide too: same names, same collection.
+        path = self.database_path or ":memory:"
+        storage = self.storage if self.database_path else "memory"
+        montydb.set_storage(path, storage=storage, use_bson=True, mongo_version="4.0")
+        self._client = montydb.MontyClient(path)
         return self._client[self.database_name][self.collection_name]
 
     def _release(self) -> None:

@@ -365,8 +365,10 @@ class S3Store(Store):
             raise InvalidDocumentError(
                 f"docs must be a dict or an iterable of dicts, not {type(docs).__name__}"
             )
-        fields = list(dict.fromkeys(_names(key, "key") + _names(additional_metadata,
-                                    "additional_metadata") + self.searchable_fields))
+        # maggma's field order: the key field(s), additional metadata, searchable fields
+        fields = list(dict.fromkeys((_names(key, "key") or [self.key])
+                                    + _names(additional_metadata, "additional_metadata")
+                                    + self.searchable_fields))
         workers = check_workers(workers or self.s3_workers)
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ConfigurationError(f"chunk_size must be a whole number >= 1, got {chunk_size!r}")

@@ -1,0 +1,266 @@
+"""Shared benchmark helpers: a LocalS3 server in its own process, documents, memory probes.
+
+The S3 server runs in a child process so that moto's request handling (CPU-bound Python)
+does not share a GIL with the client being measured. Both still share the machine's cores,
+so every measurement also records how much CPU the server and the client used.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing as mp
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import numpy as np
+import psutil
+from botocore.config import Config
+
+# Moto's dummy credentials: the benchmark never touches the machine's AWS profiles.
+CREDENTIALS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "region_name": "us-east-1",
+}
+SEARCHABLE_FIELDS = ["formula", "nsites", "band_gap"]
+
+_SPAWN = mp.get_context("spawn")
+_bucket_ids = itertools.count()
+
+
+# ---------------------------------------------------------------- the server process
+
+
+def _serve(latency: float, connection: Any, stop: Any) -> None:
+    from s3explore.local_s3 import LocalS3
+
+    with LocalS3(latency=latency) as server:
+        connection.send(server.endpoint_url)
+        stop.wait()
+
+
+class ServerProcess:
+    """``with ServerProcess(latency=0.02) as server: server.endpoint_url``.
+
+    A ``s3explore.local_s3.LocalS3`` (moto, with ``latency`` seconds of sleep before each
+    request) running in a spawned child process.
+    """
+
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency
+        self.endpoint_url = ""
+        self._stop = _SPAWN.Event()
+        receive, send = _SPAWN.Pipe(duplex=False)
+        self._receive = receive
+        self._process = _SPAWN.Process(target=_serve, args=(latency, send, self._stop),
+                                       daemon=True, name="local-s3")
+
+    def __enter__(self) -> ServerProcess:
+        self._process.start()
+        if not self._receive.poll(60):
+            self._process.kill()
+            raise RuntimeError("the LocalS3 server process did not start within 60 s")
+        self.endpoint_url = self._receive.recv()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def client(self, max_pool_connections: int = 10) -> Any:
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint_url,
+            config=Config(max_pool_connections=max_pool_connections,
+                          retries={"total_max_attempts": 1, "mode": "standard"}),
+            **CREDENTIALS,
+        )
+
+    def fresh_bucket(self, prefix: str) -> str:
+        name = f"{prefix}-{os.getpid()}-{next(_bucket_ids)}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+
+# ---------------------------------------------------------------- documents
+
+_ELEMENTS = ["Li", "Fe", "O", "Mn", "Co", "Ni", "Si", "Ti", "Al", "Mg", "Na", "S", "P", "Cu"]
+
+
+def make_document(i: int, energies: int = 440, max_sites: int = 24) -> dict:
+    """A materials-like document: a structure and a spin-polarised DOS as numpy arrays.
+
+    With the defaults a document is about 10 KB after msgpack and zlib (smooth DOS curves
+    with noise, 2-23 sites). ``energies=20, max_sites=4`` gives ~1 KB documents.
+    """
+    rng = np.random.default_rng(i)
+    nsites = int(rng.integers(2, max_sites))
+    elements = [str(e) for e in rng.choice(_ELEMENTS, size=int(rng.integers(1, 4)),
+                                           replace=False)]
+    lattice = (np.eye(3) * rng.uniform(3, 12, 3) + rng.normal(0, 0.3, (3, 3))).round(6)
+    sites = []
+    for s in range(nsites):
+        element = elements[s % len(elements)]
+        abc = rng.random(3).round(6)
+        sites.append({"species": [{"element": element, "occu": 1.0}], "abc": abc.tolist(),
+                      "xyz": (abc @ lattice).round(6).tolist(), "label": element,
+                      "properties": {"magmom": round(float(rng.normal(0, 1)), 3)}})
+    grid = np.linspace(-10.0, 10.0, energies)
+    peaks = sum(rng.uniform(0.5, 3) * np.exp(-(((grid - c) / rng.uniform(0.3, 1.5)) ** 2))
+                for c in rng.uniform(-8, 8, 6))
+    return {
+        "fs_id": f"mp-{i}",
+        "formula": "".join(elements),
+        "nsites": nsites,
+        "band_gap": round(float(rng.exponential(1.5)), 4),
+        "elements": sorted(elements),
+        "energy_per_atom": float(rng.normal(-6, 1.5)),
+        "structure": {"@module": "pymatgen.core.structure", "@class": "Structure",
+                      "lattice": {"matrix": lattice.tolist()}, "sites": sites},
+        "dos": {"efermi": float(rng.normal(0, 1)), "energies": grid,
+                "densities": {"1": peaks + rng.normal(0, 0.02, energies).clip(0),
+                              "-1": peaks + rng.normal(0, 0.02, energies).clip(0)}},
+    }
+
+
+def iter_documents(count: int, **kwargs: Any) -> Iterator[dict]:
+    """A generator: documents are made one at a time, never held as a list."""
+    return (make_document(i, **kwargs) for i in range(count))
+
+
+# ---------------------------------------------------------------- timing and CPU
+
+
+@dataclass
+class Sample:
+    seconds: float
+    docs: int
+    nbytes: int
+    client_cpu: float  # CPU seconds used by this process
+    server_cpu: float  # CPU seconds used by the server process
+
+    @property
+    def docs_per_s(self) -> float:
+        return self.docs / self.seconds
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.nbytes / 1e6 / self.seconds
+
+
+@dataclass
+class Measurement:
+    name: str
+    operation: str
+    samples: list[Sample] = field(default_factory=list)
+
+    def _median(self, attr: str) -> float:
+        return statistics.median(getattr(s, attr) for s in self.samples)
+
+    @property
+    def docs_per_s(self) -> float:
+        return self._median("docs_per_s")
+
+    @property
+    def mb_per_s(self) -> float:
+        return self._median("mb_per_s")
+
+    @property
+    def spread(self) -> str:
+        rates = [s.docs_per_s for s in self.samples]
+        return f"{min(rates):.0f}-{max(rates):.0f}" if len(rates) > 1 else "1 run"
+
+    def cpu_percent(self, which: str) -> float:
+        """Median CPU use during the run, in % of one core."""
+        return statistics.median(100 * getattr(s, f"{which}_cpu") / s.seconds
+                                 for s in self.samples)
+
+
+class CpuClock:
+    """CPU seconds of this process and of the server process, read together."""
+
+    def __init__(self, server_pid: int) -> None:
+        self._me = psutil.Process()
+        self._server = psutil.Process(server_pid)
+
+    def read(self) -> tuple[float, float]:
+        mine, theirs = self._me.cpu_times(), self._server.cpu_times()
+        return mine.user + mine.system, theirs.user + theirs.system
+
+
+def timed(fn: Callable[[], tuple[int, int]], clock: CpuClock) -> Sample:
+    """Run ``fn`` (which returns ``(docs, bytes)``) and time it."""
+    client0, server0 = clock.read()
+    start = time.perf_counter()
+    docs, nbytes = fn()
+    seconds = time.perf_counter() - start
+    client1, server1 = clock.read()
+    return Sample(seconds, docs, nbytes, client1 - client0, server1 - server0)
+
+
+# ---------------------------------------------------------------- memory
+
+
+def rss_bytes() -> int:
+    return psutil.Process().memory_info().rss
+
+
+class PeakRss:
+    """Samples this process's RSS in a background thread; ``peak`` is the highest seen."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.peak = rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="peak-rss")
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, rss_bytes())
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+
+
+def run_in_subprocess(fn: Callable[..., Any], *args: Any, timeout: float = 900) -> Any:
+    """``fn(*args)`` in a fresh spawned interpreter (clean RSS), returning its result.
+
+    ``fn`` must be importable (defined at module level) and its result picklable.
+    """
+    receive, send = _SPAWN.Pipe(duplex=False)
+    process = _SPAWN.Process(target=_call_and_send, args=(fn, args, send))
+    process.start()
+    if not receive.poll(timeout):
+        process.kill()
+        raise TimeoutError(f"{fn.__name__} did not finish within {timeout} s")
+    ok, value = receive.recv()
+    process.join()
+    if not ok:
+        raise RuntimeError(f"{fn.__name__} failed in the subprocess:\n{value}")
+    return value
+
+
+def _call_and_send(fn: Callable[..., Any], args: tuple, connection: Any) -> None:
+    import traceback
+
+    try:
+        connection.send((True, fn(*args)))
+    except BaseException:
+        connection.send((False, traceback.format_exc()))

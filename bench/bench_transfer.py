@@ -1,0 +1,394 @@
+"""Transfer benchmark: raw boto3 (the ceiling) vs maggma 0.77.1's S3Store vs s3explore's.
+
+One run, one LocalS3 server (in its own process, ``--latency`` seconds per request), the same
+documents for everyone. Prints markdown tables and writes JSON to bench/results/.
+
+    python bench/bench_transfer.py --latency 0.02 --workers 16 --docs 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    CREDENTIALS,
+    SEARCHABLE_FIELDS,
+    CpuClock,
+    Measurement,
+    PeakRss,
+    ServerProcess,
+    iter_documents,
+    make_document,
+    rss_bytes,
+    run_in_subprocess,
+    timed,
+)
+
+from s3explore import Callback, MemoryStore, S3Store, Store  # noqa: E402
+from s3explore import _codec as codec  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+# ---------------------------------------------------------------- contenders
+
+
+def ceiling_put(server: ServerProcess, items: list[tuple[str, bytes, dict]], workers: int):
+    """put_object of ready-made bodies from ``workers`` threads, one shared client."""
+    client = server.client(max_pool_connections=workers)
+    bucket = server.fresh_bucket("ceiling")
+
+    def put(item: tuple[str, bytes, dict]) -> int:
+        key, body, metadata = item
+        client.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata)
+        return len(body)
+
+    def run() -> tuple[int, int]:
+        with ThreadPoolExecutor(workers) as pool:
+            sizes = list(pool.map(put, items))
+        return len(sizes), sum(sizes)
+
+    return client, bucket, run
+
+
+def ceiling_get(client: Any, bucket: str, keys: list[str], workers: int):
+    def get(key: str) -> int:
+        return len(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    def run() -> tuple[int, int]:
+        with ThreadPoolExecutor(workers) as pool:
+            sizes = list(pool.map(get, keys))
+        return len(sizes), sum(sizes)
+
+    return run
+
+
+def ours(server: ServerProcess, docs: list[dict], workers: int, compress: str = "zlib"):
+    store = S3Store(MemoryStore(f"ours-{time.monotonic_ns()}"), server.fresh_bucket("ours"),
+                    s3_profile=dict(CREDENTIALS), compress=compress,
+                    endpoint_url=server.endpoint_url, s3_workers=workers,
+                    searchable_fields=SEARCHABLE_FIELDS)
+    store.connect()
+    written: dict[str, int] = {}
+
+    def update() -> tuple[int, int]:
+        result = store.update(docs, workers=workers)
+        if not result.ok:
+            raise RuntimeError(f"our update failed: {result.failures[:3]}")
+        written["bytes"] = result.bytes
+        return result.written, result.bytes
+
+    def query() -> tuple[int, int]:
+        return len(list(store.query(workers=workers))), written["bytes"]
+
+    return store, update, query
+
+
+def maggma(server: ServerProcess, docs: list[dict], workers: int):
+    from maggma.stores import MemoryStore as MaggmaMemoryStore
+    from maggma.stores import S3Store as MaggmaS3Store
+
+    store = MaggmaS3Store(MaggmaMemoryStore(f"maggma-{time.monotonic_ns()}", key="fs_id"),
+                          server.fresh_bucket("maggma"), s3_profile=dict(CREDENTIALS),
+                          compress=True, endpoint_url=server.endpoint_url, s3_workers=workers,
+                          searchable_fields=SEARCHABLE_FIELDS, key="fs_id")
+    store.connect()
+
+    def stored_bytes() -> int:
+        return sum(len(codec.encode_body(d, "zlib")) for d in docs)
+
+    nbytes = stored_bytes()
+
+    def update() -> tuple[int, int]:
+        store.update(docs)  # maggma pops last_updated from docs; ours have none
+        return len(docs), nbytes
+
+    def query() -> tuple[int, int]:
+        return len(list(store.query())), nbytes
+
+    return store, update, query
+
+
+# ---------------------------------------------------------------- codec
+
+
+def codec_throughput(docs: list[dict]) -> list[dict]:
+    """Single-thread encode/decode speed and stored size of zlib vs zstd on ``docs``."""
+    packed = [codec.pack(d) for d in docs]
+    plain = sum(map(len, packed))
+    rows = []
+    for name in ("zlib", "zstd"):
+        start = time.perf_counter()
+        bodies = [codec.compress_bytes(p, name) for p in packed]
+        compress_s = time.perf_counter() - start
+        start = time.perf_counter()
+        for b in bodies:
+            codec.decompress_bytes(b, name)
+        decompress_s = time.perf_counter() - start
+        start = time.perf_counter()
+        encoded = [codec.encode_body(d, name) for d in docs]
+        encode_s = time.perf_counter() - start
+        start = time.perf_counter()
+        for b in encoded:
+            codec.decode_body(b, name)
+        decode_s = time.perf_counter() - start
+        stored = sum(map(len, bodies))
+        rows.append({
+            "codec": name,
+            "mean_stored_bytes": stored / len(docs),
+            "ratio": plain / stored,
+            "compress_mb_s": plain / 1e6 / compress_s,
+            "decompress_mb_s": plain / 1e6 / decompress_s,
+            "encode_docs_s": len(docs) / encode_s,
+            "decode_docs_s": len(docs) / decode_s,
+        })
+    return rows
+
+
+# ---------------------------------------------------------------- streamed-update memory
+
+
+class DiscardingIndex(Store):
+    """An index that counts entries and keeps none, so RSS shows the transfer path alone."""
+
+    def __init__(self) -> None:
+        super().__init__("fs_id")
+        self.entries = 0
+
+    def connect(self, force_reset: bool = False) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def name(self) -> str:
+        return "discard://"
+
+    def query(self, criteria=None, properties=None, sort=None, skip=0, limit=0):
+        return iter(())
+
+    def count(self, criteria: dict | None = None) -> int:
+        return self.entries
+
+    def update(self, docs: Any, key: Any = None) -> None:
+        self.entries += len(docs)
+
+    def remove_docs(self, criteria: dict) -> None:
+        pass
+
+    def ensure_index(self, key: str, unique: bool = False) -> bool:
+        return True
+
+
+class RssCheckpoints(Callback):
+    """Records RSS (MB above ``baseline``) each time ``every`` more documents are done."""
+
+    def __init__(self, every: int, baseline: int, peak: PeakRss) -> None:
+        self.every, self.baseline, self.peak = every, baseline, peak
+        self.done = 0
+        self.points: dict[int, dict[str, float]] = {}
+
+    def advance(self, docs: int = 0, nbytes: int = 0, failed: int = 0) -> None:
+        self.done += docs + failed
+        if self.done % self.every == 0 and docs + failed:
+            self.points[self.done] = {
+                "rss_growth_mb": (rss_bytes() - self.baseline) / 1e6,
+                "peak_growth_mb": (max(self.peak.peak, rss_bytes()) - self.baseline) / 1e6,
+            }
+
+
+def streamed_update_memory(endpoint_url: str, count: int, every: int, workers: int,
+                           index_kind: str) -> dict:
+    """Runs in a fresh process: stream ``count`` small documents through ``update``."""
+    import boto3
+
+    bucket = f"memory-{index_kind}-{os.getpid()}"
+    boto3.client("s3", endpoint_url=endpoint_url, **CREDENTIALS).create_bucket(Bucket=bucket)
+    index = DiscardingIndex() if index_kind == "discard" else MemoryStore(f"mem-{os.getpid()}")
+    store = S3Store(index, bucket, s3_profile=dict(CREDENTIALS), compress=True,
+                    endpoint_url=endpoint_url, s3_workers=workers,
+                    searchable_fields=SEARCHABLE_FIELDS)
+    store.connect()
+    small = {"energies": 20, "max_sites": 4}
+    # Warm up threads, connections and caches on other keys before taking the baseline.
+    warm = ({**d, "fs_id": f"warm-{d['fs_id']}"} for d in iter_documents(500, **small))
+    store.update(warm, workers=workers)
+    baseline = rss_bytes()
+    with PeakRss() as peak:
+        checkpoints = RssCheckpoints(every, baseline, peak)
+        start = time.perf_counter()
+        result = store.update(iter_documents(count, **small), workers=workers,
+                              progress=checkpoints)
+        seconds = time.perf_counter() - start
+    store.close()
+    return {"index": index_kind, "docs": count, "written": result.written,
+            "failures": len(result.failures), "seconds": seconds,
+            "mean_stored_bytes": result.bytes / max(result.written, 1),
+            "baseline_mb": baseline / 1e6, "peak_growth_mb": (peak.peak - baseline) / 1e6,
+            "points": checkpoints.points}
+
+
+# ---------------------------------------------------------------- the run
+
+
+def machine() -> dict:
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"cores": os.cpu_count(), "cpu": model, "python": platform.python_version(),
+            **{p: version(p) for p in ("boto3", "moto", "maggma", "msgpack", "zstandard")}}
+
+
+def transfer(args: argparse.Namespace) -> dict:
+    docs = [make_document(i) for i in range(args.docs)]
+    keys = [d["fs_id"] for d in docs]
+    fields = ["fs_id", *SEARCHABLE_FIELDS]
+    items = []
+    for d in docs:  # the exact bodies and metadata our update and maggma's would send
+        entry = codec.index_document(d, "fs_id", fields, "", "zlib")
+        items.append((d["fs_id"], codec.encode_body(d, "zlib"), codec.metadata_document(entry)))
+
+    rows: dict[str, Measurement] = {}
+
+    def record(name: str, operation: str, run) -> None:
+        measurement = rows.setdefault(f"{name}/{operation}", Measurement(name, operation))
+        measurement.samples.append(timed(run, clock))
+
+    with ServerProcess(latency=args.latency) as server:
+        clock = CpuClock(server.pid)
+        hashes: dict[str, list[str]] = {}
+        for round_ in range(args.repeats):
+            print(f"round {round_ + 1}/{args.repeats}", file=sys.stderr, flush=True)
+            client, bucket, put = ceiling_put(server, items, args.workers)
+            record("boto3 ceiling", "put", put)
+            record("boto3 ceiling", "get", ceiling_get(client, bucket, keys, args.workers))
+            client.close()
+            for compress in ("zlib", "zstd"):
+                store, update, query = ours(server, docs, args.workers, compress)
+                record(f"s3explore {compress}", "update", update)
+                record(f"s3explore {compress}", "query", query)
+                if compress == "zlib":
+                    hashes["s3explore"] = sorted(e["obj_hash"] for e in store.index.query())
+                store.close()
+            if round_ < args.maggma_repeats:
+                store, update, query = maggma(server, docs, args.workers)
+                record("maggma 0.77.1", "update", update)
+                record("maggma 0.77.1", "query", query)
+                hashes["maggma"] = sorted(e["obj_hash"] for e in store.index.query())
+                store.close()
+    same_bodies = hashes.get("maggma", hashes["s3explore"]) == hashes["s3explore"]
+    return {"rows": rows, "same_bodies": same_bodies,
+            "mean_stored_bytes": sum(len(i[1]) for i in items) / len(items),
+            "codec": codec_throughput(docs[: min(len(docs), 500)])}
+
+
+def table(rows: dict[str, Measurement]) -> str:
+    ceiling = {"update": rows["boto3 ceiling/put"], "put": rows["boto3 ceiling/put"],
+               "query": rows["boto3 ceiling/get"], "get": rows["boto3 ceiling/get"]}
+    lines = ["| contender | operation | docs/s (median) | runs (min-max) | MB/s | % of ceiling "
+             "| client CPU | server CPU |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for m in rows.values():
+        share = 100 * m.docs_per_s / ceiling[m.operation].docs_per_s
+        lines.append(f"| {m.name} | {m.operation} | {m.docs_per_s:.0f} | {m.spread} | "
+                     f"{m.mb_per_s:.2f} | {share:.0f} % | {m.cpu_percent('client'):.0f} % | "
+                     f"{m.cpu_percent('server'):.0f} % |")
+    return "\n".join(lines)
+
+
+def codec_table(rows: list[dict]) -> str:
+    lines = ["| codec | mean stored size | ratio | compress MB/s | decompress MB/s | "
+             "encode docs/s (msgpack+codec) | decode docs/s |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append(f"| {r['codec']} | {r['mean_stored_bytes'] / 1e3:.2f} KB | {r['ratio']:.2f} "
+                     f"| {r['compress_mb_s']:.0f} | {r['decompress_mb_s']:.0f} | "
+                     f"{r['encode_docs_s']:.0f} | {r['decode_docs_s']:.0f} |")
+    return "\n".join(lines)
+
+
+def memory_table(results: list[dict], every: int) -> str:
+    lines = ["| index | docs | time | RSS growth after first " f"{every:,} | after all | "
+             "peak growth | growth per 10k docs after the first |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        first, last = r["points"].get(every, {}), r["points"].get(r["docs"], {})
+        a, b = first.get("rss_growth_mb", float("nan")), last.get("rss_growth_mb", float("nan"))
+        slope = (b - a) / max((r["docs"] - every) / 10_000, 1e-9)
+        lines.append(f"| {r['index']} | {r['written']:,} | {r['seconds']:.0f} s | {a:.1f} MB "
+                     f"| {b:.1f} MB | {r['peak_growth_mb']:.1f} MB | {slope:.2f} MB |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds per request")
+    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--docs", type=int, default=1000, help="documents per timed run")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds for boto3 and ours")
+    parser.add_argument("--maggma-repeats", type=int, default=1,
+                        help="rounds for maggma (its query is serial, hence slow)")
+    parser.add_argument("--memory-docs", type=int, default=100_000,
+                        help="documents in the streamed update (0 skips the memory part)")
+    parser.add_argument("--memory-every", type=int, default=10_000)
+    parser.add_argument("--memory-index", choices=["discard", "memory", "both"],
+                        default="both")
+    args = parser.parse_args(argv)
+
+    info = machine()
+    print(f"machine: {info}\ncommand: python bench/bench_transfer.py "
+          f"{' '.join(sys.argv[1:] if argv is None else argv)}\n", flush=True)
+    started = time.perf_counter()
+    out: dict[str, Any] = {"machine": info, "args": vars(args)}
+
+    result = transfer(args)
+    print(f"## Transfer: {args.docs} documents (mean {result['mean_stored_bytes'] / 1e3:.1f} "
+          f"KB stored, zlib), {args.workers} workers, {args.latency * 1e3:.0f} ms per request")
+    print(table(result["rows"]))
+    print(f"\nmaggma and s3explore stored byte-identical zlib bodies: {result['same_bodies']}")
+    print("\n## zlib vs zstd (single thread, same documents)")
+    print(codec_table(result["codec"]))
+    out["transfer"] = {k: [vars(s) for s in m.samples] for k, m in result["rows"].items()}
+    out["codec"] = result["codec"]
+
+    if args.memory_docs:
+        kinds = ["discard", "memory"] if args.memory_index == "both" else [args.memory_index]
+        memory = []
+        with ServerProcess(latency=0.0) as server:
+            for kind in kinds:
+                print(f"memory: streaming {args.memory_docs} docs, index={kind}",
+                      file=sys.stderr, flush=True)
+                memory.append(run_in_subprocess(
+                    streamed_update_memory, server.endpoint_url, args.memory_docs,
+                    args.memory_every, args.workers, kind))
+        print(f"\n## Streamed update memory: a generator of {args.memory_docs:,} small documents "
+              f"(~{memory[0]['mean_stored_bytes'] / 1e3:.1f} KB stored), latency 0, "
+              f"{args.workers} workers, fresh process, RSS growth over a warmed-up baseline")
+        print(memory_table(memory, args.memory_every))
+        out["memory"] = memory
+
+    print(f"\ntotal time: {time.perf_counter() - started:.0f} s")
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"transfer-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(out, indent=1, default=str))
+    print(f"results: {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+"""The embedded demo: synthetic materials documents in an S3Store that needs no services.
+
+``demo_store()`` starts a moto S3 server on 127.0.0.1 (a free port) inside this process, puts
+an in-memory index beside it and stores ``n`` reproducible documents shaped like a materials
+database's: formula, composition, energies, band gap, symmetry, a crystal structure and a
+density of states as numpy arrays. Closing the store deletes the bucket and stops the server.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import itertools
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+try:  # TEMP until _api exists
+    from s3explore._api import S3Store
+except ImportError:
+    from s3explore._stores import S3Store
+from s3explore._errors import ConfigurationError, NotConnectedError
+from s3explore._stores import MemoryStore
+from s3explore.local_s3 import LocalS3
+
+__all__ = ["DEMO_KEY", "DEMO_SEARCHABLE_FIELDS", "DemoStore", "demo_documents", "demo_store"]
+
+DEMO_KEY = "material_id"
+# What a group would index: small fields people filter, sort and group by. The structure and
+# the density of states stay in the objects.
+DEMO_SEARCHABLE_FIELDS = [
+    "formula", "chemsys", "elements", "nelements", "nsites",
+    "energy_per_atom", "formation_energy_per_atom", "energy_above_hull", "is_stable",
+    "band_gap", "is_metal", "density", "volume", "symmetry",
+]
+_CREDENTIALS = {"aws_access_key_id": "demo", "aws_secret_access_key": "demo",
+                "region_name": "us-east-1"}
+
+# symbol: (atomic mass, Pauling electronegativity, atomic volume in Å^3 in solids, weight)
+_ELEMENTS: dict[str, tuple[float, float, float, float]] = {
+    "H": (1.008, 2.20, 8.0, 1), "Li": (6.94, 0.98, 20.0, 6), "B": (10.81, 2.04, 7.5, 2),
+    "C": (12.011, 2.55, 8.0, 2), "N": (14.007, 3.04, 12.0, 3), "O": (15.999, 3.44, 12.0, 14),
+    "F": (18.998, 3.98, 11.0, 4), "Na": (22.990, 0.93, 30.0, 5), "Mg": (24.305, 1.31, 20.0, 5),
+    "Al": (26.982, 1.61, 16.5, 3), "Si": (28.085, 1.90, 20.0, 4), "P": (30.974, 2.19, 18.0, 4),
+    "S": (32.06, 2.58, 20.0, 5), "Cl": (35.45, 3.16, 25.0, 2), "K": (39.098, 0.82, 45.0, 3),
+    "Ca": (40.078, 1.00, 29.0, 3), "Ti": (47.867, 1.54, 17.5, 3), "V": (50.942, 1.63, 14.0, 3),
+    "Cr": (51.996, 1.66, 12.0, 2), "Mn": (54.938, 1.55, 12.5, 5), "Fe": (55.845, 1.83, 11.8, 5),
+    "Co": (58.933, 1.88, 11.1, 4), "Ni": (58.693, 1.91, 10.9, 4), "Cu": (63.546, 1.90, 11.8, 4),
+    "Zn": (65.38, 1.65, 15.2, 3), "Ga": (69.723, 1.81, 19.6, 2), "Ge": (72.630, 2.01, 22.6, 2),
+    "Se": (78.971, 2.55, 27.0, 3), "Sr": (87.62, 0.95, 56.0, 2), "Y": (88.906, 1.22, 33.0, 2),
+    "Zr": (91.224, 1.33, 23.3, 2), "Nb": (92.906, 1.60, 18.0, 2), "Mo": (95.95, 2.16, 15.6, 2),
+    "Sn": (118.71, 1.96, 27.0, 2), "Sb": (121.76, 2.05, 30.0, 2), "Te": (127.60, 2.10, 34.0, 2),
+    "I": (126.90, 2.66, 42.0, 1), "Ba": (137.33, 0.89, 63.0, 3), "La": (138.91, 1.10, 37.0, 2),
+    "W": (183.84, 2.36, 15.9, 1), "Bi": (208.98, 2.02, 35.0, 2),
+}
+_SYMBOLS = list(_ELEMENTS)
+_WEIGHTS = np.array([v[3] for v in _ELEMENTS.values()], dtype=float)
+_WEIGHTS /= _WEIGHTS.sum()
+_ANIONS = {"N", "O", "F", "S", "Cl", "Se", "Te", "I", "P"}
+
+# crystal system: (share of entries, [(space group number, symbol, point group), ...])
+_SYMMETRY: dict[str, tuple[float, list[tuple[int, str, str]]]] = {
+    "Triclinic": (0.07, [(2, "P-1", "-1"), (1, "P1", "1")]),
+    "Monoclinic": (0.22, [(14, "P2_1/c", "2/m"), (15, "C2/c", "2/m"), (12, "C2/m", "2/m"),
+                          (4, "P2_1", "2"), (9, "Cc", "m")]),
+    "Orthorhombic": (0.20, [(62, "Pnma", "mmm"), (63, "Cmcm", "mmm"), (61, "Pbca", "mmm"),
+                            (33, "Pna2_1", "mm2"), (64, "Cmce", "mmm")]),
+    "Tetragonal": (0.13, [(139, "I4/mmm", "4/mmm"), (123, "P4/mmm", "4/mmm"),
+                          (141, "I4_1/amd", "4/mmm"), (129, "P4/nmm", "4/mmm")]),
+    "Trigonal": (0.12, [(166, "R-3m", "-3m"), (164, "P-3m1", "-3m"), (160, "R3m", "3m"),
+                        (148, "R-3", "-3")]),
+    "Hexagonal": (0.10, [(194, "P6_3/mmc", "6/mmm"), (191, "P6/mmm", "6/mmm"),
+                         (186, "P6_3mc", "6mm")]),
+    "Cubic": (0.16, [(225, "Fm-3m", "m-3m"), (221, "Pm-3m", "m-3m"), (227, "Fd-3m", "m-3m"),
+                     (216, "F-43m", "-43m"), (230, "Ia-3d", "m-3m")]),
+}
+_SYSTEMS = list(_SYMMETRY)
+_SYSTEM_SHARES = np.array([v[0] for v in _SYMMETRY.values()])
+_SYSTEM_SHARES /= _SYSTEM_SHARES.sum()
+_NELEMENTS_SHARES = np.array([0.04, 0.26, 0.44, 0.21, 0.05])
+_DOS_POINTS = 301
+_EPOCH = _dt.datetime(2019, 1, 1)
+_SPAN_SECONDS = int((_dt.datetime(2025, 1, 1) - _EPOCH).total_seconds())
+
+
+def _formula(counts: dict[str, int]) -> str:
+    """Reduced formula, most electropositive element first (the usual convention)."""
+    divisor = int(np.gcd.reduce(list(counts.values())))
+    order = sorted(counts, key=lambda el: (_ELEMENTS[el][1], el))
+    return "".join(el + (str(counts[el] // divisor) if counts[el] // divisor > 1 else "")
+                   for el in order)
+
+
+def _lattice(rng: np.random.Generator, system: str, volume: float) -> np.ndarray:
+    """A lattice matrix (rows are vectors, Å) of the crystal system with the given volume."""
+    ratios = rng.uniform(0.7, 1.5, 3)
+    alpha = beta = gamma = 90.0
+    if system == "Cubic":
+        ratios[:] = 1.0
+    elif system == "Tetragonal":
+        ratios[1] = ratios[0]
+    elif system in ("Hexagonal", "Trigonal"):
+        ratios[1] = ratios[0]
+        gamma = 120.0
+    elif system == "Monoclinic":
+        beta = float(rng.uniform(92, 120))
+    elif system == "Triclinic":
+        alpha, beta, gamma = rng.uniform(75, 110, 3)
+    ca, cb, cg = np.cos(np.radians([alpha, beta, gamma]))
+    sg = np.sin(np.radians(gamma))
+    unit = np.array([
+        [ratios[0], 0.0, 0.0],
+        [ratios[1] * cg, ratios[1] * sg, 0.0],
+        [ratios[2] * cb, ratios[2] * (ca - cb * cg) / sg,
+         ratios[2] * np.sqrt(max(1 - cb**2 - ((ca - cb * cg) / sg) ** 2, 1e-6))],
+    ])
+    scale = (volume / abs(np.linalg.det(unit))) ** (1 / 3)
+    return np.round(unit * scale, 6)
+
+
+def _dos(rng: np.random.Generator, band_gap: float, efermi: float) -> dict[str, Any]:
+    """A total density of states: gaussian bands, nothing inside the gap above E_F."""
+    energies = np.round(np.linspace(-10.0, 10.0, _DOS_POINTS) + efermi, 4)
+    relative = energies - efermi
+    densities = np.zeros(_DOS_POINTS)
+    for _ in range(int(rng.integers(6, 14))):
+        centre = rng.uniform(-9.5, 9.5)
+        width = rng.uniform(0.3, 1.5)
+        densities += rng.uniform(0.5, 4.0) * np.exp(-0.5 * ((relative - centre) / width) ** 2)
+    if band_gap > 0:
+        densities[(relative > 0) & (relative < band_gap)] = 0.0
+    return {"energies": energies, "densities": np.round(densities, 5), "efermi": efermi}
+
+
+def _document(rng: np.random.Generator, number: int) -> dict[str, Any]:
+    nelements = int(rng.choice(5, p=_NELEMENTS_SHARES)) + 1
+    elements = sorted(rng.choice(_SYMBOLS, size=nelements, replace=False, p=_WEIGHTS).tolist())
+    counts = {el: int(rng.integers(1, 5)) for el in elements}
+    total = sum(counts.values())
+    z = int(rng.choice([1, 2, 4], p=[0.5, 0.35, 0.15]))
+    while z > 1 and total * z > 80:
+        z //= 2
+    counts = {el: c * z for el, c in counts.items()}
+    species = [el for el in elements for _ in range(counts[el])]
+    nsites = len(species)
+
+    system = _SYSTEMS[int(rng.choice(len(_SYSTEMS), p=_SYSTEM_SHARES))]
+    spacegroup, symbol, point_group = _SYMMETRY[system][1][
+        int(rng.integers(len(_SYMMETRY[system][1])))]
+    volume_per_atom = np.mean([_ELEMENTS[el][2] for el in species]) * rng.uniform(0.85, 1.15)
+    lattice = _lattice(rng, system, volume_per_atom * nsites)
+    volume = float(abs(np.linalg.det(lattice)))
+    mass = sum(_ELEMENTS[el][0] for el in species)
+
+    anions = [el for el in elements if el in _ANIONS]
+    spread = max(_ELEMENTS[el][1] for el in elements) - min(_ELEMENTS[el][1] for el in elements)
+    if nelements == 1:
+        formation = 0.0
+    else:
+        formation = float(-0.9 * spread * rng.uniform(0.6, 1.4) + rng.normal(0.05, 0.25))
+    above_hull = 0.0 if rng.random() < 0.3 else float(rng.exponential(0.08))
+    insulating = 0.85 if anions and spread > 1.0 else (0.35 if anions else 0.05)
+    is_metal = bool(rng.random() > insulating)
+    band_gap = 0.0 if is_metal else float(np.clip(rng.gamma(2.0, 0.6 + 0.8 * spread), 0.05, 9.5))
+    efermi = float(rng.normal(1.5, 2.0))
+
+    return {
+        DEMO_KEY: f"mp-{number}",
+        "formula": _formula(counts),
+        "chemsys": "-".join(elements),
+        "elements": elements,
+        "nelements": nelements,
+        "nsites": nsites,
+        "composition": counts,
+        "energy_per_atom": round(float(-rng.uniform(2.5, 8.5) + formation * 0.3), 5),
+        "formation_energy_per_atom": round(formation, 5),
+        "energy_above_hull": round(above_hull, 5),
+        "is_stable": above_hull == 0.0,
+        "band_gap": round(band_gap, 4),
+        "is_metal": is_metal,
+        "density": round(mass * 1.66054 / volume, 5),
+        "volume": round(volume, 4),
+        "symmetry": {"crystal_system": system, "symbol": symbol, "number": spacegroup,
+                     "point_group": point_group},
+        "structure": {
+            "lattice": {"matrix": lattice},
+            "species": species,
+            "frac_coords": np.round(rng.random((nsites, 3)), 6),
+        },
+        "dos": _dos(rng, band_gap, efermi),
+        "last_updated": _EPOCH + _dt.timedelta(seconds=int(rng.integers(_SPAN_SECONDS))),
+    }
+
+
+def iter_demo_documents(n: int = 2000, seed: int = 0) -> Iterator[dict[str, Any]]:
+    """Yield the documents of ``demo_documents`` one at a time (for large ``n``)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ConfigurationError(f"n must be a whole number >= 0, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigurationError(f"seed must be an int, got {seed!r}")
+    rng = np.random.default_rng(seed)
+    # Sparse ids like a real database's: unique, drawn from a range ten times larger.
+    numbers = rng.choice(max(10 * n, 10_000), size=n, replace=False) + 1
+    for number in numbers:
+        yield _document(rng, int(number))
+
+
+def demo_documents(n: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` synthetic materials documents, the same ones for the same ``seed``."""
+    return list(iter_demo_documents(n, seed))
+
+
+class DemoStore(S3Store):
+    """An S3Store that owns its local S3 server: closing it deletes the bucket, stops the server."""
+
+    def __init__(self, server: LocalS3, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.server: LocalS3 | None = server
+
+    def connect(self, force_reset: bool = False) -> None:
+        if self.server is None:
+            raise NotConnectedError("this demo store was closed and its S3 server stopped; "
+                                    "call s3explore.demo.demo_store() for a new one")
+        super().connect(force_reset=force_reset)
+
+    def close(self) -> None:
+        server, self.server = self.server, None
+        if server is None:
+            return
+        try:
+            self.index.connect()
+            self.index.collection.drop()
+            super().close()
+            client = server.client()
+            paginator = client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket):
+                objects = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if objects:
+                    client.delete_objects(Bucket=self.bucket,
+                                          Delete={"Objects": objects, "Quiet": True})
+            client.delete_bucket(Bucket=self.bucket)
+            client.close()
+        finally:
+            server.stop()
+
+
+_store_ids = itertools.count()
+
+
+def demo_store(n: int = 2000, seed: int = 0, *, workers: int = 8,
+               compress: bool | str = True) -> DemoStore:
+    """A connected S3Store holding ``demo_documents(n, seed)``, with no services needed.
+
+    The bucket lives on a moto S3 server on 127.0.0.1 inside this process and the index in
+    memory. ``store.close()`` (or leaving a ``with`` block) deletes both and stops the server.
+    """
+    documents = iter_demo_documents(n, seed)  # validates n and seed before a server starts
+    server = LocalS3()
+    server.start()
+    try:
+        bucket = server.create_bucket(f"s3explore-demo-{os.getpid()}-{next(_store_ids)}")
+        store = DemoStore(
+            server,
+            index=MemoryStore(f"demo-{bucket}", key=DEMO_KEY),
+            bucket=bucket,
+            s3_profile=dict(_CREDENTIALS),
+            endpoint_url=server.endpoint_url,
+            compress=compress,
+            s3_workers=workers,
+            key=DEMO_KEY,
+            searchable_fields=DEMO_SEARCHABLE_FIELDS,
+        )
+        store.connect()
+    except BaseException:
+        server.stop()
+        raise
+    try:
+        result = store.update(documents)
+        if not result.ok:
+            raise RuntimeError(f"the demo store could not be filled: {result}; first failures: "
+                               f"{result.failures[:3]}")
+        store.ensure_index(DEMO_KEY, unique=True)
+    except BaseException:
+        store.close()
+        raise
+    return store
