@@ -243,3 +243,9 @@ def test_mongogrant_without_the_extra_says_how_to_install():
         pytest.skip("mongogrant is installed")
     with pytest.raises(MissingDependencyError, match=r"s3explore\[mongogrant\]"):
         MongograntStore("ro:host/db", "coll")
+
+
+def test_groupby_on_nested_keys(index):
+    groups = list(index.groupby("calc.encut", properties=["fs_id"]))
+    assert [g for g, _ in groups] == [{"calc": {"encut": 400}}, {"calc": {"encut": 520}}]
+    assert [keys(docs) for _, docs in groups] == [["b"], ["a"]]

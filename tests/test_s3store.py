@@ -494,3 +494,11 @@ def test_repr_shows_where_not_secrets(s3_server, bucket):
     text = repr(store)
     assert bucket in text and "very-secret" not in text and "pw-in-url" not in text
     assert store.s3_profile is None
+
+
+def test_more_workers_than_configured_grow_the_connection_pool(make_store):
+    store = make_store(s3_workers=2)
+    assert store.client.meta.config.max_pool_connections >= 2
+    store.update([material(i) for i in range(5)], workers=40)
+    assert store.client.meta.config.max_pool_connections >= 40
+    assert len(list(store.query(workers=40))) == 5

@@ -32,6 +32,18 @@ def has_path(doc: Mapping, path: str) -> bool:
     return get_path(doc, path, _MISSING) is not _MISSING
 
 
+def nested(flat: Mapping[str, Any]) -> dict:
+    """``{"calc.encut": 520}`` -> ``{"calc": {"encut": 520}}``."""
+    out: dict = {}
+    for path, value in flat.items():
+        *parents, leaf = path.split(".")
+        target = out
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    return out
+
+
 def check_criteria(criteria: Any) -> dict:
     if criteria is None:
         return {}
@@ -184,7 +196,7 @@ class Store(ABC):
         stop = skip + limit if limit else None
         for _, members in itertools.islice(groups, skip, stop):
             members = list(members)
-            yield {k: get_path(members[0], k) for k in keys}, members
+            yield nested({k: get_path(members[0], k) for k in keys}), members
 
     @property
     def last_updated(self) -> _dt.datetime:

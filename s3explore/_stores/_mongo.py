@@ -26,6 +26,7 @@ from s3explore._stores._base import (
     check_criteria,
     check_paging,
     check_sort,
+    nested,
     property_names,
 )
 
@@ -332,6 +333,45 @@ class MongoStore(MongoLikeStore):
     def name(self) -> str:
         where = self.host if self.__uri else f"{self.host}:{self.port}"
         return f"mongo://{where}/{self.database}/{self.collection_name}"
+
+    def groupby(
+        self,
+        keys: list[str] | str,
+        criteria: dict | None = None,
+        properties: Properties = None,
+        sort: Sort | None = None,
+        skip: int = 0,
+        limit: int = 0,
+    ) -> Iterator[tuple[dict, list[dict]]]:
+        """Group on the server with an aggregation, so only the groups travel."""
+        keys = [keys] if isinstance(keys, str) else list(keys)
+        if not keys:
+            raise QueryError("groupby needs at least one key")
+        check_paging(skip, limit)
+        criteria = self._criteria(criteria)
+        present = [{k: {"$exists": True}} for k in keys]
+        pipeline: list[dict] = [{"$match": {"$and": [criteria, *present]}}]
+        sort_list = check_sort(sort)
+        if sort_list:
+            pipeline.append({"$sort": dict(sort_list)})
+        names = property_names(properties)
+        if names is not None:
+            pipeline.append({"$project": {n: 1 for n in {*keys, *names, self.key}}})
+        # group ids cannot hold dotted names: k0, k1, ... stand for the keys
+        group_id = {f"k{i}": f"${k}" for i, k in enumerate(keys)}
+        pipeline += [{"$group": {"_id": group_id, "docs": {"$push": "$$ROOT"}}},
+                     {"$sort": {f"_id.k{i}": 1 for i in range(len(keys))}}]
+        if skip:
+            pipeline.append({"$skip": skip})
+        if limit:
+            pipeline.append({"$limit": limit})
+        try:
+            for group in self.collection.aggregate(pipeline, allowDiskUse=True):
+                values = {k: group["_id"][f"k{i}"] for i, k in enumerate(keys)}
+                docs = [{f: v for f, v in d.items() if f != "_id"} for d in group["docs"]]
+                yield nested(values), docs
+        except perr.PyMongoError as exc:
+            raise self._translate(exc) from exc
 
     def _open(self) -> Any:
         if self._injected is not None:

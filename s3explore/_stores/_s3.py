@@ -149,6 +149,7 @@ class S3Store(Store):
         self.metadata_limit = metadata_limit
         self._retry = RetryPolicy(attempts=retries)
         self._client: Any = None
+        self._pool_size = 0
 
     @property
     def compress(self) -> bool:
@@ -178,15 +179,15 @@ class S3Store(Store):
     def connect(self, force_reset: bool = False) -> None:
         """Build the S3 client, check the bucket is reachable, connect the index."""
         if self._client is None or force_reset:
-            client = make_client(self.__s3_profile, self.endpoint_url, self.s3_workers,
-                                 self.anonymous, self.s3_resource_kwargs)
+            client = self._make_client(self.s3_workers)
             self._check_bucket(client)
             self._client = client
         self.index.connect(force_reset=force_reset)
 
     def _check_bucket(self, client: Any) -> None:
         try:
-            client.head_bucket(Bucket=self.bucket)
+            call_with_retries(lambda: client.head_bucket(Bucket=self.bucket), self._retry,
+                              is_transient)
             return
         except Exception as exc:
             error = self._error(exc)
@@ -194,9 +195,24 @@ class S3Store(Store):
                 raise error from exc
         # HEAD answers a bare 403 for bad keys too; a GET's error body tells them apart.
         try:
-            client.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
+            call_with_retries(lambda: client.list_objects_v2(Bucket=self.bucket, MaxKeys=1),
+                              self._retry, is_transient)
         except Exception as exc:
             raise self._error(exc) from exc
+
+    def _make_client(self, workers: int) -> Any:
+        self._pool_size = workers
+        return make_client(self.__s3_profile, self.endpoint_url, workers, self.anonymous,
+                           self.s3_resource_kwargs)
+
+    def _workers(self, workers: int | None) -> int:
+        """Validate a per-call worker count; grow the connection pool if it is larger."""
+        workers = check_workers(workers or self.s3_workers)
+        if workers > self._pool_size and self._client is not None:
+            # Called from the caller's thread before any worker starts; the old client stays
+            # usable by anyone still holding it.
+            self._client = self._make_client(workers)
+        return workers
 
     def close(self) -> None:
         if self._client is not None:
@@ -325,7 +341,7 @@ class S3Store(Store):
     def _fetch_in_order(self, items, load, workers, on_missing, key_of, skip_none=False):
         if on_missing not in ON_MISSING:
             raise ConfigurationError(f"on_missing must be one of {ON_MISSING}, got {on_missing!r}")
-        workers = check_workers(workers or self.s3_workers)
+        workers = self._workers(workers)
         self.client  # noqa: B018 -- fail now, not on the first item, when not connected
         for outcome in ordered_map(load, items, workers):
             if outcome.error is None:
@@ -369,7 +385,7 @@ class S3Store(Store):
         fields = list(dict.fromkeys((_names(key, "key") or [self.key])
                                     + _names(additional_metadata, "additional_metadata")
                                     + self.searchable_fields))
-        workers = check_workers(workers or self.s3_workers)
+        workers = self._workers(workers)
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ConfigurationError(f"chunk_size must be a whole number >= 1, got {chunk_size!r}")
         policy = self._retry if retries is None else RetryPolicy(attempts=retries)
@@ -491,13 +507,15 @@ class S3Store(Store):
 
     def _list_objects(self) -> Iterator[tuple[str, Any]]:
         """``(key, last_modified)`` for every object under the sub_dir."""
-        paginator = self.client.get_paginator("list_objects_v2")
-        try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.sub_dir):
-                for obj in page.get("Contents", []):
-                    yield obj["Key"][len(self.sub_dir):], obj.get("LastModified")
-        except Exception as exc:
-            raise self._error(exc) from exc
+        # Page by page through _call, so each page is retried on throttling and 5xx.
+        kwargs: dict[str, Any] = {"Prefix": self.sub_dir}
+        while True:
+            page = self._call("list_objects_v2", **kwargs)
+            for obj in page.get("Contents", []):
+                yield obj["Key"][len(self.sub_dir):], obj.get("LastModified")
+            if not page.get("IsTruncated"):
+                return
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
 
     def _entry_from_object(self, key: str, known: Mapping[str, Any]) -> dict:
         """Rebuild an object's index entry from its metadata, with types from its body."""
@@ -529,7 +547,7 @@ class S3Store(Store):
         done: list[str] = []
         batch: list[dict] = []
         work = ordered_map(lambda k: self._entry_from_object(k, known), keys,
-                           check_workers(workers or self.s3_workers))
+                           self._workers(workers))
         for outcome in work:
             if outcome.error is not None:
                 if isinstance(outcome.error, ObjectNotFoundError):
@@ -566,7 +584,7 @@ class S3Store(Store):
 
         count = 0
         for outcome in ordered_map(rewrite, self.index.query(index_query),
-                                   check_workers(workers or self.s3_workers)):
+                                   self._workers(workers)):
             if outcome.error is not None:
                 raise outcome.error
             count += 1
@@ -595,7 +613,7 @@ class S3Store(Store):
                 raw, *_ = self._read_object(key)
                 return codec.content_hash(raw) != hashes[key][1]
 
-            for outcome in ordered_map(differs, both, check_workers(workers or self.s3_workers)):
+            for outcome in ordered_map(differs, both, self._workers(workers)):
                 if outcome.error is None and outcome.value:
                     report.mismatched.append(outcome.item)
         if repair and not report.ok:
