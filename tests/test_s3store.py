@@ -8,8 +8,8 @@ import logging
 import threading
 
 import numpy as np
-from botocore import UNSIGNED
 import pytest
+from botocore import UNSIGNED
 
 from s3explore import (
     BucketNotFoundError,
@@ -459,7 +459,7 @@ def test_anonymous_requests_are_unsigned(make_store, s3_server, bucket):
         ({"s3_workers": -3}, "s3_workers"),
         ({"compress": "lz4"}, "compress"),
         ({"endpoint_url": "127.0.0.1:9000"}, "endpoint_url"),
-        ({"searchable_fields": "formula nsites".split() + [1]}, "searchable_fields"),
+        ({"searchable_fields": ["formula", "nsites", 1]}, "searchable_fields"),
         ({"s3_profile": 42}, "s3_profile"),
         ({"s3_profile": {"aws_secret": "x"}}, "unknown entries"),
         ({"sub_dir": "../up"}, "sub_dir"),
