@@ -193,11 +193,24 @@ def pack(doc: Mapping, key: str | None = None) -> bytes:
     try:
         return msgpack.packb(doc, default=_encode_value, strict_types=False)
     except (TypeError, ValueError, OverflowError) as exc:
+        field = _unencodable_field(doc)
+        where = f" in field {field!r}" if field is not None else ""
         raise InvalidDocumentError(
-            f"document {key!r} holds a value msgpack cannot encode ({exc}); store plain "
-            "types, numpy arrays, datetimes, UUIDs, paths or objects with as_dict()",
+            f"document {key!r} holds a value msgpack cannot encode{where} ({exc}); store "
+            "plain types (integers within 64 bits), numpy arrays, datetimes, UUIDs, paths "
+            "or objects with as_dict()",
             key=key,
         ) from exc
+
+
+def _unencodable_field(doc: Mapping) -> str | None:
+    """The first top-level field that does not pack (the error path only)."""
+    for name, value in doc.items():
+        try:
+            msgpack.packb(value, default=_encode_value)
+        except (TypeError, ValueError, OverflowError):
+            return str(name)
+    return None
 
 
 def unpack(data: bytes, key: str | None = None, decode: bool = True) -> dict:
@@ -369,7 +382,7 @@ def check_metadata(metadata: Mapping[str, str], limit: int | None, key: str) -> 
         if not (name + value).isascii():
             raise InvalidDocumentError(
                 f"metadata field {name!r} of {key!r} is not ASCII ({value[:40]!r}); S3 "
-                "headers carry ASCII only, so keep that field out of searchable_fields",
+                "metadata headers carry ASCII only: index ASCII values and use ASCII keys",
                 key=key,
             )
 

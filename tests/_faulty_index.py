@@ -9,6 +9,7 @@ data, so a test can inspect what actually reached the index.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import mongomock_ng
@@ -26,9 +27,8 @@ class FlakyCollection:
         self._owner.check("bulk_write")
         return self._inner.bulk_write(requests, ordered=ordered, **kwargs)
 
-    def find(self, *args: Any, **kwargs: Any) -> Any:
-        self._owner.check("find")
-        return self._inner.find(*args, **kwargs)
+    def find(self, *args: Any, **kwargs: Any) -> FlakyCursor:
+        return FlakyCursor(self._inner.find(*args, **kwargs), self._owner)
 
     def count_documents(self, *args: Any, **kwargs: Any) -> Any:
         self._owner.check("count_documents")
@@ -36,6 +36,30 @@ class FlakyCollection:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+
+class FlakyCursor:
+    """Like pymongo's cursor, it talks to the server (and fails) when iterated, not created."""
+
+    def __init__(self, inner: Any, owner: FlakyMongoClient) -> None:
+        self._inner = inner
+        self._owner = owner
+
+    def sort(self, *args: Any, **kwargs: Any) -> FlakyCursor:
+        self._inner = self._inner.sort(*args, **kwargs)
+        return self
+
+    def skip(self, n: int) -> FlakyCursor:
+        self._inner = self._inner.skip(n)
+        return self
+
+    def limit(self, n: int) -> FlakyCursor:
+        self._inner = self._inner.limit(n)
+        return self
+
+    def __iter__(self) -> Iterator[dict]:
+        self._owner.check("find")
+        return iter(self._inner)
 
 
 class _Database:

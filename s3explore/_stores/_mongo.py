@@ -316,12 +316,15 @@ class MongoStore(MongoLikeStore):
         if not isinstance(uri, str) or not uri.startswith(("mongodb://", "mongodb+srv://")):
             raise ConfigurationError("uri must start with mongodb:// or mongodb+srv://")
         if database is None:
-            database = pymongo.uri_parser.parse_uri(uri).get("database")
+            try:
+                database = pymongo.uri_parser.parse_uri(uri).get("database")
+            except (perr.PyMongoError, ValueError) as exc:
+                raise _invalid_uri(uri, exc) from None
             if not database:
                 raise ConfigurationError("the URI names no database; pass database=")
         store = cls(database, collection_name, key=key, **kwargs)
         store.__uri = uri
-        store.host = redact_url(uri) or ""
+        store.host = uri.split("://", 1)[1].rsplit("@", 1)[-1].split("/", 1)[0]
         return store
 
     def __repr__(self) -> str:
@@ -376,14 +379,17 @@ class MongoStore(MongoLikeStore):
     def _open(self) -> Any:
         if self._injected is not None:
             return self._injected[self.database][self.collection_name]
-        kwargs = {"serverSelectionTimeoutMS": 5000, **self.mongoclient_kwargs}
-        if self.__uri:
-            client = pymongo.MongoClient(self.__uri, **kwargs)
-        else:
-            auth = ""
-            if self.username:
-                auth = f"{quote_plus(self.username)}:{quote_plus(self.__password)}@"
-            client = pymongo.MongoClient(f"mongodb://{auth}{self.host}:{self.port}/", **kwargs)
+        kwargs = dict(self.mongoclient_kwargs)
+        if "serverselectiontimeoutms" not in (self.__uri or "").lower():
+            kwargs.setdefault("serverSelectionTimeoutMS", 5000)  # fail fast, not after 30 s
+        auth = ""
+        if self.username:
+            auth = f"{quote_plus(self.username)}:{quote_plus(self.__password)}@"
+        uri = self.__uri or f"mongodb://{auth}{self.host}:{self.port}/"
+        try:
+            client = pymongo.MongoClient(uri, **kwargs)
+        except (perr.PyMongoError, ValueError) as exc:  # malformed URI, host or options
+            raise _invalid_uri(uri, exc) from None
         try:
             client.admin.command("ping")
         except perr.OperationFailure as exc:
@@ -431,6 +437,12 @@ class MongograntStore(MongoStore):
         client = (Client(Config(check=False, path=self.mgclient_config_path))
                   if self.mgclient_config_path else Client())
         return client.db(self.mongogrant_spec)[self.collection_name]
+
+
+def _invalid_uri(uri: str, exc: BaseException) -> ConfigurationError:
+    # pymongo's messages name the bad part, not the password; the URI is shown redacted.
+    return ConfigurationError(f"the MongoDB URI {redact_url(uri)!r} or its options are "
+                              f"invalid: {exc}")
 
 
 def iter_batches(items: Iterable, size: int) -> Iterator[list]:

@@ -24,7 +24,13 @@ from s3explore._errors import (
     S3RequestError,
     StoreConnectionError,
 )
-from s3explore._s3client import is_transient, make_client, redact_url, translate
+from s3explore._s3client import (
+    is_transient,
+    make_client,
+    redact_url,
+    strip_userinfo,
+    translate,
+)
 from s3explore._stores._base import (
     Properties,
     Sort,
@@ -131,7 +137,8 @@ class S3Store(Store):
         self.__s3_profile = s3_profile  # may hold secret keys: never shown
         self.compression = codec.normalize_compression(compress)
         self.compression_level = compression_level
-        self.endpoint_url = endpoint_url
+        # S3 never uses user:password@ in the URL; dropping it keeps it out of every message.
+        self.endpoint_url = strip_userinfo(endpoint_url)
         self.sub_dir = codec.normalize_sub_dir(sub_dir)
         self.s3_workers = check_workers(s3_workers, "s3_workers")
         self.s3_resource_kwargs = dict(s3_resource_kwargs or {})
@@ -207,7 +214,7 @@ class S3Store(Store):
 
     def _workers(self, workers: int | None) -> int:
         """Validate a per-call worker count; grow the connection pool if it is larger."""
-        workers = check_workers(workers or self.s3_workers)
+        workers = check_workers(self.s3_workers if workers is None else workers)  # 0 is bad
         if workers > self._pool_size and self._client is not None:
             # Called from the caller's thread before any worker starts; the old client stays
             # usable by anyone still holding it.
@@ -614,8 +621,11 @@ class S3Store(Store):
                 return codec.content_hash(raw) != hashes[key][1]
 
             for outcome in ordered_map(differs, both, self._workers(workers)):
-                if outcome.error is None and outcome.value:
-                    report.mismatched.append(outcome.item)
+                if outcome.error is None:
+                    if outcome.value:
+                        report.mismatched.append(outcome.item)
+                elif not isinstance(outcome.error, ObjectNotFoundError):
+                    raise outcome.error  # unread is not unchanged; deleted since listing is
         if repair and not report.ok:
             for line in report.plan():
                 logger.warning("verify(repair=True) on %s: %s", self.name, line)

@@ -1,0 +1,106 @@
+"""A process killed with SIGKILL in the middle of an update loses nothing that was indexed.
+
+The update runs in a child process against the session's S3 endpoint (in this process)
+with an on-disk MontyStore index; the test kills it once objects are landing, then checks
+the bucket and the index it left behind, and reruns the update to completion.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from s3explore import MontyStore, S3Store
+from s3explore.local_s3 import LocalS3
+from tests.conftest import CREDENTIALS
+
+DOCS = 240
+KILL_AFTER = 48  # objects landed before the kill
+CHUNK = 8
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    from tests.test_crash import crash_docs, crash_store
+
+    endpoint, bucket, path = sys.argv[1:4]
+    store = crash_store(endpoint, bucket, path)
+    store.connect()
+    print(store.update(crash_docs(), workers=4, chunk_size={chunk}), flush=True)
+    """
+).format(chunk=CHUNK)
+
+
+def crash_docs():
+    """Streamed, like a real long update; the same documents in the child and the rerun."""
+    for i in range(DOCS):
+        yield {"fs_id": f"run/{i:05d}", "step": i, "energy": -1.5 * i, "payload": "x" * 300}
+
+
+def crash_store(endpoint: str, bucket: str, path: str) -> S3Store:
+    return S3Store(MontyStore("crash", database_path=path), bucket, s3_profile=dict(CREDENTIALS),
+                   endpoint_url=endpoint, compress=True, searchable_fields=["step", "energy"])
+
+
+def count_objects(s3_server: LocalS3, bucket: str) -> int:
+    paginator = s3_server.client().get_paginator("list_objects_v2")
+    return sum(page.get("KeyCount", 0) for page in paginator.paginate(Bucket=bucket))
+
+
+def listed(s3_server: LocalS3, bucket: str) -> set[str]:
+    paginator = s3_server.client().get_paginator("list_objects_v2")
+    return {o["Key"] for page in paginator.paginate(Bucket=bucket)
+            for o in page.get("Contents", [])}
+
+
+def test_sigkill_mid_update_leaves_no_entry_without_object_and_rerun_completes(
+    s3_server, bucket, tmp_path, request, record_property
+):
+    path = str(tmp_path / "index")
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, s3_server.endpoint_url, bucket, path],
+        cwd=request.config.rootpath, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while count_objects(s3_server, bucket) < KILL_AFTER:
+            if child.poll() is not None:
+                out, err = child.communicate()
+                pytest.fail(f"the update ended before it could be killed:\n{out}\n{err}")
+            assert time.monotonic() < deadline, "the child never started uploading"
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
+    assert child.returncode == -signal.SIGKILL
+
+    landed = listed(s3_server, bucket)
+    assert KILL_AFTER <= len(landed) < DOCS, "the kill must hit the middle of the update"
+    store = crash_store(s3_server.endpoint_url, bucket, path)
+    store.connect()
+    try:
+        entries = {e["fs_id"]: e for e in store.index.query()}
+        # The consumer indexes each batch of CHUNK as it lands, so batches were flushed.
+        assert entries, "no index batch was flushed before the kill"
+        dangling = sorted(set(entries) - landed)
+        assert not dangling, f"index entries without objects: {dangling[:5]}"
+        report = store.verify()
+        assert report.dangling == [] and report.mismatched == []  # ... with the right bytes
+        assert set(report.orphans) == landed - set(entries)
+        record_property("landed_at_kill", len(landed))
+        record_property("indexed_at_kill", len(entries))
+
+        result = store.update(crash_docs(), workers=4, chunk_size=CHUNK)
+        assert result.ok and result.written == DOCS
+        assert store.count() == DOCS
+        assert store.verify().ok
+        assert store.get("run/00239")["energy"] == -1.5 * 239
+    finally:
+        store.close()
