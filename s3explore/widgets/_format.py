@@ -60,9 +60,9 @@ def cell_text(value: Any, limit: int = MAX_CELL) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         text = f"{value:.6g}"
-    elif isinstance(value, pd.Timestamp):
-        text = value.isoformat(sep=" ", timespec="seconds")
-    elif isinstance(value, _dt.datetime):
+        if text.lstrip("-").isdigit():
+            text += ".0"  # a float column reads as floats
+    elif isinstance(value, _dt.datetime):  # pandas Timestamps too
         text = value.isoformat(sep=" ", timespec="seconds")
     elif isinstance(value, np.ndarray):
         text = np.array2string(value, threshold=6, edgeitems=2, separator=", ")

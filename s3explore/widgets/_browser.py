@@ -1,0 +1,297 @@
+"""IndexBrowser: one page of index rows at a time, filtered and sorted by the index store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from html import escape
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+from traitlets import Int, Unicode, observe
+
+from s3explore._errors import ConfigurationError, QueryError, S3ExploreError
+from s3explore._stores import StoredObject
+from s3explore.widgets._filters import EXAMPLES, combine, parse_filter
+from s3explore.widgets._state import Pager, SortState, check_page_size
+from s3explore.widgets._style import html, style_widget
+from s3explore.widgets._table import Row, Table
+from s3explore.widgets._tree import render_error
+from s3explore.widgets._viewer import DocumentViewer
+
+PAGE_SIZES = (10, 25, 50, 100)
+_NO_KEY = object()
+
+
+class IndexBrowser(widgets.VBox):
+    """Browse an index page by page: count, filter, sort, and open rows in a DocumentViewer.
+
+    Paging is server-side (``skip``/``limit`` on the index); only one page of index
+    entries is ever read. ``page`` counts from 1. The filter takes Mongo-style JSON or the
+    simple form ``nsites > 10 and formula == "Fe2O3"``. An invalid filter (or any error of
+    the store) shows an inline error and keeps the last good page; ``error`` holds the
+    message. The root element carries the CSS class ``s3x-browser``.
+    """
+
+    page = Int(1, help="the page shown, from 1")
+    page_size = Int(25, help="rows per page")
+    filter = Unicode("", help="the filter applied (the last one that worked)")
+    total = Int(0, help="documents matching the criteria and the filter")
+    error = Unicode("", help="the last error shown, or empty")
+
+    def __init__(
+        self,
+        store: Any,
+        criteria: dict | None = None,
+        fields: Sequence[str] | None = None,
+        page_size: int = 25,
+        sort: Mapping[str, int] | None = None,
+        *,
+        viewer: DocumentViewer | None = None,
+        show_viewer: bool = True,
+        page_sizes: Sequence[int] = PAGE_SIZES,
+        **kwargs: Any,
+    ) -> None:
+        if criteria is not None and not isinstance(criteria, Mapping):
+            raise QueryError(f"criteria must be a dict such as {{'nsites': {{'$gt': 10}}}}, "
+                             f"not {type(criteria).__name__}")
+        self.store = store
+        self.base_criteria = dict(criteria or {})
+        self.fields = self._check_fields(fields)
+        self._criteria = dict(self.base_criteria)
+        self._sort = SortState.from_sort(sort)
+        self._pager = Pager(0, check_page_size(page_size))
+        self._rows = pd.DataFrame()
+        self._selected: Any = None
+        self._filter_text = ""
+        self._syncing = False
+        self.viewer = viewer if viewer is not None else DocumentViewer(store)
+
+        self._filter_box = widgets.Text(placeholder=EXAMPLES, continuous_update=False)
+        self._filter_box.add_class("s3x-filter")
+        self._filter_box.observe(self._on_filter_box, "value")
+        self._count = html("", "s3x-count")
+        self._error = html("", "s3x-errorbox")
+        self._error.layout.display = "none"
+        self._table = Table(on_sort=self.sort_by, on_open=self._open_row)
+        self._prev = self._button("\u2039 Prev", "s3x-prev", self.prev_page)
+        self._next = self._button("Next \u203a", "s3x-next", self.next_page)
+        self._page_info = html("", "s3x-pageinfo")
+        sizes = {check_page_size(n) for n in (*page_sizes, page_size)}
+        self._size_box = widgets.Dropdown(options=_size_options(sizes),
+                                          value=page_size)
+        self._size_box.add_class("s3x-pagesize")
+        self._size_box.observe(self._on_page_size, "value")
+
+        toolbar = widgets.HBox([self._filter_box, self._count])
+        toolbar.add_class("s3x-toolbar")
+        footer = widgets.HBox([self._prev, self._page_info, self._next, self._size_box])
+        footer.add_class("s3x-footer")
+        card = widgets.VBox([toolbar, self._error, self._table.widget, footer])
+        card.add_class("s3x-card")
+        children = [style_widget(), card] + ([self.viewer] if show_viewer else [])
+        super().__init__(children, **kwargs)
+        self.add_class("s3x-browser")
+        # The first page: bad criteria or fields raise here, there is no good page to keep.
+        self._load(recount=True, raise_errors=True)
+
+    # ------------------------------------------------------------ Python API
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        """The index entries of the page shown (key column first)."""
+        return self._rows
+
+    @property
+    def criteria(self) -> dict:
+        """The criteria of the page shown: the browser's criteria and the filter."""
+        return dict(self._criteria)
+
+    @property
+    def sort(self) -> dict | None:
+        return self._sort.as_sort()
+
+    @property
+    def page_count(self) -> int:
+        return self._pager.page_count
+
+    def next_page(self) -> bool:
+        """Show the next page; False (and nothing changes) on the last page."""
+        return self._pager.has_next and self._load(pager=self._pager.next())
+
+    def prev_page(self) -> bool:
+        return self._pager.has_prev and self._load(pager=self._pager.prev())
+
+    def go_to(self, page: int) -> bool:
+        """Show page ``page`` (from 1; moved into range)."""
+        if isinstance(page, bool) or not isinstance(page, int):
+            raise ConfigurationError(f"page must be a whole number, got {page!r}")
+        return self._load(pager=self._pager.go(page))
+
+    def sort_by(self, field: str, direction: int | None = None) -> bool:
+        """Sort by ``field`` (1 or -1); without a direction, cycle asc -> desc -> none."""
+        if direction is None:
+            sort = self._sort.toggle(field)
+        else:
+            sort = SortState.from_sort({field: direction})
+        return self._load(pager=self._pager.go(1), sort=sort)
+
+    def apply_filter(self, text: str) -> bool:
+        """Filter with ``text`` (see the class doc); False and an inline error when invalid."""
+        try:
+            extra = parse_filter(text)
+        except QueryError as exc:
+            self._show_error(exc)
+            return False
+        ok = self._load(criteria=combine(self.base_criteria, extra), pager=self._pager.go(1),
+                        recount=True, filter_text=text.strip())
+        if ok and self._filter_box.value.strip() != text.strip():
+            with self._quiet():
+                self._filter_box.value = text
+        return ok
+
+    def refresh(self) -> bool:
+        """Count again and reload the page (the index may have changed)."""
+        return self._load(recount=True)
+
+    def open(self, key: Any = _NO_KEY) -> StoredObject | None:
+        """Show the document under ``key`` in the viewer.
+
+        Without a key this is ipywidgets' own ``Widget.open()``, which opens the comm.
+        """
+        if key is _NO_KEY:
+            return super().open()
+        self._selected = key
+        self._table.render(self._rows, self._sort, self._selected)
+        return self.viewer.show(key)
+
+    # ------------------------------------------------------------ loading
+
+    def _load(self, *, criteria: dict | None = None, pager: Pager | None = None,
+              sort: SortState | None = None, recount: bool = False,
+              filter_text: str | None = None, raise_errors: bool = False) -> bool:
+        """Read a page; commit it on success, keep the last good page on failure."""
+        criteria = self._criteria if criteria is None else criteria
+        pager = self._pager if pager is None else pager
+        sort = self._sort if sort is None else sort
+        try:
+            if recount:
+                pager = pager.with_total(self.store.count(criteria))
+            rows = self.store.query_df(criteria, fields=self.fields,
+                                       sort=sort.as_sort(self.store.key), skip=pager.skip,
+                                       limit=pager.limit)
+        except S3ExploreError as exc:
+            if raise_errors:
+                raise
+            self._show_error(exc)
+            return False
+        self._criteria, self._pager, self._sort, self._rows = criteria, pager, sort, rows
+        if filter_text is not None:
+            self._filter_text = filter_text
+        self._hide_error()
+        self._render()
+        return True
+
+    def _check_fields(self, fields: Sequence[str] | None) -> list[str] | None:
+        if fields is None:
+            searchable = list(getattr(self.store, "searchable_fields", None) or [])
+            return searchable or None  # None: every index field
+        if isinstance(fields, str):
+            fields = [fields]
+        if not all(isinstance(f, str) and f for f in fields):
+            raise ConfigurationError(f"fields must be a list of field names, got {fields!r}")
+        return list(fields)
+
+    # ------------------------------------------------------------ traits <-> state
+
+    @contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Set traits and widget values without reacting to them."""
+        before, self._syncing = self._syncing, True
+        try:
+            yield
+        finally:
+            self._syncing = before
+
+    def _on_filter_box(self, change: dict) -> None:
+        if not self._syncing:
+            self.apply_filter(change["new"])
+
+    @observe("page")
+    def _on_page(self, change: dict) -> None:
+        if not self._syncing:
+            self.go_to(change["new"])
+
+    @observe("page_size")
+    def _on_page_size(self, change: dict) -> None:  # the trait and the dropdown
+        if not self._syncing:
+            self._set_page_size(change["new"])
+
+    @observe("filter")
+    def _on_filter(self, change: dict) -> None:
+        if not self._syncing:
+            self.apply_filter(change["new"])
+
+    def _set_page_size(self, page_size: Any) -> bool:
+        try:
+            pager = self._pager.with_page_size(page_size)
+        except ConfigurationError as exc:
+            self._show_error(exc)
+            return False
+        return self._load(pager=pager)
+
+    def _sync_traits(self) -> None:
+        with self._quiet():
+            self.page = self._pager.page
+            self.page_size = self._pager.page_size
+            self.total = self._pager.total
+            self.filter = self._filter_text
+            size = self._pager.page_size
+            if self._size_box.value != size:
+                sizes = {value for _, value in self._size_box.options}
+                if size not in sizes:
+                    self._size_box.options = _size_options({*sizes, size})
+                self._size_box.value = size
+
+    # ------------------------------------------------------------ rendering
+
+    def _button(self, label: str, css: str, action: Any) -> widgets.Button:
+        button = widgets.Button(description=label)
+        button.add_class(css)
+        button.on_click(lambda _: action())
+        return button
+
+    def _show_error(self, exc: BaseException) -> None:
+        self.error = str(exc)
+        self._error.value = f'<div class="s3x-error">{escape(str(exc))}</div>'
+        self._error.layout.display = None
+        self._sync_traits()
+
+    def _hide_error(self) -> None:
+        self.error = ""
+        self._error.value = ""
+        self._error.layout.display = "none"
+
+    def _render(self) -> None:
+        pager = self._pager
+        filtered = self._criteria != self.base_criteria
+        self._count.value = (f"<b>{pager.total}</b> documents"
+                             + (" match the filter" if filtered else ""))
+        self._page_info.value = escape(pager.describe())
+        self._prev.disabled = not pager.has_prev
+        self._next.disabled = not pager.has_next
+        self._table.render(self._rows, self._sort, self._selected)
+        self._sync_traits()
+
+    def _open_row(self, row: Row) -> None:
+        if row.key is None:
+            return
+        try:
+            self.open(row.key)
+        except Exception as exc:  # a click has no caller to raise to: show it
+            self.viewer._body.value = render_error(str(row.key), exc)
+
+
+def _size_options(sizes: set[int]) -> list[tuple[str, int]]:
+    return [(f"{n} rows", n) for n in sorted(sizes)]

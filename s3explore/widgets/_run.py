@@ -1,0 +1,86 @@
+"""One ``store.update`` in one background thread that only reports into a ProgressCounter.
+
+The widget that owns a run polls ``snapshot()`` from its own thread (the kernel's event loop,
+or the caller in plain Python) and is the only one that touches widgets: ipywidgets updates
+from worker threads are fragile under ipykernel 7.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from s3explore._stores import Failure, UpdateResult
+from s3explore._transfer import ProgressCounter, ProgressSnapshot
+
+OnUnreadable = Callable[[Failure], None]
+
+
+class BackgroundUpdate:
+    """``start()`` runs ``store.update(open_docs(report_unreadable), ...)``; ``cancel()``
+    stops new uploads.
+
+    After ``done()``: ``result`` is the UpdateResult (also when the update raised part way,
+    if the error carried one) and ``error`` the exception, if any. ``source_failures`` are
+    documents that could not even be read (reported by the source).
+    """
+
+    def __init__(self, store: Any, open_docs: Callable[[OnUnreadable], Iterable],
+                 workers: int | None = None) -> None:
+        self.store = store
+        self._open_docs = open_docs
+        self.workers = workers
+        self.counter = ProgressCounter()
+        self.cancel_event = threading.Event()
+        self.result: UpdateResult | None = None
+        self.error: BaseException | None = None
+        self.source_failures: list[Failure] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="s3explore-upload", daemon=True)
+
+    def report_unreadable(self, failure: Failure) -> None:
+        """Called by the source, in the upload thread, for a document it could not read."""
+        with self._lock:
+            self.source_failures.append(failure)
+        self.counter.advance(failed=1)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            docs = self._open_docs(self.report_unreadable)
+            self.result = self.store.update(docs, workers=self.workers,
+                                            progress=self.counter, cancel=self.cancel_event)
+        except Exception as exc:
+            self.error = exc
+            self.result = getattr(exc, "result", None)
+        finally:
+            self.counter.close()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def started(self) -> bool:
+        return self._thread.ident is not None
+
+    def done(self) -> bool:
+        return self.started() and not self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def snapshot(self) -> ProgressSnapshot:
+        return self.counter.snapshot()
+
+    def failures(self) -> list[Failure]:
+        """Unreadable source documents first, then what the update reported."""
+        with self._lock:
+            failures = list(self.source_failures)
+        return failures + (list(self.result.failures) if self.result else [])

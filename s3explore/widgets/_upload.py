@@ -1,0 +1,198 @@
+"""UploadWidget: store many documents with a live progress bar, Cancel, and a summary."""
+
+from __future__ import annotations
+
+import asyncio
+from html import escape
+from typing import Any
+
+import ipywidgets as widgets
+from traitlets import Unicode
+
+from s3explore._errors import ConfigurationError
+from s3explore._stores import Failure, UpdateResult
+from s3explore._transfer import check_workers
+from s3explore.widgets._format import failure_lines, progress_text, summary_text
+from s3explore.widgets._run import BackgroundUpdate
+from s3explore.widgets._sources import DocumentSource, document_source
+from s3explore.widgets._style import html, style_widget
+
+POLL_SECONDS = 0.25
+MAX_WORKERS = 64
+STATES = ("ready", "running", "cancelling", "done", "cancelled", "failed")
+
+
+class UploadWidget(widgets.VBox):
+    """Upload ``source`` into ``store`` with ``store.update``, showing progress as it goes.
+
+    ``source``: a list or iterable of dicts, a pandas DataFrame (one document per row), or a
+    folder of ``.json``, ``.json.gz`` or ``.msgpack`` files (one document per file).
+    The update runs in one background thread that only reports into a ProgressCounter; the
+    widgets are updated by one owner: in a running event loop (a Jupyter kernel) an asyncio
+    task polling a few times a second, otherwise ``start()`` blocks and polls until done.
+    Cancel stops new uploads; what landed is indexed, nothing half-written is.
+    ``state`` is one of ready, running, cancelling, done, cancelled, failed.
+    """
+
+    state = Unicode("ready", help="ready, running, cancelling, done, cancelled or failed")
+
+    def __init__(self, store: Any, source: Any, workers: int | None = None, *,
+                 poll_seconds: float = POLL_SECONDS, **kwargs: Any) -> None:
+        self.store = store
+        self.source: DocumentSource = document_source(source, store.key)
+        default_workers = check_workers(workers or getattr(store, "s3_workers", 4))
+        if not poll_seconds > 0:
+            raise ConfigurationError(f"poll_seconds must be > 0, got {poll_seconds!r}")
+        self.poll_seconds = poll_seconds
+        self.run: BackgroundUpdate | None = None
+        self.task: asyncio.Task | None = None
+
+        target = escape(getattr(store, "name", type(store).__name__))
+        self._title = html(f'Upload <span class="s3x-meta">{escape(self.source.description)} '
+                           f"\u2192 {target}</span>", "s3x-title")
+        self._workers = widgets.BoundedIntText(value=min(default_workers, MAX_WORKERS), min=1,
+                                               max=MAX_WORKERS, description="workers",
+                                               style={"description_width": "initial"},
+                                               layout=widgets.Layout(width="130px"))
+        self._workers.add_class("s3x-workers")
+        self._start = widgets.Button(description="Start", button_style="primary",
+                                     icon="upload")
+        self._start.add_class("s3x-upload")
+        self._start.on_click(lambda _: self.start())
+        self._cancel = widgets.Button(description="Cancel", disabled=True, icon="stop")
+        self._cancel.add_class("s3x-cancel")
+        self._cancel.on_click(lambda _: self.cancel())
+        total = self.source.total
+        self._bar = widgets.IntProgress(value=0, min=0, max=max(total or 1, 1),
+                                        description=self._count_text(0))
+        self._bar.add_class("s3x-progress")
+        self._status = html(escape(f"Ready: {self.source.description}."), "s3x-status")
+        self._failures = html("", "s3x-failures")
+        controls = widgets.HBox([self._workers, self._start, self._cancel])
+        controls.add_class("s3x-controls")
+        card = widgets.VBox([self._title, controls, self._bar, self._status, self._failures])
+        card.add_class("s3x-card")
+        super().__init__([style_widget(), card], **kwargs)
+        self.add_class("s3x-uploader")
+
+    # ------------------------------------------------------------ Python API
+
+    @property
+    def workers(self) -> int:
+        return self._workers.value
+
+    @workers.setter
+    def workers(self, value: int) -> None:
+        self._workers.value = min(check_workers(value), MAX_WORKERS)
+
+    @property
+    def result(self) -> UpdateResult | None:
+        """The UpdateResult once a run has finished."""
+        return self.run.result if self.run is not None and self.run.done() else None
+
+    @property
+    def failures(self) -> list[Failure]:
+        """Documents that were not stored: unreadable files first, then failed uploads."""
+        return self.run.failures() if self.run is not None else []
+
+    def start(self) -> UpdateResult | None:
+        """Start uploading. In a running event loop this returns at once (``task`` follows
+        the run); otherwise it blocks until the run ends and returns the UpdateResult."""
+        if self.state in ("running", "cancelling"):
+            return None
+        if self.run is not None and not self.source.reusable:
+            self._status.value = escape("This source was an iterator and has been read; "
+                                        "make a new UploadWidget to upload more.")
+            return None
+        run = BackgroundUpdate(self.store, self.source.documents, self.workers)
+        self.run = run
+        self.state = "running"
+        self._start.disabled = self._workers.disabled = True
+        self._cancel.disabled = False
+        self._failures.value = ""
+        self._bar.bar_style = ""
+        self._bar.value = 0
+        run.start()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._poll_blocking(run)
+        self.task = loop.create_task(self._poll_async(run))
+        return None
+
+    def cancel(self) -> None:
+        """Stop starting uploads; those in flight finish and are indexed."""
+        if self.run is not None and self.state == "running":
+            self.run.cancel()
+            self.state = "cancelling"
+            self._cancel.disabled = True
+            self._status.value = escape("Cancelling: waiting for the uploads in flight\u2026")
+
+    def wait(self, timeout: float | None = None) -> UpdateResult | None:
+        """Block until the background upload ends (plain Python; in a kernel, await
+        ``widget.task`` instead)."""
+        if self.run is not None:
+            self.run.join(timeout)
+        return self.result
+
+    # ------------------------------------------------------------ the owner's polling
+
+    def _poll_blocking(self, run: BackgroundUpdate) -> UpdateResult | None:
+        while not run.join(self.poll_seconds):
+            self._show_progress(run)
+        self._finish(run)
+        return run.result
+
+    async def _poll_async(self, run: BackgroundUpdate) -> UpdateResult | None:
+        while not run.done():
+            self._show_progress(run)
+            await asyncio.sleep(self.poll_seconds)
+        self._finish(run)
+        return run.result
+
+    def _count_text(self, handled: int) -> str:
+        total = self.source.total
+        return f"{handled} / {total}" if total is not None else f"{handled}"
+
+    def _show_progress(self, run: BackgroundUpdate) -> None:
+        snapshot = run.snapshot()
+        handled = snapshot.done + snapshot.failed
+        if snapshot.total is not None:
+            self._bar.max = max(snapshot.total, 1)
+        elif handled >= self._bar.max:
+            self._bar.max = handled * 2  # no total: keep the bar moving
+        self._bar.value = min(handled, self._bar.max)
+        self._bar.description = self._count_text(handled)
+        if self.state == "running":
+            self._status.value = escape(progress_text(snapshot))
+
+    def _finish(self, run: BackgroundUpdate) -> None:
+        self._show_progress(run)
+        failures = run.failures()
+        result = run.result
+        if run.error is not None:
+            state, style = "failed", "danger"
+            partial = f" ({result})" if result is not None else ""
+            text = f"Failed: {run.error}{partial}"
+        else:
+            assert result is not None
+            state = "cancelled" if result.cancelled else "done"
+            style = "warning" if result.cancelled else ("danger" if failures else "success")
+            text = summary_text(result, self.source.total, failures)
+        if self.source.total is None:
+            self._bar.max = max(self._bar.value, 1)
+        self._bar.bar_style = style
+        self._status.value = escape(text)
+        self._failures.value = _failures_html(failures)
+        self._start.disabled = not self.source.reusable
+        self._workers.disabled = False
+        self._cancel.disabled = True
+        self.state = state
+
+
+def _failures_html(failures: list[Failure]) -> str:
+    if not failures:
+        return ""
+    items = "".join(f"<li>{escape(line)}</li>" for line in failure_lines(failures))
+    return (f"<details open><summary>{len(failures)} document(s) not stored</summary>"
+            f"<ul>{items}</ul></details>")
