@@ -16,12 +16,8 @@ from typing import Any
 
 import numpy as np
 
-try:  # TEMP until _api exists
-    from s3explore._api import S3Store
-except ImportError:
-    from s3explore._stores import S3Store
+from s3explore._api import MemoryStore, S3Store
 from s3explore._errors import ConfigurationError, NotConnectedError
-from s3explore._stores import MemoryStore
 from s3explore.local_s3 import LocalS3
 
 __all__ = ["DEMO_KEY", "DEMO_SEARCHABLE_FIELDS", "DemoStore", "demo_documents", "demo_store"]
@@ -39,7 +35,7 @@ _CREDENTIALS = {"aws_access_key_id": "demo", "aws_secret_access_key": "demo",
 
 # symbol: (atomic mass, Pauling electronegativity, atomic volume in Å^3 in solids, weight)
 _ELEMENTS: dict[str, tuple[float, float, float, float]] = {
-    "H": (1.008, 2.20, 8.0, 1), "Li": (6.94, 0.98, 20.0, 6), "B": (10.81, 2.04, 7.5, 2),
+    "H": (1.008, 2.20, 4.5, 1), "Li": (6.94, 0.98, 20.0, 6), "B": (10.81, 2.04, 7.5, 2),
     "C": (12.011, 2.55, 8.0, 2), "N": (14.007, 3.04, 12.0, 3), "O": (15.999, 3.44, 12.0, 14),
     "F": (18.998, 3.98, 11.0, 4), "Na": (22.990, 0.93, 30.0, 5), "Mg": (24.305, 1.31, 20.0, 5),
     "Al": (26.982, 1.61, 16.5, 3), "Si": (28.085, 1.90, 20.0, 4), "P": (30.974, 2.19, 18.0, 4),
@@ -57,7 +53,17 @@ _ELEMENTS: dict[str, tuple[float, float, float, float]] = {
 _SYMBOLS = list(_ELEMENTS)
 _WEIGHTS = np.array([v[3] for v in _ELEMENTS.values()], dtype=float)
 _WEIGHTS /= _WEIGHTS.sum()
-_ANIONS = {"N", "O", "F", "S", "Cl", "Se", "Te", "I", "P"}
+# Common oxidation states: anions take electrons, everything else gives them in compounds.
+_ANION_STATES = {"N": 3, "O": 2, "F": 1, "S": 2, "Cl": 1, "Se": 2, "Te": 2, "I": 1}
+_CATION_STATES = {
+    "H": (1,), "Li": (1,), "B": (3,), "C": (4,), "Na": (1,), "Mg": (2,), "Al": (3,),
+    "Si": (4,), "P": (5,), "K": (1,), "Ca": (2,), "Ti": (4, 3), "V": (5, 3, 4), "Cr": (3, 6),
+    "Mn": (2, 3, 4), "Fe": (3, 2), "Co": (2, 3), "Ni": (2,), "Cu": (2, 1), "Zn": (2,),
+    "Ga": (3,), "Ge": (4,), "Sr": (2,), "Y": (3,), "Zr": (4,), "Nb": (5,), "Mo": (6, 4),
+    "Sn": (4, 2), "Sb": (3, 5), "Ba": (2,), "La": (3,), "W": (6,), "Bi": (3,),
+    "Se": (4,), "Te": (4,), "I": (5,), "N": (5,), "S": (6,), "Cl": (7,),
+}
+_MAX_FORMULA_ATOMS = 30
 
 # crystal system: (share of entries, [(space group number, symbol, point group), ...])
 _SYMMETRY: dict[str, tuple[float, list[tuple[int, str, str]]]] = {
@@ -129,14 +135,57 @@ def _dos(rng: np.random.Generator, band_gap: float, efermi: float) -> dict[str, 
         width = rng.uniform(0.3, 1.5)
         densities += rng.uniform(0.5, 4.0) * np.exp(-0.5 * ((relative - centre) / width) ** 2)
     if band_gap > 0:
-        densities[(relative > 0) & (relative < band_gap)] = 0.0
+        # E_F at the valence band top: no states in the gap, band edges that rise smoothly.
+        to_edge = np.where(relative <= 0, -relative, relative - band_gap)
+        densities *= np.where(to_edge > 0, 1 - np.exp(-to_edge / 0.4), 0.0)
     return {"energies": energies, "densities": np.round(densities, 5), "efermi": efermi}
 
 
+def _ionic_counts(rng: np.random.Generator, cations: list[str], anions: list[str]
+                  ) -> dict[str, int] | None:
+    """Charge-balanced counts: cation charges equal anion charges, or None if none found."""
+    states = {el: int(rng.choice(_CATION_STATES[el])) for el in cations}
+    base = {el: int(rng.integers(1, 4)) for el in cations}
+    for factor in range(1, 7):
+        charge = factor * sum(base[el] * states[el] for el in cations)
+        for _ in range(10):
+            counts = {el: int(rng.integers(1, 4)) for el in anions[:-1]}
+            rest = charge - sum(counts[el] * _ANION_STATES[el] for el in counts)
+            last = _ANION_STATES[anions[-1]]
+            if rest >= last and rest % last == 0:
+                counts[anions[-1]] = rest // last
+                return {**{el: factor * base[el] for el in cations}, **counts}
+    return None
+
+
+def _composition(rng: np.random.Generator) -> dict[str, int]:
+    """Element counts of one formula unit: charge-balanced when it has anions."""
+    while True:
+        nelements = int(rng.choice(5, p=_NELEMENTS_SHARES)) + 1
+        elements = rng.choice(_SYMBOLS, size=nelements, replace=False, p=_WEIGHTS).tolist()
+        # The most electronegative element is always an anion (if it can be one): oxides,
+        # nitrides and halides; the others give electrons, as in phosphates or sulfates.
+        by_electronegativity = sorted(elements, key=lambda el: _ELEMENTS[el][1])
+        anions = [el for el in by_electronegativity[1:] if el in _ANION_STATES]
+        cations = [el for el in by_electronegativity if el not in anions]
+        counts = None
+        if nelements == 1:
+            counts = {elements[0]: 1}
+        elif anions and all(el in _CATION_STATES for el in cations):
+            counts = _ionic_counts(rng, cations, anions)
+        elif not anions:  # an intermetallic or alloy
+            counts = {el: int(rng.integers(1, 4)) for el in elements}
+        if counts is not None:
+            divisor = int(np.gcd.reduce(list(counts.values())))
+            counts = {el: c // divisor for el, c in sorted(counts.items())}
+            if sum(counts.values()) <= _MAX_FORMULA_ATOMS:
+                return counts
+
+
 def _document(rng: np.random.Generator, number: int) -> dict[str, Any]:
-    nelements = int(rng.choice(5, p=_NELEMENTS_SHARES)) + 1
-    elements = sorted(rng.choice(_SYMBOLS, size=nelements, replace=False, p=_WEIGHTS).tolist())
-    counts = {el: int(rng.integers(1, 5)) for el in elements}
+    counts = _composition(rng)
+    elements = list(counts)
+    nelements = len(elements)
     total = sum(counts.values())
     z = int(rng.choice([1, 2, 4], p=[0.5, 0.35, 0.15]))
     while z > 1 and total * z > 80:
@@ -153,16 +202,20 @@ def _document(rng: np.random.Generator, number: int) -> dict[str, Any]:
     volume = float(abs(np.linalg.det(lattice)))
     mass = sum(_ELEMENTS[el][0] for el in species)
 
-    anions = [el for el in elements if el in _ANIONS]
-    spread = max(_ELEMENTS[el][1] for el in elements) - min(_ELEMENTS[el][1] for el in elements)
+    electronegativities = [_ELEMENTS[el][1] for el in elements]
+    spread = max(electronegativities) - min(electronegativities)
+    most_electronegative = max(elements, key=lambda el: _ELEMENTS[el][1])
+    ionic = nelements > 1 and most_electronegative in _ANION_STATES
     if nelements == 1:
         formation = 0.0
     else:
         formation = float(-0.9 * spread * rng.uniform(0.6, 1.4) + rng.normal(0.05, 0.25))
     above_hull = 0.0 if rng.random() < 0.3 else float(rng.exponential(0.08))
-    insulating = 0.85 if anions and spread > 1.0 else (0.35 if anions else 0.05)
+    insulating = (0.85 if spread > 1.2 else 0.5) if ionic else 0.04
     is_metal = bool(rng.random() > insulating)
-    band_gap = 0.0 if is_metal else float(np.clip(rng.gamma(2.0, 0.6 + 0.8 * spread), 0.05, 9.5))
+    band_gap = 0.0
+    while not is_metal and not 0.05 <= band_gap < 9.0:  # redraw the rare tail: no pile-up
+        band_gap = float(rng.gamma(1.8, 0.3 + 0.6 * spread))
     efermi = float(rng.normal(1.5, 2.0))
 
     return {
@@ -194,7 +247,7 @@ def _document(rng: np.random.Generator, number: int) -> dict[str, Any]:
 
 
 def iter_demo_documents(n: int = 2000, seed: int = 0) -> Iterator[dict[str, Any]]:
-    """Yield the documents of ``demo_documents`` one at a time (for large ``n``)."""
+    """The documents of ``demo_documents``, made one at a time (for large ``n``)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ConfigurationError(f"n must be a whole number >= 0, got {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -202,8 +255,7 @@ def iter_demo_documents(n: int = 2000, seed: int = 0) -> Iterator[dict[str, Any]
     rng = np.random.default_rng(seed)
     # Sparse ids like a real database's: unique, drawn from a range ten times larger.
     numbers = rng.choice(max(10 * n, 10_000), size=n, replace=False) + 1
-    for number in numbers:
-        yield _document(rng, int(number))
+    return (_document(rng, int(number)) for number in numbers)
 
 
 def demo_documents(n: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
@@ -280,7 +332,6 @@ def demo_store(n: int = 2000, seed: int = 0, *, workers: int = 8,
         if not result.ok:
             raise RuntimeError(f"the demo store could not be filled: {result}; first failures: "
                                f"{result.failures[:3]}")
-        store.ensure_index(DEMO_KEY, unique=True)
     except BaseException:
         store.close()
         raise

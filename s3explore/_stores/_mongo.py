@@ -161,10 +161,20 @@ class MongoLikeStore(Store):
     # -- writes
     def update(self, docs: Any, key: list[str] | str | None = None) -> int:
         """Upsert documents by ``key`` (the store's key by default); returns how many."""
-        if isinstance(docs, Mapping):
-            docs = [docs]
         keys = [key] if isinstance(key, str) else list(key or [self.key])
-        requests = []
+        upserts = list(self._upserts([docs] if isinstance(docs, Mapping) else docs, keys))
+        if upserts:
+            try:
+                self._write(upserts, keys)
+            except perr.PyMongoError as exc:
+                raise StoreConnectionError(
+                    f"writing {len(upserts)} documents to the index {self.name} failed: "
+                    f"{type(exc).__name__}; nothing was lost from S3, rerun the update"
+                ) from exc
+        return len(upserts)
+
+    def _upserts(self, docs: Iterable[Any], keys: list[str]) -> Iterator[tuple[dict, dict]]:
+        """Validated ``(filter, replacement)`` pairs."""
         for doc in docs:
             if not isinstance(doc, Mapping):
                 raise InvalidDocumentError(f"documents must be dicts, got {type(doc).__name__}")
@@ -174,17 +184,11 @@ class MongoLikeStore(Store):
                     f"document has no key field(s) {missing}; add them or pass key=",
                     key=str(doc.get(self.key)) if self.key in doc else None,
                 )
-            body = {k: v for k, v in doc.items() if k != "_id"}
-            requests.append(ReplaceOne({k: doc[k] for k in keys}, body, upsert=True))
-        if requests:
-            try:
-                self.collection.bulk_write(requests, ordered=False)
-            except perr.PyMongoError as exc:
-                raise StoreConnectionError(
-                    f"writing {len(requests)} documents to the index {self.name} failed: "
-                    f"{type(exc).__name__}; nothing was lost from S3, rerun the update"
-                ) from exc
-        return len(requests)
+            yield {k: doc[k] for k in keys}, {k: v for k, v in doc.items() if k != "_id"}
+
+    def _write(self, upserts: list[tuple[dict, dict]], keys: list[str]) -> None:
+        self.collection.bulk_write([ReplaceOne(f, d, upsert=True) for f, d in upserts],
+                                   ordered=False)
 
     def remove_docs(self, criteria: dict) -> None:
         criteria = self._criteria(criteria)
@@ -212,6 +216,24 @@ class MemoryStore(MongoLikeStore):
         if self._client is None:
             self._client = mongomock_ng.MongoClient()
         return self._client.db[self.collection_name]
+
+    def _write(self, upserts: list[tuple[dict, dict]], keys: list[str]) -> None:
+        # mongomock scans the whole collection for every upsert; look the batch's keys up
+        # once, insert what is new and replace only what exists.
+        if len(keys) != 1:
+            return super()._write(upserts, keys)
+        (field,) = keys
+        latest = {repr(f[field]): (f, d) for f, d in upserts}  # the last one of a key wins
+        values = [f[field] for f, _ in latest.values()]
+        existing = {repr(d[field]) for d in self.collection.find({field: {"$in": values}},
+                                                                 {field: 1, "_id": 0})}
+        new = [d for k, (_, d) in latest.items() if k not in existing]
+        if new:
+            self.collection.insert_many([dict(d) for d in new])
+        replace = [(f, d) for k, (f, d) in latest.items() if k in existing]
+        if replace:
+            super()._write(replace, keys)
+        return None
 
     @property
     def name(self) -> str:
@@ -256,21 +278,9 @@ class MontyStore(MongoLikeStore):
             self._client.close()
         self._client = None
 
-    def update(self, docs: Any, key: list[str] | str | None = None) -> int:
-        # montydb has no bulk_write: replace one by one.
-        if isinstance(docs, Mapping):
-            docs = [docs]
-        keys = [key] if isinstance(key, str) else list(key or [self.key])
-        count = 0
-        for doc in docs:
-            if not isinstance(doc, Mapping) or any(k not in doc for k in keys):
-                raise InvalidDocumentError(
-                    f"index documents must be dicts with the key field(s) {keys}"
-                )
-            body = {k: v for k, v in doc.items() if k != "_id"}
-            self.collection.replace_one({k: doc[k] for k in keys}, body, upsert=True)
-            count += 1
-        return count
+    def _write(self, upserts: list[tuple[dict, dict]], keys: list[str]) -> None:
+        for filter_, doc in upserts:  # montydb has no bulk_write
+            self.collection.replace_one(filter_, doc, upsert=True)
 
     @property
     def name(self) -> str:

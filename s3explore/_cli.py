@@ -1,0 +1,367 @@
+"""The ``s3explore`` command: ``s3explore demo`` and ``s3explore verify``.
+
+``demo`` opens the notebooks on the embedded demo store (JupyterLab, or Voila with
+``--voila``) or, with ``--check``, runs every notebook headless and reports. ``verify``
+compares an S3Store's index with its bucket and can repair the differences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+NOTEBOOKS_ENV = "S3EXPLORE_NOTEBOOKS"
+TOUR = "01-tour.ipynb"
+PROJECT_URL = "https://github.com/materialsproject/s3explore"
+EXIT_OK, EXIT_DIFFERENCES, EXIT_ERROR = 0, 1, 2
+
+
+class CommandError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+# ---------------------------------------------------------------- notebooks
+
+
+def notebook_dirs() -> list[Path]:
+    """Where the notebooks may be, in the order they are looked for."""
+    places = []
+    if os.environ.get(NOTEBOOKS_ENV):
+        places.append(Path(os.environ[NOTEBOOKS_ENV]))
+    package = Path(__file__).resolve().parent
+    places.append(package.parent / "notebooks")  # a source checkout or an editable install
+    places.append(Path(sys.prefix) / "share" / "s3explore" / "notebooks")  # shared data files
+    return places
+
+
+def find_notebooks(directory: str | Path | None = None) -> Path:
+    """The folder holding the notebooks; ``directory`` (``--notebooks``) wins when given."""
+    if directory is not None:
+        folder = Path(directory).expanduser()
+        if not (folder / TOUR).is_file():
+            raise CommandError(f"--notebooks {folder}: no {TOUR} there; point it at the "
+                               "notebooks/ folder of an s3explore clone")
+        return folder
+    for folder in notebook_dirs():
+        if (folder / TOUR).is_file():
+            return folder
+    looked = ", ".join(str(p) for p in notebook_dirs())
+    raise CommandError(f"cannot find the s3explore notebooks (looked in: {looked}). Clone "
+                       f"{PROJECT_URL} and pass --notebooks path/to/s3explore/notebooks, or set "
+                       f"{NOTEBOOKS_ENV}")
+
+
+def list_notebooks(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.ipynb"))
+
+
+@dataclass
+class NotebookResult:
+    """How one headless notebook run went."""
+
+    path: Path
+    ok: bool
+    seconds: float
+    error: str = ""
+    notebook: Any = None
+
+
+def _python_kernel_manager() -> Any:
+    """A kernel manager whose ``python3`` kernel is this interpreter, whatever is installed.
+
+    With no kernel directories, jupyter_client falls back to ipykernel's built-in spec,
+    which launches ``sys.executable``; a stale ``python3`` kernelspec elsewhere cannot win.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    return KernelManager(kernel_name="python3",
+                         kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else text
+
+
+def run_notebook(path: str | Path, timeout: int = 600, cwd: str | Path | None = None
+                 ) -> NotebookResult:
+    """Execute a notebook top to bottom with nbclient in a fresh kernel (this interpreter).
+
+    The kernel runs in ``cwd`` (a new temporary folder by default) so notebooks cannot
+    litter the checkout. Never raises for a failing cell: the result says what failed.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    path = Path(path)
+    notebook = nbformat.read(path, as_version=4)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="s3explore-check-") as scratch:
+        client = NotebookClient(notebook, km=_python_kernel_manager(), timeout=timeout,
+                                resources={"metadata": {"path": str(cwd or scratch)}},
+                                # ipykernel warns on every start about local TCP sockets
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
+        try:
+            client.execute()
+        except CellExecutionError as exc:
+            return NotebookResult(path, False, time.perf_counter() - started,
+                                  f"{exc.ename}: {exc.evalue}" if exc.ename else
+                                  _first_line(str(exc)), notebook)
+        except (CellTimeoutError, DeadKernelError, RuntimeError) as exc:
+            return NotebookResult(path, False, time.perf_counter() - started,
+                                  f"{type(exc).__name__}: {_first_line(str(exc))}", notebook)
+    return NotebookResult(path, True, time.perf_counter() - started, "", notebook)
+
+
+def check_notebooks(folder: Path, timeout: int, output: Path | None) -> int:
+    import nbformat
+
+    notebooks = list_notebooks(folder)
+    print(f"running {len(notebooks)} notebooks from {folder}", flush=True)
+    failed = 0
+    for path in notebooks:
+        result = run_notebook(path, timeout=timeout)
+        status = "PASS" if result.ok else "FAIL"
+        detail = f"  {result.error}" if result.error else ""
+        print(f"{status} {path.name} ({result.seconds:.1f} s){detail}", flush=True)
+        failed += not result.ok
+        if output is not None:
+            output.mkdir(parents=True, exist_ok=True)
+            nbformat.write(result.notebook, output / path.name)
+    print(f"{len(notebooks) - failed} passed, {failed} failed")
+    return EXIT_DIFFERENCES if failed else EXIT_OK
+
+
+def prepare_workdir(source: Path, workdir: Path, fresh: bool) -> Path:
+    """Copy the notebooks into ``workdir`` so running them never edits the clone's copies."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    kept = []
+    for path in list_notebooks(source):
+        target = workdir / path.name
+        if target.exists() and not fresh:
+            kept.append(path.name)
+            continue
+        shutil.copyfile(path, target)
+    if kept:
+        print(f"kept your copies of {', '.join(kept)} in {workdir} (--fresh replaces them)")
+    return workdir
+
+
+def _run_server(command: list[str]) -> int:
+    """Run a Jupyter/Voila server until it exits; stopping this process stops it too."""
+    print("$ " + " ".join(command), flush=True)
+    child = subprocess.Popen(command)
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        return child.wait()  # the server got the same Ctrl-C and shuts itself down
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def demo(args: argparse.Namespace, server_args: list[str]) -> int:
+    source = find_notebooks(args.notebooks)
+    if args.check:
+        output = Path(args.output) if args.output else None
+        return check_notebooks(source, args.timeout, output)
+    workdir = prepare_workdir(source, Path(args.workdir).expanduser(), args.fresh)
+    tour = workdir / TOUR
+    if args.voila:
+        command = [sys.executable, "-m", "voila", str(tour), f"--port={args.port or 8866}"]
+    else:
+        command = [sys.executable, "-m", "jupyterlab", str(tour),
+                   f"--ServerApp.root_dir={workdir}", f"--port={args.port or 8888}"]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            # Containers often run as root, which JupyterLab refuses unless told.
+            print("running as root: passing --allow-root to JupyterLab")
+            command.append("--allow-root")
+    if args.no_browser:
+        command.append("--no-browser")
+    return _run_server(command + server_args)
+
+
+# ---------------------------------------------------------------- verify
+
+
+def _index_store(spec: str, collection: str, key: str) -> Any:
+    from s3explore import MongoStore, MontyStore
+
+    if spec.startswith(("mongodb://", "mongodb+srv://")):
+        return MongoStore.from_uri(spec, collection, key=key)
+    if spec.startswith("monty:"):
+        path = spec[len("monty:"):]
+        if not path:
+            raise CommandError("--index monty:PATH needs the montydb folder, e.g. monty:./index")
+        if not Path(path).expanduser().is_dir():
+            raise CommandError(f"--index {spec}: no montydb folder at {path}")
+        return MontyStore(collection, database_path=str(Path(path).expanduser()), key=key)
+    raise CommandError("--index must be a MongoDB URI naming the database "
+                       "(mongodb://host/db) or monty:PATH for an embedded montydb folder")
+
+
+def _confirm(question: str) -> bool:
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def verify(args: argparse.Namespace) -> int:
+    from s3explore import S3Store
+
+    index = _index_store(args.index, args.collection, args.key)
+    store = S3Store(index, args.bucket, s3_profile=args.profile, endpoint_url=args.endpoint_url,
+                    sub_dir=args.sub_dir, key=args.key, s3_workers=args.workers)
+    check_hashes = not args.no_hashes
+    with store:
+        print(f"verifying {store.name} against the index {index.name}", flush=True)
+        report = store.verify(check_hashes=check_hashes)
+        print(report)
+        if report.ok:
+            return EXIT_OK
+        if not args.repair:
+            print("differences found; --repair fixes them")
+            return EXIT_DIFFERENCES
+        print("repair plan:")
+        for line in report.plan():
+            print(f"  - {line}")
+        if not args.yes and not _confirm("apply this repair?"):
+            print("nothing changed")
+            return EXIT_DIFFERENCES
+        print(store.verify(repair=True, check_hashes=check_hashes))
+        after = store.verify(check_hashes=check_hashes)
+        print(f"after repair: {after}")
+        return EXIT_OK if after.ok else EXIT_DIFFERENCES
+
+
+# ---------------------------------------------------------------- parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from s3explore import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="s3explore",
+        description="Explore document collections in S3/MinIO with a MongoDB index.")
+    parser.add_argument("--version", action="version", version=f"s3explore {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo_parser = commands.add_parser(
+        "demo", help="open the notebooks on the embedded demo store (no services needed)",
+        description="Open JupyterLab on the tour notebook, which builds the demo store in "
+                    "the kernel. The notebooks are copied to --workdir first, so your runs "
+                    "never change the originals. Arguments after `--` go to JupyterLab or "
+                    "Voila unchanged.")
+    mode = demo_parser.add_mutually_exclusive_group()
+    mode.add_argument("--voila", action="store_true",
+                      help="show the tour as an app with Voila instead of JupyterLab")
+    mode.add_argument("--check", action="store_true",
+                      help="run every notebook headless and report pass/fail per notebook; "
+                           "exits 1 if any fails")
+    demo_parser.add_argument("--port", type=_positive_int,
+                             help="server port (default 8888 for JupyterLab, 8866 for Voila)")
+    demo_parser.add_argument("--no-browser", action="store_true",
+                             help="do not open a browser; print the URL instead")
+    demo_parser.add_argument("--notebooks", metavar="DIR",
+                             help=f"the notebooks folder (default: found next to the package "
+                                  f"or in ${NOTEBOOKS_ENV})")
+    demo_parser.add_argument("--workdir", metavar="DIR", default="~/s3explore-demo",
+                             help="where the notebooks are copied and opened "
+                                  "(default: ~/s3explore-demo)")
+    demo_parser.add_argument("--fresh", action="store_true",
+                             help="replace notebooks already copied to --workdir")
+    demo_parser.add_argument("--timeout", type=_positive_int, default=600, metavar="SECONDS",
+                             help="--check: seconds allowed per cell (default 600)")
+    demo_parser.add_argument("--output", metavar="DIR",
+                             help="--check: also save the executed notebooks here")
+    demo_parser.set_defaults(handler="demo")
+
+    verify_parser = commands.add_parser(
+        "verify", help="compare an S3Store's index with its bucket; optionally repair",
+        description="Report objects without index entries, index entries without objects "
+                    "and obj_hash mismatches under the sub-dir. Exit code 0 when index and "
+                    "bucket agree, 1 when differences remain, 2 on errors.")
+    verify_parser.add_argument("--bucket", required=True, help="the S3 bucket")
+    verify_parser.add_argument("--endpoint-url", metavar="URL",
+                               help="S3 endpoint, e.g. http://localhost:9000 for MinIO")
+    verify_parser.add_argument("--profile", help="a profile name from ~/.aws (default: boto3's "
+                                                 "usual lookup)")
+    verify_parser.add_argument("--sub-dir", metavar="PREFIX", help="the store's sub_dir")
+    verify_parser.add_argument("--index", required=True, metavar="URI",
+                               help="mongodb://[user:password@]host/database, or monty:PATH "
+                                    "for an embedded montydb folder")
+    verify_parser.add_argument("--collection", required=True, help="the index collection")
+    verify_parser.add_argument("--key", default="fs_id", help="the key field (default fs_id)")
+    verify_parser.add_argument("--no-hashes", action="store_true",
+                               help="skip obj_hash checks (they download every object)")
+    verify_parser.add_argument("--repair", action="store_true",
+                               help="re-index orphaned and mismatched objects and remove "
+                                    "dangling entries, after showing the plan")
+    verify_parser.add_argument("--yes", action="store_true",
+                               help="with --repair: do not ask for confirmation")
+    verify_parser.add_argument("--workers", type=_positive_int, default=8,
+                               help="parallel S3 requests (default 8)")
+    verify_parser.set_defaults(handler="verify")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    server_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, server_args = argv[:cut], argv[cut + 1:]
+    args = build_parser().parse_args(argv)
+    if server_args and args.handler != "demo":
+        build_parser().error("arguments after `--` are only for `s3explore demo`")
+    from s3explore import S3ExploreError
+
+    try:
+        if args.handler == "demo":
+            return demo(args, server_args)
+        return verify(args)
+    except (CommandError, S3ExploreError) as exc:
+        print(f"s3explore {args.handler}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

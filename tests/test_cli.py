@@ -1,0 +1,332 @@
+"""The ``s3explore`` command: help, ``demo --check``, the servers it starts, and ``verify``."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from s3explore import MontyStore, S3Store
+from s3explore._cli import find_notebooks, main, prepare_workdir
+from tests.conftest import CREDENTIALS
+
+REPO = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "s3explore._cli"]
+
+
+def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, **kwargs)
+
+
+# ------------------------------------------------------------------ help
+
+
+@pytest.mark.parametrize("command, options", [
+    ((), ["demo", "verify", "--version"]),
+    (("demo",), ["--voila", "--check", "--port", "--no-browser", "--notebooks", "--workdir"]),
+    (("verify",), ["--bucket", "--endpoint-url", "--profile", "--sub-dir", "--index",
+                   "--collection", "--key", "--no-hashes", "--repair", "--yes"]),
+])
+def test_help_lists_every_option(command, options):
+    done = run_cli(*command, "--help")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: s3explore")
+    for option in options:
+        assert option in done.stdout
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "s3explore"
+    done = subprocess.run([str(script), "verify", "--help"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and "--repair" in done.stdout
+
+
+def test_no_command_is_a_usage_error():
+    done = run_cli()
+    assert done.returncode == 2 and "COMMAND" in done.stderr
+
+
+# ------------------------------------------------------------------ finding notebooks
+
+
+def test_finds_the_checkout_notebooks():
+    assert find_notebooks() == REPO / "notebooks"
+
+
+def test_notebooks_env_var_wins(tmp_path, monkeypatch):
+    make_notebooks(tmp_path, ok=True)
+    monkeypatch.setenv("S3EXPLORE_NOTEBOOKS", str(tmp_path))
+    assert find_notebooks() == tmp_path
+
+
+def test_missing_notebooks_say_where_they_were_looked_for(tmp_path, monkeypatch, capsys):
+    places = [tmp_path / "a", tmp_path / "b"]
+    monkeypatch.setattr("s3explore._cli.notebook_dirs", lambda: places)
+    assert main(["demo", "--check"]) == 2
+    err = capsys.readouterr().err
+    assert all(str(p) in err for p in places)
+    assert "--notebooks" in err and "S3EXPLORE_NOTEBOOKS" in err
+
+
+def test_a_folder_without_notebooks_is_a_clear_error(tmp_path, capsys):
+    assert main(["demo", "--check", "--notebooks", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path) in err and "01-tour.ipynb" in err
+
+
+def test_workdir_copies_keep_edits_unless_fresh(tmp_path):
+    source = tmp_path / "source"
+    make_notebooks(source, ok=True)
+    work = tmp_path / "work"
+    prepare_workdir(source, work, fresh=False)
+    (work / "01-tour.ipynb").write_text("edited")
+    prepare_workdir(source, work, fresh=False)
+    assert (work / "01-tour.ipynb").read_text() == "edited"
+    prepare_workdir(source, work, fresh=True)
+    assert (work / "01-tour.ipynb").read_bytes() == (source / "01-tour.ipynb").read_bytes()
+
+
+# ------------------------------------------------------------------ demo --check
+
+MARKER = "s3explore-marker-4711"
+
+
+def make_notebooks(folder: Path, ok: bool) -> None:
+    """A tour that records its interpreter, and a second notebook that fails unless ``ok``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tour = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# tiny tour"),
+        nbformat.v4.new_code_cell(f"import sys\nprint({MARKER!r}, sys.executable)"),
+    ])
+    second = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("x + 1" if ok else "raise ValueError('boom in cell two')"),
+    ])
+    nbformat.write(tour, folder / "01-tour.ipynb")
+    nbformat.write(second, folder / "02-second.ipynb")
+
+
+def test_check_reports_each_notebook_and_fails_on_a_failure(tmp_path):
+    make_notebooks(tmp_path / "nb", ok=False)
+    done = run_cli("demo", "--check", "--notebooks", str(tmp_path / "nb"),
+                   "--output", str(tmp_path / "out"))
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("PASS 01-tour.ipynb") for line in lines)
+    assert any(line.startswith("FAIL 02-second.ipynb") and "ValueError: boom in cell two" in line
+               for line in lines)
+    assert lines[-1] == "1 passed, 1 failed"
+    # The kernel is the interpreter running the command, whatever kernelspecs exist.
+    executed = nbformat.read(tmp_path / "out" / "01-tour.ipynb", as_version=4)
+    assert executed.cells[1].outputs[0]["text"].strip() == f"{MARKER} {sys.executable}"
+
+
+def test_check_passes_when_every_notebook_runs(tmp_path):
+    make_notebooks(tmp_path, ok=True)
+    done = run_cli("demo", "--check", "--notebooks", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == "2 passed, 0 failed"
+
+
+# ------------------------------------------------------------------ demo servers
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(process: subprocess.Popen, url: str, seconds: float = 90) -> str:
+    """The body at ``url`` once the server answers; fails early if the command exits."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                return response.read().decode()
+        except OSError:
+            assert process.poll() is None, f"the command exited with {process.returncode}"
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def port_closes(port: int, seconds: float = 30) -> bool:
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) != 0:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture
+def demo_server(tmp_path):
+    """``start(*args)``: run ``s3explore demo`` on a tiny notebook folder; stopped after."""
+    started: list[subprocess.Popen] = []
+    make_notebooks(tmp_path / "nb", ok=True)
+
+    def start(*args: str) -> tuple[subprocess.Popen, int]:
+        port = free_port()
+        env = {**os.environ, "JUPYTER_TOKEN": "test-token"}
+        process = subprocess.Popen(
+            [*CLI, "demo", "--no-browser", "--port", str(port), "--notebooks",
+             str(tmp_path / "nb"), "--workdir", str(tmp_path / "work"), *args],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started.append(process)
+        return process, port
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_demo_serves_the_tour_in_jupyterlab_and_stops_with_the_command(demo_server, tmp_path):
+    process, port = demo_server()
+    body = wait_for(process, f"http://127.0.0.1:{port}/api/contents/01-tour.ipynb?token=test-token")
+    assert MARKER in body
+    assert (tmp_path / "work" / "01-tour.ipynb").is_file()
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+    assert port_closes(port), "JupyterLab kept running after the command was stopped"
+
+
+def test_demo_voila_renders_the_tour(demo_server):
+    process, port = demo_server("--voila")
+    page = wait_for(process, f"http://localhost:{port}/?token=test-token")
+    assert MARKER in page
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+    assert port_closes(port)
+
+
+# ------------------------------------------------------------------ verify
+
+
+@pytest.fixture
+def indexed(make_store, tmp_path, bucket, s3_server):
+    """A store with 6 documents and an on-disk montydb index, plus the CLI arguments for it."""
+    folder = tmp_path / "index"
+    folder.mkdir()
+    store = make_store(index=MontyStore("entries", database_path=str(folder)),
+                       sub_dir="runs", compress=True, searchable_fields=["nsites"])
+    assert store.update([{"fs_id": f"k{i}", "nsites": i, "body": "x" * i} for i in range(6)]).ok
+    store.close()  # the command opens the index itself
+    args = ["verify", "--bucket", bucket, "--endpoint-url", s3_server.endpoint_url,
+            "--sub-dir", "runs", "--index", f"monty:{folder}", "--collection", "entries"]
+    return store, args
+
+
+def stray_store(s3_server, bucket) -> S3Store:
+    """Another store on the same bucket and sub_dir with its own index: writes objects only."""
+    from s3explore import MemoryStore
+
+    store = S3Store(MemoryStore(f"stray-{bucket}"), bucket, s3_profile=dict(CREDENTIALS),
+                    endpoint_url=s3_server.endpoint_url, sub_dir="runs", compress=True,
+                    searchable_fields=["nsites"])
+    store.connect()
+    return store
+
+
+def test_verify_agreeing_index_and_bucket(indexed, capsys):
+    _, args = indexed
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "6 objects, 6 index entries (hashes checked)" in out
+    assert "index and bucket agree" in out
+
+
+def test_verify_reports_orphans_dangling_and_mismatches(indexed, s3_server, bucket, capsys):
+    _, args = indexed
+    with stray_store(s3_server, bucket) as stray:
+        stray.update([{"fs_id": "orphan", "nsites": 9}, {"fs_id": "k2", "nsites": 99}])
+    s3_server.client().delete_object(Bucket=bucket, Key="runs/k4")
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "objects without index entry: 1 (orphan)" in out
+    assert "index entries without object: 1 (k4)" in out
+    assert "hash mismatches: 1 (k2)" in out
+    assert "--repair" in out
+    assert main([*args, "--no-hashes"]) == 1
+    out = capsys.readouterr().out
+    assert "hash mismatches" not in out and "(hashes checked)" not in out
+
+
+def test_verify_repair_yes_fixes_everything(indexed, s3_server, bucket, capsys):
+    store, args = indexed
+    with stray_store(s3_server, bucket) as stray:
+        stray.update([{"fs_id": "orphan", "nsites": 9}])
+    s3_server.client().delete_object(Bucket=bucket, Key="runs/k4")
+    assert main([*args, "--repair", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "repair plan:" in out and "re-index 1 object(s)" in out
+    assert "after repair:" in out and "index and bucket agree" in out
+    store.connect()
+    assert store.index.query_one({"fs_id": "orphan"})["nsites"] == 9
+    assert store.index.count({"fs_id": "k4"}) == 0
+    store.close()
+    assert main(args) == 0
+
+
+@pytest.mark.parametrize("answer, code", [("n\n", 1), ("", 1), ("y\n", 0)])
+def test_verify_repair_asks_first(indexed, s3_server, bucket, capsys, monkeypatch, answer, code):
+    store, args = indexed
+    s3_server.client().delete_object(Bucket=bucket, Key="runs/k1")
+    monkeypatch.setattr("sys.stdin", io.StringIO(answer))
+    assert main([*args, "--repair"]) == code
+    out = capsys.readouterr().out
+    assert "apply this repair? [y/N]" in out
+    store.connect()
+    assert store.index.count({"fs_id": "k1"}) == (0 if answer.startswith("y") else 1)
+    store.close()
+
+
+def test_verify_with_a_named_profile(indexed, capsys):
+    _, args = indexed
+    assert main([*args, "--profile", "default"]) == 0
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--profile", "no-such-profile"], "no-such-profile"),
+    (["--bucket", "no-such-bucket-s3x"], "no-such-bucket-s3x"),
+])
+def test_verify_errors_name_the_culprit(indexed, capsys, extra, message):
+    _, args = indexed
+    assert main([*args, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("s3explore verify: error:") and message in err
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("sqlite:///x.db", "--index must be"),
+    ("monty:", "monty:PATH needs"),
+    ("monty:/no/such/folder", "no montydb folder"),
+])
+def test_verify_bad_index_spec(spec, message, capsys):
+    assert main(["verify", "--bucket", "b", "--index", spec, "--collection", "c"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_verify_never_prints_the_index_password(bucket, s3_server):
+    done = run_cli("verify", "--bucket", bucket, "--endpoint-url", s3_server.endpoint_url,
+                   "--index", "mongodb://reader:hunter2-secret@127.0.0.1:9/db",
+                   "--collection", "c")
+    assert done.returncode == 2
+    assert "error:" in done.stderr
+    assert "hunter2" not in done.stdout + done.stderr
