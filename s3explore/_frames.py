@@ -10,7 +10,8 @@ Conventions (the same for every store):
 - one row per index document, the key column first, then the requested ``fields`` in the
   order given, then the other columns sorted by name, then the ``fetch`` columns;
 - nested dicts are flattened to dotted names (``calc.encut``); an empty dict counts as absent;
-  lists are kept as list values (Python lists);
+  list values stay whole, as they were read (Python lists from the index, numpy arrays from
+  objects decoded by ``fetch``); in Arrow they are list columns;
 - datetimes become ``datetime64``, integers with gaps nullable ``Int64``, booleans with gaps
   ``boolean``, strings pandas' ``str`` dtype;
 - a column whose values Arrow cannot hold in one type (``1`` in one document, ``"x"`` in
@@ -19,6 +20,12 @@ Conventions (the same for every store):
 - a requested field is *unknown* when no document of the whole index has it (a field that is
   only absent from the current result or page gives an all-null column instead): QueryError
   naming it, with close matches.
+
+On a real MongoDB with pymongoarrow installed, ``query_df`` and ``to_arrow`` read through
+pymongoarrow's ``find_arrow_all`` instead of decoding dicts. pymongoarrow infers each field's
+type from the data and may return a value of another type in a later document as null; set
+``USE_PYMONGOARROW = False`` here for indexes with mixed-type fields. ``to_parquet`` always
+reads in batches.
 """
 
 from __future__ import annotations
@@ -30,11 +37,14 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+from pymongo.errors import PyMongoError
 
 from s3explore._errors import ConfigurationError, NotConnectedError, QueryError
 from s3explore._stores import S3Store, Store
@@ -45,12 +55,17 @@ BATCH_SIZE = 50_000
 # Index fields S3Store writes for its own use; left out of S3Store frames unless asked for.
 BOOKKEEPING_FIELDS = frozenset({"s3-to-mongo-keys", "obj_hash", "compression", "sub_dir"})
 MAX_MISSING_WARNINGS = 20
+USE_PYMONGOARROW = True
+# Frames between a warning raised while reading and the caller of query_df: _warn_missing,
+# Reader.pieces, frame_from_pieces, query_df.
+_TO_CALLER = 5
 
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
                  OverflowError, TypeError, ValueError)
 _LOGICAL = frozenset({"$and", "$or", "$nor"})
 _TAKES_LIST = frozenset({"$in", "$nin", "$all"})
 _ABSENT = object()
+_CONTAINERS = (list, tuple, dict, np.ndarray)
 
 Chunk = pa.Array | list  # one column of one batch: Arrow, or Python objects Arrow cannot type
 Piece = tuple[int, dict[str, Chunk]]  # (rows, columns) of one batch
@@ -127,54 +142,77 @@ def check_batch_size(batch_size: Any) -> int:
 # ---------------------------------------------------------------- flattening
 
 
+_EMPTY: dict = {}
+
+
+def _columns(docs: list[dict], prefix: str, flatten: bool, fill: Any, skip: frozenset,
+             out: dict[str, list]) -> None:
+    """Column-wise flattening: each column is pulled out of all documents at once (C loops
+    via ``map``); only columns holding dicts are walked again, one level down."""
+    for name in set().union(*docs):
+        if name in skip:
+            continue
+        values = list(map(dict.get, docs, repeat(name), repeat(fill)))
+        path = f"{prefix}{name}"
+        kinds = set(map(type, values)) if flatten else ()
+        if not any(issubclass(kind, dict) for kind in kinds):
+            out[path] = values
+            continue
+        inner = [v if isinstance(v, dict) else _EMPTY for v in values]
+        scalars = {k for k in kinds if not issubclass(k, dict)} - {type(None), type(fill)}
+        if scalars:  # values beside the sub-documents stay under the parent's name
+            out[path] = [fill if isinstance(v, dict) else v for v in values]
+        _columns(inner, f"{path}.", flatten, fill, frozenset(), out)
+
+
 class ColumnBuilder:
-    """Collects documents column by column under dotted names, padding gaps with ``fill``."""
+    """Collects documents, then hands them out as columns under dotted names.
+
+    A field a document lacks is ``fill`` in its row; an empty dict counts as absent.
+    """
 
     def __init__(self, flatten: bool = True, skip: Iterable[str] = (), fill: Any = None):
         self.flatten = flatten
         self.skip = frozenset(skip)
         self.fill = fill
-        self.rows = 0
-        self.columns: dict[str, list] = {}
+        self.docs: list[dict] = []
+
+    @property
+    def rows(self) -> int:
+        return len(self.docs)
 
     def add(self, doc: Mapping | None) -> None:
-        if doc:
-            for name, value in doc.items():
-                if name not in self.skip:
-                    self._put(str(name), value)
-        self.rows += 1
+        self.docs.append(_EMPTY if not doc else doc if type(doc) is dict else dict(doc))
 
-    def _put(self, path: str, value: Any) -> None:
-        if self.flatten and isinstance(value, Mapping):
-            for name, inner in value.items():
-                self._put(f"{path}.{name}", inner)
-            return
-        column = self.columns.get(path)
-        if column is None:
-            column = self.columns[path] = []
-        gap = self.rows - len(column)
-        if gap > 0:
-            column.extend([self.fill] * gap)
-        elif gap < 0:  # "a.b" given twice in one document (nested and dotted): last wins
-            column[-1] = value
-            return
-        column.append(value)
+    def extend(self, docs: list) -> None:
+        if set(map(type, docs)) == {dict}:  # what every driver returns: no per-doc work
+            self.docs.extend(docs)
+        else:
+            for doc in docs:
+                self.add(doc)
 
     def finish(self) -> dict[str, list]:
-        for column in self.columns.values():
-            if len(column) < self.rows:
-                column.extend([self.fill] * (self.rows - len(column)))
-        return self.columns
+        out: dict[str, list] = {}
+        _columns(self.docs, "", self.flatten, self.fill, self.skip, out)
+        return out
 
 
-def to_chunk(values: list, keep_dicts: bool = False) -> Chunk:
-    """An Arrow array when Arrow can type the values, else the values themselves."""
+def to_chunk(values: list, keep_containers: bool = False) -> Chunk:
+    """An Arrow array when Arrow can type the values, else the values themselves.
+
+    ``keep_containers`` (query_df): list, array and dict values stay the Python objects they
+    are, since pandas holds them as objects anyway; Arrow only types the scalar columns.
+    """
+    if keep_containers:
+        first = next((v for v in values if v is not None), None)
+        if isinstance(first, _CONTAINERS):
+            return values
     try:
         array = pa.array(values)
     except _ARROW_ERRORS:
         return values
-    if keep_dicts and pa.types.is_struct(array.type):
-        return values  # Arrow would add the keys other documents have as None
+    if keep_containers and pa.types.is_nested(array.type):
+        return values
     return array
 
 
@@ -256,6 +294,7 @@ class Reader:
         self.fetch = check_fetch(store, fetch)
         self.flatten = bool(flatten)
         self.batch_size = check_batch_size(batch_size)
+        self.keep_containers = False  # query_df sets it: lists and dicts stay Python values
         self.seen: set[str] = set()
         self.missing_objects: list = []
         self.rows = 0
@@ -280,59 +319,56 @@ class Reader:
                                 self.skip, self.limit)
         for batch in iter_batches(docs, self.batch_size):
             builder = ColumnBuilder(self.flatten, self.skip_fields)
-            for doc in batch:
-                builder.add(doc)
-            columns = builder.finish()
+            builder.extend(batch)
+            chunks = {n: to_chunk(v, self.keep_containers) for n, v in builder.finish().items()}
             if self.fetch:
-                keys = [doc.get(self.key) for doc in batch]
-                self._merge_fetched(columns, keys)
-            yield builder.rows, {n: to_chunk(v, not self.flatten) for n, v in columns.items()}
+                self._add_fetched(chunks, [doc.get(self.key) for doc in batch])
+            yield builder.rows, chunks
 
-    def _merge_fetched(self, columns: dict, keys: list) -> None:
+    def _mongo_arrow_pieces(self) -> Iterator[Piece]:
+        rows, chunks = mongo_arrow_piece(self)
+        if self.fetch:
+            keys = chunks.get(self.key, [None] * rows)
+            self._add_fetched(chunks, keys if isinstance(keys, list) else keys.to_pylist())
+        yield rows, chunks
+
+    def _add_fetched(self, chunks: dict[str, Chunk], keys: list) -> None:
+        """Add the ``fetch`` columns of these rows, read from their objects in parallel."""
         fetched = _fetch_columns(self.store, keys, self.fetch, self.flatten,
                                  self.missing_objects)
         for path in self.fetch:  # the object's value wins over the index's copy
-            for name in _under(path, columns):
-                del columns[name]
-        columns.update(fetched)
-
-    def _mongo_arrow_pieces(self) -> Iterator[Piece]:
-        rows, columns = mongo_arrow_piece(self)
-        if self.fetch:
-            keys = columns[self.key].to_pylist() if self.key in columns else [None] * rows
-            fetched: dict = {}
-            self._merge_fetched(fetched, keys)
-            for path in self.fetch:
-                for name in _under(path, columns):
-                    del columns[name]
-            columns.update({n: to_chunk(v, not self.flatten) for n, v in fetched.items()})
-        yield rows, columns
+            for name in _under(path, chunks):
+                del chunks[name]
+        chunks.update({n: to_chunk(v, self.keep_containers) for n, v in fetched.items()})
 
     def _warn_missing(self) -> None:
         missing = self.missing_objects
         for key in missing[:MAX_MISSING_WARNINGS]:
             warnings.warn(f"no object for key {key!r} in {self.store.name}; its fetched "
-                          f"fields {self.fetch} are null", UserWarning, stacklevel=4)
+                          f"fields {self.fetch} are null", UserWarning, stacklevel=_TO_CALLER)
         if len(missing) > MAX_MISSING_WARNINGS:
             rest = missing[MAX_MISSING_WARNINGS:]
             warnings.warn(f"{len(rest)} more objects missing in {self.store.name}, their "
-                          f"fetched fields are null: {rest!r:.2000}", UserWarning, stacklevel=4)
+                          f"fetched fields are null: {rest!r:.2000}", UserWarning,
+                          stacklevel=_TO_CALLER)
         if self.fetch and self.rows and len(missing) < self.rows:
             for path in self.fetch:
                 if not _under(path, self.seen):
                     warnings.warn(f"fetch path {path!r} is in none of the "
                                   f"{self.rows - len(missing)} objects read; its column is "
                                   "all null (check the spelling with store.get(key))",
-                                  UserWarning, stacklevel=4)
+                                  UserWarning, stacklevel=_TO_CALLER)
 
     def check_fields_known(self) -> None:
         """QueryError for a requested field that no document of the whole index has."""
         for field in self.fields or []:
-            if field == self.key or _under(field, self.seen):
+            # unflattened, "calc.encut" arrives inside a "calc" column: ask the index
+            present = _under(field, self.seen) if self.flatten else field in self.seen
+            if field == self.key or present:
                 continue
             if self.index.query_one({field: {"$exists": True}}, [self.key]) is not None:
                 continue  # sparse: present elsewhere in the index, null in this result
-            known = set(self.seen) or set(_sample_names(self.index))
+            known = self.seen | _sample_names(self.index)
             close = difflib.get_close_matches(field, sorted(known), n=3)
             hint = f"did you mean {close}? " if close else ""
             extra = (" Fields only in the objects are read with fetch=."
@@ -341,7 +377,10 @@ class Reader:
                              f"it; {hint}run store.fields() to list the fields.{extra}")
 
     def order(self) -> list[str]:
-        return column_order(self.seen, self.key, self.fields, self.fetch)
+        fields = self.fields
+        if fields is not None and not self.flatten:  # columns are the top-level names
+            fields = list(dict.fromkeys(f.split(".")[0] for f in fields))
+        return column_order(self.seen, self.key, fields, self.fetch)
 
 
 def _collection(index: Any) -> Any:
@@ -354,6 +393,8 @@ def _collection(index: Any) -> Any:
 
 def use_pymongoarrow(index: Any) -> bool:
     """pymongoarrow only for a real MongoDB collection, and only when installed."""
+    if not USE_PYMONGOARROW:
+        return False
     try:
         import pymongo.collection
 
@@ -367,7 +408,6 @@ def use_pymongoarrow(index: Any) -> bool:
 
 def mongo_arrow_piece(reader: Reader) -> Piece:
     """The whole result through pymongoarrow, as one batch of flattened columns."""
-    import pymongo.errors
     from pymongoarrow.api import find_arrow_all
 
     names = projection(reader.key, reader.fields)
@@ -381,7 +421,7 @@ def mongo_arrow_piece(reader: Reader) -> Piece:
         kwargs["limit"] = reader.limit
     try:
         table = find_arrow_all(reader.index.collection, reader.criteria, **kwargs)
-    except pymongo.errors.PyMongoError as exc:
+    except PyMongoError as exc:
         raise QueryError(f"the index {reader.index.name} rejected the query: {exc}") from exc
     while reader.flatten and any(pa.types.is_struct(f.type) for f in table.schema):
         table = table.flatten()  # one level per call: "calc" -> "calc.encut"
@@ -399,7 +439,7 @@ def _sample_names(index: Store, size: int = 200) -> set[str]:
     builder = ColumnBuilder()
     for doc in index.query(limit=size):
         builder.add(doc)
-    return set(builder.columns)
+    return set(builder.finish())
 
 
 # ---------------------------------------------------------------- pandas
@@ -436,9 +476,9 @@ def frame_from_pieces(pieces: Iterable[Piece], reader: Reader) -> pd.DataFrame:
     total = 0
     for rows, columns in pieces:
         for name in set(chunks) - set(columns):
-            chunks[name].append([None] * rows)
+            chunks[name].append(pa.nulls(rows))  # null-typed: keeps the column's own type
         for name, chunk in columns.items():
-            chunks.setdefault(name, [[None] * total] if total else []).append(chunk)
+            chunks.setdefault(name, [pa.nulls(total)] if total else []).append(chunk)
         total += rows
     reader.check_fields_known()
     data = {}
@@ -559,16 +599,19 @@ def write_parquet(pieces: Iterable[Piece], reader: Reader, path: str | os.PathLi
             spilled.append((rows, file if batch is not None else None))
         reader.check_fields_known()
         schema = tracker.schema()
-        with pq.ParquetWriter(target, schema, **parquet_kwargs) as writer:
-            for rows, file in spilled:
-                arrays = {}
-                if file is not None:
-                    with ipc.open_file(pa.memory_map(str(file))) as source:
-                        stored = source.get_batch(0)
-                        arrays = {n: stored.column(n) for n in stored.schema.names}
-                writer.write_batch(conform(arrays, rows, schema))
-                if file is not None:
-                    file.unlink()
+        try:
+            with pq.ParquetWriter(target, schema, **parquet_kwargs) as writer:
+                for rows, file in spilled:
+                    arrays = {}
+                    if file is not None:
+                        with ipc.open_file(pa.memory_map(str(file))) as source:
+                            stored = source.get_batch(0)
+                            arrays = {n: stored.column(n) for n in stored.schema.names}
+                        file.unlink()
+                    writer.write_batch(conform(arrays, rows, schema))
+        except BaseException:
+            target.unlink(missing_ok=True)  # no half-written file that looks complete
+            raise
     finally:
         shutil.rmtree(spill, ignore_errors=True)
     return reader.rows
@@ -599,14 +642,13 @@ def _distinct(values: list) -> int:
 
 def sample_docs(index: Store, size: int) -> list[dict]:
     """``size`` random documents when the index can draw them ($sample), else the first."""
-    total = index.count()
-    if total > size:
-        collection = _collection(index)
+    collection = _collection(index)
+    if collection is not None and index.count() > size:
         try:
             return list(collection.aggregate([{"$sample": {"size": size}},
                                               {"$project": {"_id": 0}}]))
-        except Exception:
-            pass
+        except (NotImplementedError, PyMongoError):
+            pass  # montydb has no aggregate: the first documents will do
     return list(index.query(limit=size))
 
 
@@ -664,6 +706,7 @@ class DataFrameMixin:
         operator the index store does not support, or a field no index document has.
         """
         reader = Reader(self, criteria, fields, sort, skip, limit, fetch, flatten, batch_size)
+        reader.keep_containers = True
         return frame_from_pieces(reader.pieces(), reader)
 
     def fields(self, sample: int = 1000) -> pd.DataFrame:
@@ -677,7 +720,12 @@ class DataFrameMixin:
 
     def to_arrow(self, criteria: dict | None = None, fields: list[str] | None = None, *,
                  batch_size: int = BATCH_SIZE) -> pa.Table:
-        """The index documents matching ``criteria`` as an Arrow table (flattened columns)."""
+        """The index documents matching ``criteria`` as an Arrow table (flattened columns).
+
+        Read ``batch_size`` documents at a time, so memory holds the table plus one batch of
+        documents. Types are unified across batches (null -> any, int -> float); a column
+        whose types conflict is written as strings, with a warning naming it.
+        """
         reader = Reader(self, criteria, fields, None, 0, 0, batch_size=batch_size)
         return table_from_pieces(reader.pieces(), reader)
 
@@ -686,8 +734,12 @@ class DataFrameMixin:
                    **parquet_kwargs: Any) -> int:
         """Write the matching index documents to a Parquet file, ``batch_size`` at a time.
 
-        Memory stays at about one batch, whatever the size of the index. Returns the number
-        of rows written. ``parquet_kwargs`` go to ``pyarrow.parquet.ParquetWriter``.
+        Memory stays at about one batch, whatever the size of the index: each batch goes to
+        a temporary Arrow file beside ``path`` (removed at the end), and the Parquet file is
+        written once the column types of all batches are known, so the folder needs room for
+        the uncompressed data once more. A column whose types conflict is written as strings,
+        with a warning. Returns the number of rows written; ``parquet_kwargs`` go to
+        ``pyarrow.parquet.ParquetWriter`` (e.g. ``compression="zstd"``).
         """
         reader = Reader(self, criteria, fields, None, 0, 0, batch_size=batch_size)
         # Only the dict path streams; pymongoarrow reads everything at once.
