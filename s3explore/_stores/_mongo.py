@@ -357,15 +357,18 @@ class MongoStore(MongoLikeStore):
         store.host = uri.split("://", 1)[1].rsplit("@", 1)[-1].split("/", 1)[0]
         return store
 
+    @property
+    def _where(self) -> str:
+        """Host(s) and port, never credentials."""
+        return self.host if self.__uri else f"{self.host}:{self.port}"
+
     def __repr__(self) -> str:
-        where = self.host if self.__uri else f"{self.host}:{self.port}"
-        return (f"MongoStore({self.database!r}, {self.collection_name!r}, host={where!r}, "
+        return (f"MongoStore({self.database!r}, {self.collection_name!r}, host={self._where!r}, "
                 f"key={self.key!r})")
 
     @property
     def name(self) -> str:
-        where = self.host if self.__uri else f"{self.host}:{self.port}"
-        return f"mongo://{where}/{self.database}/{self.collection_name}"
+        return f"mongo://{self._where}/{self.database}/{self.collection_name}"
 
     def groupby(
         self,
