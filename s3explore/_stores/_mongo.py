@@ -244,9 +244,9 @@ class MemoryStore(MongoLikeStore):
             return super()._write(upserts, keys)
         (field,) = keys
         latest = {repr(f[field]): (f, d) for f, d in upserts}  # the last one of a key wins
-        values = [f[field] for f, _ in latest.values()]
-        existing = {repr(d[field]) for d in self.collection.find({field: {"$in": values}},
-                                                                 {field: 1, "_id": 0})}
+        # one pass over the key field beats mongomock's $in, which compares every pair
+        existing = {repr(d.get(field)) for d in self._iterate({}, {field: 1, "_id": 0},
+                                                                None, 0, 0)} & latest.keys()
         new = [d for k, (_, d) in latest.items() if k not in existing]
         if new:
             self.collection.insert_many([dict(d) for d in new])
