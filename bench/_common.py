@@ -149,6 +149,8 @@ class Sample:
     nbytes: int
     client_cpu: float  # CPU seconds used by this process
     server_cpu: float  # CPU seconds used by the server process
+    ceiling: float = 0.0  # docs/s of the ceiling measured in the same round
+    index_seconds: float = 0.0  # time spent writing index entries, when measured
 
     @property
     def docs_per_s(self) -> float:
@@ -177,6 +179,19 @@ class Measurement:
         return self._median("mb_per_s")
 
     @property
+    def share_of_ceiling(self) -> float:
+        """Median over rounds of (this rate / the ceiling's rate in the same round)."""
+        return statistics.median(s.docs_per_s / s.ceiling for s in self.samples)
+
+    @property
+    def index_seconds(self) -> float:
+        return self._median("index_seconds")
+
+    @property
+    def seconds(self) -> float:
+        return self._median("seconds")
+
+    @property
     def spread(self) -> str:
         rates = [s.docs_per_s for s in self.samples]
         return f"{min(rates):.0f}-{max(rates):.0f}" if len(rates) > 1 else "1 run"
@@ -197,6 +212,25 @@ class CpuClock:
     def read(self) -> tuple[float, float]:
         mine, theirs = self._me.cpu_times(), self._server.cpu_times()
         return mine.user + mine.system, theirs.user + theirs.system
+
+
+class StopWatch:
+    """Wraps a callable and adds up the wall time spent in it (``total``)."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.total = 0.0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.total += time.perf_counter() - start
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def timed(fn: Callable[[], tuple[int, int]], clock: CpuClock) -> Sample:

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,22 +22,26 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     CREDENTIALS,
     SEARCHABLE_FIELDS,
     CpuClock,
     Measurement,
     PeakRss,
+    Sample,
     ServerProcess,
+    StopWatch,
     iter_documents,
+    load_average,
     make_document,
     rss_bytes,
     run_in_subprocess,
     timed,
 )
 
-from s3explore import Callback, MemoryStore, S3Store, Store  # noqa: E402
-from s3explore import _codec as codec  # noqa: E402
+from s3explore import Callback, MemoryStore, S3Store, Store
+from s3explore import _codec as codec
+from s3explore._transfer import ordered_map
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -74,12 +79,42 @@ def ceiling_get(client: Any, bucket: str, keys: list[str], workers: int):
     return run
 
 
-def ours(server: ServerProcess, docs: list[dict], workers: int, compress: str = "zlib"):
-    store = S3Store(MemoryStore(f"ours-{time.monotonic_ns()}"), server.fresh_bucket("ours"),
+def engine(server: ServerProcess, items: list[tuple[str, bytes, dict]], workers: int):
+    """The same requests as the ceiling, through s3explore's ``ordered_map`` (in order,
+    bounded window): the transfer layer's cost without encoding, decoding or an index."""
+    client = server.client(max_pool_connections=workers)
+    bucket = server.fresh_bucket("engine")
+
+    def put(item: tuple[str, bytes, dict]) -> int:
+        key, body, metadata = item
+        client.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata)
+        return len(body)
+
+    def get(item: tuple[str, bytes, dict]) -> int:
+        return len(client.get_object(Bucket=bucket, Key=item[0])["Body"].read())
+
+    def run(fn) -> tuple[int, int]:
+        count = nbytes = 0
+        for outcome in ordered_map(fn, items, workers):
+            if outcome.error is not None:
+                raise outcome.error
+            count, nbytes = count + 1, nbytes + outcome.value
+        return count, nbytes
+
+    return client, lambda: run(put), lambda: run(get)
+
+
+def ours(server: ServerProcess, docs: list[dict], workers: int, compress: str = "zlib",
+         index: str = "memory"):
+    """s3explore's S3Store; ``index="discard"`` keeps no index entries (and reads by key)."""
+    store = S3Store(MemoryStore(f"ours-{time.monotonic_ns()}") if index == "memory"
+                    else DiscardingIndex(), server.fresh_bucket("ours"),
                     s3_profile=dict(CREDENTIALS), compress=compress,
                     endpoint_url=server.endpoint_url, s3_workers=workers,
                     searchable_fields=SEARCHABLE_FIELDS)
     store.connect()
+    index_writes = StopWatch(store.index.update)
+    store.index.update = index_writes  # type: ignore[method-assign]
     written: dict[str, int] = {}
 
     def update() -> tuple[int, int]:
@@ -90,9 +125,20 @@ def ours(server: ServerProcess, docs: list[dict], workers: int, compress: str = 
         return result.written, result.bytes
 
     def query() -> tuple[int, int]:
-        return len(list(store.query(workers=workers))), written["bytes"]
+        if index == "memory":
+            return len(list(store.query(workers=workers))), written["bytes"]
+        keys = [d["fs_id"] for d in docs]
+        return len(list(store.get_many(keys, workers=workers))), written["bytes"]
 
-    return store, update, query
+    return store, index_writes, update, query
+
+
+def undecoded_query(server: ServerProcess, store: S3Store, workers: int, nbytes: int):
+    """A query on ``store``'s index and bucket that returns bodies as stored (no decoding)."""
+    raw = S3Store(store.index, store.bucket, s3_profile=dict(CREDENTIALS),
+                  endpoint_url=server.endpoint_url, s3_workers=workers, unpack_data=False)
+    raw.connect()
+    return lambda: (len(list(raw.query(workers=workers))), nbytes)
 
 
 def maggma(server: ServerProcess, docs: list[dict], workers: int):
@@ -104,20 +150,18 @@ def maggma(server: ServerProcess, docs: list[dict], workers: int):
                           compress=True, endpoint_url=server.endpoint_url, s3_workers=workers,
                           searchable_fields=SEARCHABLE_FIELDS, key="fs_id")
     store.connect()
-
-    def stored_bytes() -> int:
-        return sum(len(codec.encode_body(d, "zlib")) for d in docs)
-
-    nbytes = stored_bytes()
+    index_writes = StopWatch(store.index.update)
+    store.index.update = index_writes
+    nbytes = sum(len(codec.encode_body(d, "zlib")) for d in docs)
 
     def update() -> tuple[int, int]:
-        store.update(docs)  # maggma pops last_updated from docs; ours have none
+        store.update(docs)  # maggma pops last_updated from the docs; ours have none
         return len(docs), nbytes
 
     def query() -> tuple[int, int]:
         return len(list(store.query())), nbytes
 
-    return store, update, query
+    return store, index_writes, update, query
 
 
 # ---------------------------------------------------------------- codec
@@ -266,49 +310,88 @@ def transfer(args: argparse.Namespace) -> dict:
 
     rows: dict[str, Measurement] = {}
 
-    def record(name: str, operation: str, run) -> None:
+    def record(name: str, operation: str, run, index_writes: StopWatch | None = None) -> Sample:
         measurement = rows.setdefault(f"{name}/{operation}", Measurement(name, operation))
-        measurement.samples.append(timed(run, clock))
+        before = index_writes.total if index_writes else 0.0
+        sample = timed(run, clock)
+        if index_writes:
+            sample.index_seconds = index_writes.total - before
+        measurement.samples.append(sample)
+        return sample
 
+    def measure_ceiling() -> dict[str, Sample]:
+        client, bucket, put = ceiling_put(server, items, args.workers)
+        samples = {"put": record("boto3 ceiling", "put", put),
+                   "get": record("boto3 ceiling", "get",
+                                 ceiling_get(client, bucket, keys, args.workers))}
+        client.close()
+        return samples
+
+    contenders = [("zlib", "memory"), ("zlib", "discard"), ("zstd", "memory"), ("maggma", ""),
+                  ("engine", "")]
+    order = random.Random(0)
+    hashes: dict[str, list[str]] = {}
     with ServerProcess(latency=args.latency) as server:
         clock = CpuClock(server.pid)
-        hashes: dict[str, list[str]] = {}
         for round_ in range(args.repeats):
-            print(f"round {round_ + 1}/{args.repeats}", file=sys.stderr, flush=True)
-            client, bucket, put = ceiling_put(server, items, args.workers)
-            record("boto3 ceiling", "put", put)
-            record("boto3 ceiling", "get", ceiling_get(client, bucket, keys, args.workers))
-            client.close()
-            for compress in ("zlib", "zstd"):
-                store, update, query = ours(server, docs, args.workers, compress)
-                record(f"s3explore {compress}", "update", update)
-                record(f"s3explore {compress}", "query", query)
-                if compress == "zlib":
-                    hashes["s3explore"] = sorted(e["obj_hash"] for e in store.index.query())
+            print(f"round {round_ + 1}/{args.repeats} (load average {load_average()})",
+                  file=sys.stderr, flush=True)
+            # The ceiling is measured before and after the contenders of each round, which run
+            # in a shuffled order; each contender is compared with its own round's ceiling.
+            first = measure_ceiling()
+            this_round: list[tuple[str, Sample]] = []  # (ceiling it is compared with, sample)
+            for compress, index in order.sample(contenders, len(contenders)):
+                if compress == "engine":
+                    client, put, get = engine(server, items, args.workers)
+                    name = "s3explore transfer layer only (ordered_map, ready-made bodies)"
+                    this_round.append(("put", record(name, "put", put)))
+                    this_round.append(("get", record(name, "get", get)))
+                    client.close()
+                    continue
+                if compress == "maggma":
+                    if round_ >= args.maggma_repeats:
+                        continue
+                    store, index_writes, update, query = maggma(server, docs, args.workers)
+                    name, reads = "maggma 0.77.1, MemoryStore index", "query"
+                else:
+                    store, index_writes, update, query = ours(server, docs, args.workers,
+                                                              compress, index)
+                    name = f"s3explore {compress}, " + (
+                        "MemoryStore index" if index == "memory" else "index writes skipped")
+                    reads = "query" if index == "memory" else "get_many"
+                this_round.append(("put", record(name, "update", update, index_writes)))
+                this_round.append(("get", record(name, reads, query)))
+                if (compress, index) == ("zlib", "memory"):
+                    nbytes = rows[f"{name}/update"].samples[-1].nbytes
+                    this_round.append(("get", record(
+                        name, "query, bodies not decoded",
+                        undecoded_query(server, store, args.workers, nbytes))))
+                if (compress, index) in (("zlib", "memory"), ("maggma", "")):
+                    hashes[compress] = sorted(e["obj_hash"] for e in store.index.query())
                 store.close()
-            if round_ < args.maggma_repeats:
-                store, update, query = maggma(server, docs, args.workers)
-                record("maggma 0.77.1", "update", update)
-                record("maggma 0.77.1", "query", query)
-                hashes["maggma"] = sorted(e["obj_hash"] for e in store.index.query())
-                store.close()
-    same_bodies = hashes.get("maggma", hashes["s3explore"]) == hashes["s3explore"]
+            last = measure_ceiling()
+            this_round += [(op, s) for op in ("put", "get") for s in (first[op], last[op])]
+            ceiling = {op: (first[op].docs_per_s + last[op].docs_per_s) / 2 for op in first}
+            for op, sample in this_round:
+                sample.ceiling = ceiling[op]
+    same_bodies = hashes.get("maggma", hashes["zlib"]) == hashes["zlib"]
     return {"rows": rows, "same_bodies": same_bodies,
             "mean_stored_bytes": sum(len(i[1]) for i in items) / len(items),
             "codec": codec_throughput(docs[: min(len(docs), 500)])}
 
 
 def table(rows: dict[str, Measurement]) -> str:
-    ceiling = {"update": rows["boto3 ceiling/put"], "put": rows["boto3 ceiling/put"],
-               "query": rows["boto3 ceiling/get"], "get": rows["boto3 ceiling/get"]}
     lines = ["| contender | operation | docs/s (median) | runs (min-max) | MB/s | % of ceiling "
-             "| client CPU | server CPU |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for m in rows.values():
-        share = 100 * m.docs_per_s / ceiling[m.operation].docs_per_s
+             "| of which index writes | client CPU | server CPU |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    order = ["boto3", "s3explore transfer", "s3explore zlib, i", "s3explore zlib, M",
+             "s3explore zstd", "maggma"]
+    for m in sorted(rows.values(), key=lambda m: [m.name.startswith(o) for o in order][::-1]):
+        index = (f"{m.index_seconds:.2f} s of {m.seconds:.2f} s"
+                 if m.operation == "update" else "")
         lines.append(f"| {m.name} | {m.operation} | {m.docs_per_s:.0f} | {m.spread} | "
-                     f"{m.mb_per_s:.2f} | {share:.0f} % | {m.cpu_percent('client'):.0f} % | "
-                     f"{m.cpu_percent('server'):.0f} % |")
+                     f"{m.mb_per_s:.2f} | {100 * m.share_of_ceiling:.0f} % | {index} | "
+                     f"{m.cpu_percent('client'):.0f} % | {m.cpu_percent('server'):.0f} % |")
     return "\n".join(lines)
 
 
@@ -323,16 +406,20 @@ def codec_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _growth(result: dict, done: int) -> float:
+    return result["points"].get(done, {}).get("rss_growth_mb", float("nan"))
+
+
 def memory_table(results: list[dict], every: int) -> str:
-    lines = ["| index | docs | time | RSS growth after first " f"{every:,} | after all | "
-             "peak growth | growth per 10k docs after the first |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    n = results[0]["docs"]
+    lines = [f"| index | docs | time | RSS growth at {every:,} docs | at {n // 2:,} | at {n:,} "
+             f"| peak growth | growth per 10k docs, {every:,} to {n - every:,} |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
-        first, last = r["points"].get(every, {}), r["points"].get(r["docs"], {})
-        a, b = first.get("rss_growth_mb", float("nan")), last.get("rss_growth_mb", float("nan"))
-        slope = (b - a) / max((r["docs"] - every) / 10_000, 1e-9)
-        lines.append(f"| {r['index']} | {r['written']:,} | {r['seconds']:.0f} s | {a:.1f} MB "
-                     f"| {b:.1f} MB | {r['peak_growth_mb']:.1f} MB | {slope:.2f} MB |")
+        slope = (_growth(r, n - every) - _growth(r, every)) / max((n - 2 * every) / 1e4, 1e-9)
+        lines.append(f"| {r['index']} | {r['written']:,} | {r['seconds']:.0f} s | "
+                     f"{_growth(r, every):.1f} MB | {_growth(r, n // 2):.1f} MB | "
+                     f"{_growth(r, n):.1f} MB | {r['peak_growth_mb']:.1f} MB | {slope:.2f} MB |")
     return "\n".join(lines)
 
 
@@ -348,7 +435,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="documents in the streamed update (0 skips the memory part)")
     parser.add_argument("--memory-every", type=int, default=10_000)
     parser.add_argument("--memory-index", choices=["discard", "memory", "both"],
-                        default="both")
+                        default="discard",
+                        help="index for the streamed update: 'discard' keeps no entries so RSS "
+                             "shows the transfer path; 'memory' (MemoryStore) holds every entry "
+                             "and its upserts are O(n), so keep --memory-docs small with it")
     args = parser.parse_args(argv)
 
     info = machine()
@@ -357,10 +447,12 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     out: dict[str, Any] = {"machine": info, "args": vars(args)}
 
+    load_before = load_average()
     result = transfer(args)
     print(f"## Transfer: {args.docs} documents (mean {result['mean_stored_bytes'] / 1e3:.1f} "
           f"KB stored, zlib), {args.workers} workers, {args.latency * 1e3:.0f} ms per request")
     print(table(result["rows"]))
+    print(f"\nload average (1/5/15 min) before: {load_before}, after: {load_average()}")
     print(f"\nmaggma and s3explore stored byte-identical zlib bodies: {result['same_bodies']}")
     print("\n## zlib vs zstd (single thread, same documents)")
     print(codec_table(result["codec"]))

@@ -139,7 +139,7 @@ def test_duplicate_keys_in_one_batch_store_the_first_and_report_the_rest(stocked
     batch = [{"fs_id": "twin", "v": 1}, {"fs_id": "twin", "v": 2}, {"fs_id": "twin", "v": 3}]
     result = stocked.store.update(batch)
     assert result.written == 1 and result.failed_keys == ["twin", "twin"]
-    assert all("'twin' appears twice" in f.reason for f in result.failures)
+    assert all("'twin' appears again" in f.reason for f in result.failures)
     assert stocked.store.get("twin") == {"fs_id": "twin", "v": 1}
     assert stocked.store.count({"fs_id": "twin"}) == 1
 

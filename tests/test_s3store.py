@@ -228,7 +228,7 @@ def test_partial_failures_do_not_stop_the_batch(make_store):
     assert any("must be dicts, got str" in r for r in keyless)
     assert "cannot encode" in reasons["mp-1"]
     assert "'.' or '..'" in reasons["../escape"]
-    assert "appears twice" in reasons["mp-2"]
+    assert "appears again" in reasons["mp-2"]
     assert "metadata" in reasons["mp-3"]
     assert isinstance(next(f.error for f in result.failures if f.key == "mp-3"),
                       MetadataTooLargeError)
@@ -502,3 +502,13 @@ def test_more_workers_than_configured_grow_the_connection_pool(make_store):
     store.update([material(i) for i in range(5)], workers=40)
     assert store.client.meta.config.max_pool_connections >= 40
     assert len(list(store.query(workers=40))) == 5
+
+
+def test_a_key_repeated_after_it_settled_is_stored_again_consistently(make_store):
+    store = make_store(s3_workers=1, searchable_fields=["v"])
+    docs = [{"fs_id": "a", "v": 1}] + [{"fs_id": f"b{i}", "v": 0} for i in range(6)]
+    docs.append({"fs_id": "a", "v": 2})
+    result = store.update(docs, chunk_size=1)
+    assert result.ok and result.written == 8
+    assert store.get("a")["v"] == 2 and store.index.query_one({"fs_id": "a"})["v"] == 2
+    assert store.verify().ok  # the entry's obj_hash is the object that stayed

@@ -403,6 +403,10 @@ class S3Store(Store):
         started = time.perf_counter()
         callback.set_total(len(docs) if hasattr(docs, "__len__") else None)
         pending: list[dict] = []
+        # Keys whose object may still be landing or whose entry is not written yet: a second
+        # copy of one of these would race it. Finished keys leave, so memory stays flat.
+        unsettled: set[str] = set()
+        pending_keys: list[str] = []
 
         def flush() -> None:
             if not pending:
@@ -417,19 +421,26 @@ class S3Store(Store):
                 raise error from exc
             result.written += len(pending)
             pending.clear()
+            unsettled.difference_update(pending_keys)
+            pending_keys.clear()
 
         upload = self._uploader(fields, policy)
         try:
-            for outcome in ordered_map(upload, self._keyed(docs), workers, stop=cancel):
+            keyed = self._keyed(docs, unsettled)
+            for outcome in ordered_map(upload, keyed, workers, stop=cancel):
+                key, doc = outcome.item
                 if outcome.error is None:
                     entry, nbytes = outcome.value
                     pending.append(entry)
+                    pending_keys.append(key)
                     result.bytes += nbytes
                     callback.advance(docs=1, nbytes=nbytes)
                     if len(pending) >= chunk_size:
                         flush()
                 else:
-                    result.failures.append(self._failure(outcome.item[0], outcome.error))
+                    if not isinstance(doc, Exception):  # its upload failed: settled
+                        unsettled.discard(key)
+                    result.failures.append(self._failure(key, outcome.error))
                     callback.advance(failed=1)
             flush()
         finally:
@@ -438,9 +449,8 @@ class S3Store(Store):
             callback.close()
         return result
 
-    def _keyed(self, docs: Iterable[Any]) -> Iterator[tuple[str | None, Any]]:
+    def _keyed(self, docs: Iterable[Any], unsettled: set[str]) -> Iterator[tuple[str | None, Any]]:
         """Pair each document with its key, or with the error that stops it (caller thread)."""
-        seen: set[str] = set()
         for doc in docs:
             try:
                 key = codec.doc_key(doc, self.key)
@@ -448,12 +458,13 @@ class S3Store(Store):
             except InvalidDocumentError as exc:
                 yield exc.key, exc
                 continue
-            if key in seen:
+            if key in unsettled:
                 yield key, InvalidDocumentError(
-                    f"key {key!r} appears twice in this update; the first one was stored",
+                    f"key {key!r} appears again while its first copy in this update is still "
+                    "being stored; only the first is kept, send each key once per update",
                     key=key)
                 continue
-            seen.add(key)
+            unsettled.add(key)
             yield key, doc
 
     def _uploader(self, fields: list[str], policy: RetryPolicy) -> Callable:
