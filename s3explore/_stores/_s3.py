@@ -40,8 +40,9 @@ from s3explore._stores._base import (
     has_path,
     property_names,
 )
+from s3explore._stores._maintenance import MaintenanceMixin
 from s3explore._stores._mongo import iter_batches
-from s3explore._stores._results import Failure, StoredObject, UpdateResult, VerifyReport
+from s3explore._stores._results import Failure, StoredObject, UpdateResult
 from s3explore._transfer import (
     Callback,
     RetryPolicy,
@@ -85,7 +86,7 @@ def _names(value: Any, what: str) -> list[str]:
     raise ConfigurationError(f"{what} must be a field name or a list of field names, got {value!r}")
 
 
-class S3Store(Store):
+class S3Store(MaintenanceMixin, Store):
     """Documents in an S3 bucket, indexed in another store; reads and writes maggma's layout.
 
     ``compress``: True or "zlib" (maggma-compatible), "zstd" (s3explore only), or False.
@@ -520,130 +521,3 @@ class S3Store(Store):
         if failed:
             raise S3RequestError(f"could not delete {len(failed)} objects from {self.name} "
                                  f"(first: {failed[:5]}); their index entries are gone already")
-
-    # ------------------------------------------------------------ maintenance
-
-    def _list_objects(self) -> Iterator[tuple[str, Any]]:
-        """``(key, last_modified)`` for every object under the sub_dir."""
-        # Page by page through _call, so each page is retried on throttling and 5xx.
-        kwargs: dict[str, Any] = {"Prefix": self.sub_dir}
-        while True:
-            page = self._call("list_objects_v2", **kwargs)
-            for obj in page.get("Contents", []):
-                yield obj["Key"][len(self.sub_dir):], obj.get("LastModified")
-            if not page.get("IsTruncated"):
-                return
-            kwargs["ContinuationToken"] = page["NextContinuationToken"]
-
-    def _entry_from_object(self, key: str, known: Mapping[str, Any]) -> dict:
-        """Rebuild an object's index entry from its metadata, with types from its body."""
-        raw, metadata, modified, _ = self._read_object(key)
-        compression = self._declared_compression(raw, metadata)
-        doc = codec.decode_body(raw, compression, key)
-        from_metadata = codec.entry_from_metadata(metadata)
-        reserved = {"sub_dir", "compression", codec.KEYS_FIELD}
-        fields = [f for f in from_metadata if f not in reserved] + self.searchable_fields
-        source = {**from_metadata, **{f: doc[f] for f in fields if f in doc}}
-        source.setdefault(self.key, key)
-        entry = codec.index_document(source, self.key, fields, self.sub_dir, compression)
-        previous = known.get(key)
-        if previous is not None:
-            entry[codec.LAST_UPDATED] = previous
-        elif isinstance(modified, _dt.datetime):
-            entry[codec.LAST_UPDATED] = modified.astimezone(_dt.UTC).replace(tzinfo=None)
-        if self.store_hash:
-            entry["obj_hash"] = codec.content_hash(raw)
-        return entry
-
-    def _known_last_updated(self) -> dict[str, Any]:
-        field = codec.LAST_UPDATED
-        return {str(e[self.key]): e[field] for e in self.index.query(properties=[self.key, field])
-                if self.key in e and field in e}
-
-    def _reindex(self, keys: Iterable[str], workers: int | None = None) -> list[str]:
-        known = self._known_last_updated()
-        done: list[str] = []
-        batch: list[dict] = []
-        work = ordered_map(lambda k: self._entry_from_object(k, known), keys,
-                           self._workers(workers))
-        for outcome in work:
-            if outcome.error is not None:
-                if isinstance(outcome.error, ObjectNotFoundError):
-                    continue  # deleted while we listed: nothing to index
-                raise outcome.error
-            batch.append(outcome.value)
-            done.append(outcome.item)
-            if len(batch) >= 500:
-                self.index.update(batch, key=self.key)
-                batch = []
-        if batch:
-            self.index.update(batch, key=self.key)
-        return done
-
-    def rebuild_index_from_s3_data(self, workers: int | None = None) -> int:
-        """Re-create every index entry under the sub_dir from the objects themselves.
-
-        Field types come from the object bodies where they hold the field; an entry that
-        already exists keeps its ``last_updated``, a new one takes the object's LastModified.
-        """
-        return len(self._reindex((k for k, _ in self._list_objects()), workers))
-
-    def rebuild_metadata_from_index(self, index_query: dict | None = None,
-                                    workers: int | None = None) -> int:
-        """Rewrite each object's metadata from its index entry (copy in place)."""
-        def rewrite(entry: dict) -> None:
-            key = codec.key_string(entry[self.key], self.key)
-            metadata = codec.metadata_document(entry)
-            codec.check_metadata(metadata, self.metadata_limit, key)
-            object_key = codec.object_key(self.sub_dir, key)
-            self._call("copy_object", key, Key=object_key, Metadata=metadata,
-                       CopySource={"Bucket": self.bucket, "Key": object_key},
-                       MetadataDirective="REPLACE")
-
-        count = 0
-        for outcome in ordered_map(rewrite, self.index.query(index_query),
-                                   self._workers(workers)):
-            if outcome.error is not None:
-                raise outcome.error
-            count += 1
-        return count
-
-    def verify(self, repair: bool = False, check_hashes: bool = True,
-               workers: int | None = None) -> VerifyReport:
-        """Compare the index with the bucket under the sub_dir; optionally repair.
-
-        Reports objects without index entries, entries without objects, and (with
-        ``check_hashes``, which downloads each object) ``obj_hash`` mismatches. ``repair``
-        logs its plan, re-indexes orphans and mismatches from the objects and removes
-        dangling entries.
-        """
-        objects = {k for k, _ in self._list_objects()}
-        hashes = {str(e[self.key]): (e[self.key], e.get("obj_hash"))
-                  for e in self.index.query(properties=[self.key, "obj_hash"]) if self.key in e}
-        report = VerifyReport(objects=len(objects), entries=len(hashes),
-                              hashes_checked=check_hashes)
-        report.orphans = sorted(objects - hashes.keys())
-        report.dangling = sorted(hashes.keys() - objects)
-        if check_hashes:
-            both = sorted(k for k in objects & hashes.keys() if hashes[k][1])
-
-            def differs(key: str) -> bool:
-                raw, *_ = self._read_object(key)
-                return codec.content_hash(raw) != hashes[key][1]
-
-            for outcome in ordered_map(differs, both, self._workers(workers)):
-                if outcome.error is None:
-                    if outcome.value:
-                        report.mismatched.append(outcome.item)
-                elif not isinstance(outcome.error, ObjectNotFoundError):
-                    raise outcome.error  # unread is not unchanged; deleted since listing is
-        if repair and not report.ok:
-            for line in report.plan():
-                logger.warning("verify(repair=True) on %s: %s", self.name, line)
-            if report.dangling:
-                originals = [hashes[k][0] for k in report.dangling]
-                for batch in iter_batches(originals, 1000):
-                    self.index.remove_docs({self.key: {"$in": batch}})
-                report.removed = list(report.dangling)
-            report.reindexed = self._reindex(report.orphans + report.mismatched, workers)
-        return report
