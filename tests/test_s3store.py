@@ -165,33 +165,32 @@ def test_query_keeps_index_order_with_many_workers(make_store):
     assert order == [f"mp-{i}" for i in reversed(range(60))]
 
 
-def test_requests_in_flight_are_bounded_by_workers(bucket):
-    with LocalS3(latency=0.02) as slow:
-        slow.create_bucket(bucket)
-        store = S3Store(MemoryStore("bounded"), bucket, s3_profile=dict(CREDENTIALS),
-                        endpoint_url=slow.endpoint_url, s3_workers=3)
-        with store:
-            store.update([material(i) for i in range(30)], workers=3)
-            assert 1 < slow.max_in_flight <= 3
-            slow.reset_counters()
-            assert len(list(store.query(workers=5))) == 30
-            assert 1 < slow.max_in_flight <= 5
+@pytest.fixture
+def slow_s3():
+    """A second server with 20 ms per request; moto shares buckets with the first."""
+    with LocalS3(latency=0.02) as server:
+        yield server
 
 
-def test_stopping_iteration_stops_fetching(bucket):
-    with LocalS3(latency=0.02) as slow:
-        slow.create_bucket(bucket)
-        store = S3Store(MemoryStore("early"), bucket, s3_profile=dict(CREDENTIALS),
-                        endpoint_url=slow.endpoint_url, s3_workers=4)
-        with store:
-            store.update([material(i) for i in range(200)])
-            slow.reset_counters()
-            results = store.query()
-            for _ in range(3):
-                next(results)
-            results.close()
-            threading.Event().wait(0.2)
-            assert slow.requests["GET"] <= 3 + 2 * 4 + 4
+def test_requests_in_flight_are_bounded_by_workers(make_store, slow_s3):
+    store = make_store(endpoint=slow_s3, s3_workers=3)
+    store.update([material(i) for i in range(30)], workers=3)
+    assert 1 < slow_s3.max_in_flight <= 3
+    slow_s3.reset_counters()
+    assert len(list(store.query(workers=5))) == 30
+    assert 1 < slow_s3.max_in_flight <= 5
+
+
+def test_stopping_iteration_stops_fetching(make_store, slow_s3):
+    store = make_store(endpoint=slow_s3, s3_workers=4)
+    store.update([material(i) for i in range(200)])
+    slow_s3.reset_counters()
+    results = store.query()
+    for _ in range(3):
+        next(results)
+    results.close()
+    threading.Event().wait(0.2)
+    assert slow_s3.requests["GET"] <= 3 + 2 * 4 + 4
 
 
 # ------------------------------------------------------------------ writes
