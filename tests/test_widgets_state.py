@@ -169,3 +169,15 @@ def test_key_breaks_ties_so_pages_do_not_overlap():
 def test_bad_sort(sort):
     with pytest.raises(ConfigurationError, match="sort"):
         SortState.from_sort(sort)
+
+
+def test_widgets_refuse_what_is_not_a_store_they_can_use():
+    from s3explore import ConfigurationError, MemoryStore
+    from s3explore.widgets import DocumentViewer, IndexBrowser, UploadWidget
+
+    with pytest.raises(ConfigurationError, match="IndexBrowser needs a store"):
+        IndexBrowser("mongodb://somewhere")
+    with pytest.raises(ConfigurationError, match="DocumentViewer needs a store.*got int"):
+        DocumentViewer(42)
+    with pytest.raises(ConfigurationError, match="UploadWidget needs an S3Store, got MemoryStore"):
+        UploadWidget(MemoryStore("index-only"), [{"fs_id": "a"}])

@@ -14,7 +14,7 @@ from traitlets import Int, Unicode, observe
 from s3explore._errors import ConfigurationError, QueryError, S3ExploreError
 from s3explore._stores import StoredObject
 from s3explore.widgets._filters import EXAMPLES, combine, parse_filter
-from s3explore.widgets._state import Pager, SortState, check_page_size
+from s3explore.widgets._state import Pager, SortState, check_page_size, check_store
 from s3explore.widgets._style import html, style_widget
 from s3explore.widgets._table import Row, Table
 from s3explore.widgets._tree import render_error
@@ -56,6 +56,7 @@ class IndexBrowser(widgets.VBox):
         if criteria is not None and not isinstance(criteria, Mapping):
             raise QueryError(f"criteria must be a dict such as {{'nsites': {{'$gt': 10}}}}, "
                              f"not {type(criteria).__name__}")
+        check_store(store, "IndexBrowser", s3_only=False)
         self.store = store
         self.base_criteria = dict(criteria or {})
         self.fields = self._check_fields(fields)

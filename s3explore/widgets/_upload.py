@@ -15,6 +15,7 @@ from s3explore._transfer import check_workers
 from s3explore.widgets._format import failure_lines, progress_text, summary_text
 from s3explore.widgets._run import BackgroundUpdate
 from s3explore.widgets._sources import DocumentSource, document_source
+from s3explore.widgets._state import check_store
 from s3explore.widgets._style import html, style_widget
 
 POLL_SECONDS = 0.25
@@ -38,6 +39,7 @@ class UploadWidget(widgets.VBox):
 
     def __init__(self, store: Any, source: Any, workers: int | None = None, *,
                  poll_seconds: float = POLL_SECONDS, **kwargs: Any) -> None:
+        check_store(store, "UploadWidget", s3_only=True)
         self.store = store
         self.source: DocumentSource = document_source(source, store.key)
         default_workers = check_workers(workers or getattr(store, "s3_workers", 4))

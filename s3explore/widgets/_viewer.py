@@ -9,6 +9,7 @@ from traitlets import Unicode, observe
 
 from s3explore._errors import ObjectNotFoundError, S3ExploreError
 from s3explore._stores import StoredObject
+from s3explore.widgets._state import check_store
 from s3explore.widgets._style import html, style_widget
 from s3explore.widgets._tree import (
     render_document,
@@ -33,6 +34,7 @@ class DocumentViewer(widgets.VBox):
 
     def __init__(self, store: Any, key: str | int | None = None, *, open_depth: int = 2,
                  **kwargs: Any) -> None:
+        check_store(store, "DocumentViewer", s3_only=False)
         self.store = store
         self.open_depth = open_depth
         self.stored: StoredObject | None = None
