@@ -22,6 +22,8 @@ import numpy as np
 import psutil
 from botocore.config import Config
 
+from s3explore.local_s3 import LocalS3Process
+
 # Moto's dummy credentials: the benchmark never touches the machine's AWS profiles.
 CREDENTIALS = {
     "aws_access_key_id": "testing",
@@ -37,47 +39,12 @@ _bucket_ids = itertools.count()
 # ---------------------------------------------------------------- the server process
 
 
-def _serve(latency: float, connection: Any, stop: Any) -> None:
-    from s3explore.local_s3 import LocalS3
-
-    with LocalS3(latency=latency) as server:
-        connection.send(server.endpoint_url)
-        stop.wait()
-
-
-class ServerProcess:
+class ServerProcess(LocalS3Process):
     """``with ServerProcess(latency=0.02) as server: server.endpoint_url``.
 
-    A ``s3explore.local_s3.LocalS3`` (moto, with ``latency`` seconds of sleep before each
-    request) running in a spawned child process.
+    s3explore's LocalS3 (moto) in a child process, so the server does not share the client's
+    interpreter lock; with clients that try each request once, and fresh bucket names.
     """
-
-    def __init__(self, latency: float = 0.0) -> None:
-        self.latency = latency
-        self.endpoint_url = ""
-        self._stop = _SPAWN.Event()
-        receive, send = _SPAWN.Pipe(duplex=False)
-        self._receive = receive
-        self._process = _SPAWN.Process(target=_serve, args=(latency, send, self._stop),
-                                       daemon=True, name="local-s3")
-
-    def __enter__(self) -> ServerProcess:
-        self._process.start()
-        if not self._receive.poll(60):
-            self._process.kill()
-            raise RuntimeError("the LocalS3 server process did not start within 60 s")
-        self.endpoint_url = self._receive.recv()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._process.join(10)
-        if self._process.is_alive():
-            self._process.kill()
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
 
     def client(self, max_pool_connections: int = 10) -> Any:
         return boto3.client(

@@ -1,6 +1,6 @@
 """The embedded demo: synthetic materials documents in an S3Store that needs no services.
 
-``demo_store()`` starts a moto S3 server on 127.0.0.1 (a free port) inside this process, puts
+``demo_store()`` starts a moto S3 server on 127.0.0.1 (a free port) in a child process, puts
 an in-memory index beside it and stores ``n`` reproducible documents shaped like a materials
 database's: formula, composition, energies, band gap, symmetry, a crystal structure and a
 density of states as numpy arrays. Closing the store deletes the bucket and stops the server.
@@ -18,7 +18,7 @@ import numpy as np
 
 from s3explore._api import MemoryStore, S3Store
 from s3explore._errors import ConfigurationError, NotConnectedError
-from s3explore.local_s3 import LocalS3
+from s3explore.local_s3 import LocalS3, LocalS3Process
 
 __all__ = ["DEMO_KEY", "DEMO_SEARCHABLE_FIELDS", "DemoStore", "demo_documents", "demo_store"]
 
@@ -266,9 +266,9 @@ def demo_documents(n: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
 class DemoStore(S3Store):
     """An S3Store that owns its local S3 server: closing it deletes the bucket, stops the server."""
 
-    def __init__(self, server: LocalS3, **kwargs: Any) -> None:
+    def __init__(self, server: LocalS3 | LocalS3Process, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.server: LocalS3 | None = server
+        self.server: LocalS3 | LocalS3Process | None = server
 
     def connect(self, force_reset: bool = False) -> None:
         if self.server is None:
@@ -304,11 +304,12 @@ def demo_store(n: int = 2000, seed: int = 0, *, workers: int = 8,
                compress: bool | str = True) -> DemoStore:
     """A connected S3Store holding ``demo_documents(n, seed)``, with no services needed.
 
-    The bucket lives on a moto S3 server on 127.0.0.1 inside this process and the index in
-    memory. ``store.close()`` (or leaving a ``with`` block) deletes both and stops the server.
+    The bucket lives on a moto S3 server on 127.0.0.1 in a child process (so the server has a
+    core of its own) and the index in memory. ``store.close()`` (or leaving a ``with`` block)
+    deletes both and stops the server; the server also stops if this process dies.
     """
     documents = iter_demo_documents(n, seed)  # validates n and seed before a server starts
-    server = LocalS3()
+    server = LocalS3Process()
     server.start()
     try:
         bucket = server.create_bucket(f"s3explore-demo-{os.getpid()}-{next(_store_ids)}")

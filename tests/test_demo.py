@@ -13,7 +13,7 @@ import pytest
 
 from s3explore import ConfigurationError, NotConnectedError, S3Store, _codec
 from s3explore.demo import DEMO_KEY, DEMO_SEARCHABLE_FIELDS, demo_documents, demo_store
-from s3explore.local_s3 import LocalS3
+from s3explore.local_s3 import LocalS3Process
 
 # Space group number ranges of the seven crystal systems (International Tables).
 SPACE_GROUPS = {"Triclinic": (1, 2), "Monoclinic": (3, 15), "Orthorhombic": (16, 74),
@@ -112,7 +112,7 @@ def test_bad_arguments_name_the_argument_before_a_server_starts(bad, monkeypatch
     with pytest.raises(ConfigurationError, match=rf"^{name} "):
         demo_documents(**bad)
     started = []
-    monkeypatch.setattr(LocalS3, "start", lambda self: started.append(self))
+    monkeypatch.setattr(LocalS3Process, "start", lambda self: started.append(self))
     with pytest.raises(ConfigurationError, match=rf"^{name} "):
         demo_store(**bad)
     assert started == []
@@ -161,15 +161,23 @@ def _port_open(endpoint_url: str) -> bool:
         return sock.connect_ex((host, int(port))) == 0
 
 
-def test_close_deletes_the_bucket_and_stops_the_server(s3_server):
+def test_close_deletes_the_bucket_and_stops_the_server():
     store = demo_store(n=5, seed=1)
-    bucket, endpoint = store.bucket, store.endpoint_url
-    # Moto keeps buckets per process, so the session's server sees the demo's bucket.
-    assert bucket in {b["Name"] for b in s3_server.client().list_buckets()["Buckets"]}
+    bucket, endpoint, server = store.bucket, store.endpoint_url, store.server
+    assert bucket in {b["Name"] for b in server.client().list_buckets()["Buckets"]}
     assert _port_open(endpoint)
+    buckets_at_stop = []
+    stop = server.stop
+
+    def stop_and_look() -> None:  # what the server holds just before it goes away
+        buckets_at_stop.extend(b["Name"] for b in server.client().list_buckets()["Buckets"])
+        stop()
+
+    server.stop = stop_and_look
     store.close()
-    assert bucket not in {b["Name"] for b in s3_server.client().list_buckets()["Buckets"]}
+    assert bucket not in buckets_at_stop
     assert not _port_open(endpoint)
+    assert server.pid is None  # the server process was stopped and reaped
     store.close()  # a second close is harmless
     with pytest.raises(NotConnectedError, match="demo_store"):
         store.connect()
