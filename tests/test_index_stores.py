@@ -249,3 +249,17 @@ def test_groupby_on_nested_keys(index):
     groups = list(index.groupby("calc.encut", properties=["fs_id"]))
     assert [g for g, _ in groups] == [{"calc": {"encut": 400}}, {"calc": {"encut": 520}}]
     assert [keys(docs) for _, docs in groups] == [["b"], ["a"]]
+
+
+def test_monty_write_errors_are_store_errors(monkeypatch):
+    from montydb.errors import MontyError
+
+    store = MontyStore("write-errors")
+    store.connect()
+
+    def broken(*args, **kwargs):
+        raise MontyError("disk I/O error")
+
+    monkeypatch.setattr(store.collection, "replace_one", broken)
+    with pytest.raises(StoreConnectionError, match="writing 1 documents to the index monty://"):
+        store.update({"fs_id": "a"})

@@ -171,7 +171,7 @@ class MongoLikeStore(Store):
         if upserts:
             try:
                 self._write(upserts, keys)
-            except perr.PyMongoError as exc:
+            except (*self._query_errors, perr.PyMongoError) as exc:
                 raise StoreConnectionError(
                     f"writing {len(upserts)} documents to the index {self.name} failed: "
                     f"{type(exc).__name__}; nothing was lost from S3, rerun the update"
@@ -282,9 +282,9 @@ class MontyStore(MongoLikeStore):
 
     def _open(self) -> Any:
         import montydb
-        from montydb.errors import OperationFailure
+        from montydb.errors import MontyError
 
-        self._query_errors = (OperationFailure,)
+        self._query_errors = (MontyError,)
         # montydb's BSON choice is process-wide; pymongo's bson is always present, so use it.
         # Its memory storage is process-wide too: same names, same collection.
         path = self.database_path or ":memory:"
