@@ -22,6 +22,7 @@ import numpy as np
 import psutil
 from botocore.config import Config
 
+from s3explore import Store
 from s3explore.local_s3 import LocalS3Process
 
 # Moto's dummy credentials: the benchmark never touches the machine's AWS profiles.
@@ -34,6 +35,19 @@ SEARCHABLE_FIELDS = ["formula", "nsites", "band_gap"]
 
 _SPAWN = mp.get_context("spawn")
 _bucket_ids = itertools.count()
+
+
+# ---------------------------------------------------------------- stand-in index stores
+
+
+class OfflineStore(Store):
+    """A Store with nothing to connect to; the benchmarks' stand-in indexes build on it."""
+
+    def connect(self, force_reset: bool = False) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 # ---------------------------------------------------------------- the server process

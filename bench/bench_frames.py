@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     CREDENTIALS,
+    OfflineStore,
     ServerProcess,
     load_average,
     make_document,
@@ -79,16 +80,9 @@ def generated_cursor(count: int) -> Iterator[dict]:
 
 def _generated_index(count: int) -> Any:
     """An index store whose query() is the instant cursor: no engine cost but making dicts."""
-    from s3explore import Store
     from s3explore._frames import DataFrameMixin
 
-    class GeneratedIndex(DataFrameMixin, Store):
-        def connect(self, force_reset: bool = False) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
-
+    class GeneratedIndex(DataFrameMixin, OfflineStore):
         @property
         def name(self) -> str:
             return "generated://"

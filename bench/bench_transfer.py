@@ -15,6 +15,7 @@ import platform
 import random
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
@@ -27,6 +28,7 @@ from _common import (
     SEARCHABLE_FIELDS,
     CpuClock,
     Measurement,
+    OfflineStore,
     PeakRss,
     Sample,
     ServerProcess,
@@ -39,7 +41,7 @@ from _common import (
     timed,
 )
 
-from s3explore import Callback, MemoryStore, S3Store, Store
+from s3explore import Callback, MemoryStore, S3Store
 from s3explore import _codec as codec
 from s3explore._transfer import ordered_map
 
@@ -49,15 +51,29 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # ---------------------------------------------------------------- contenders
 
 
-def ceiling_put(server: ServerProcess, items: list[tuple[str, bytes, dict]], workers: int):
-    """put_object of ready-made bodies from ``workers`` threads, one shared client."""
-    client = server.client(max_pool_connections=workers)
-    bucket = server.fresh_bucket("ceiling")
-
+def putter(client: Any, bucket: str) -> Callable[[tuple[str, bytes, dict]], int]:
+    """One raw put_object of a ready-made ``(key, body, metadata)``; returns the bytes sent."""
     def put(item: tuple[str, bytes, dict]) -> int:
         key, body, metadata = item
         client.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata)
         return len(body)
+
+    return put
+
+
+def getter(client: Any, bucket: str) -> Callable[[str], int]:
+    """One raw get_object, body read; returns the bytes received."""
+    def get(key: str) -> int:
+        return len(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    return get
+
+
+def ceiling_put(server: ServerProcess, items: list[tuple[str, bytes, dict]], workers: int):
+    """put_object of ready-made bodies from ``workers`` threads, one shared client."""
+    client = server.client(max_pool_connections=workers)
+    bucket = server.fresh_bucket("ceiling")
+    put = putter(client, bucket)
 
     def run() -> tuple[int, int]:
         with ThreadPoolExecutor(workers) as pool:
@@ -68,8 +84,7 @@ def ceiling_put(server: ServerProcess, items: list[tuple[str, bytes, dict]], wor
 
 
 def ceiling_get(client: Any, bucket: str, keys: list[str], workers: int):
-    def get(key: str) -> int:
-        return len(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    get = getter(client, bucket)
 
     def run() -> tuple[int, int]:
         with ThreadPoolExecutor(workers) as pool:
@@ -84,14 +99,10 @@ def engine(server: ServerProcess, items: list[tuple[str, bytes, dict]], workers:
     bounded window): the transfer layer's cost without encoding, decoding or an index."""
     client = server.client(max_pool_connections=workers)
     bucket = server.fresh_bucket("engine")
-
-    def put(item: tuple[str, bytes, dict]) -> int:
-        key, body, metadata = item
-        client.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata)
-        return len(body)
+    put, get_key = putter(client, bucket), getter(client, bucket)
 
     def get(item: tuple[str, bytes, dict]) -> int:
-        return len(client.get_object(Bucket=bucket, Key=item[0])["Body"].read())
+        return get_key(item[0])
 
     def run(fn) -> tuple[int, int]:
         count = nbytes = 0
@@ -203,18 +214,12 @@ def codec_throughput(docs: list[dict]) -> list[dict]:
 # ---------------------------------------------------------------- streamed-update memory
 
 
-class DiscardingIndex(Store):
+class DiscardingIndex(OfflineStore):
     """An index that counts entries and keeps none, so RSS shows the transfer path alone."""
 
     def __init__(self) -> None:
         super().__init__("fs_id")
         self.entries = 0
-
-    def connect(self, force_reset: bool = False) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
     @property
     def name(self) -> str:

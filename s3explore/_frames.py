@@ -48,7 +48,7 @@ from pymongo.errors import PyMongoError
 
 from s3explore._errors import ConfigurationError, NotConnectedError, QueryError
 from s3explore._stores import S3Store, Store
-from s3explore._stores._base import Sort, check_paging, check_sort
+from s3explore._stores._base import Sort, check_paging, check_sort, get_path
 from s3explore._stores._mongo import iter_batches
 
 BATCH_SIZE = 50_000
@@ -260,20 +260,11 @@ def _fetch_columns(store: S3Store, keys: list, paths: list[str], flatten: bool,
             continue
         picked = {}
         for path in paths:
-            value = _get_path(doc, path)
+            value = get_path(doc, path, _ABSENT)
             if value is not _ABSENT:
                 picked[path] = value
         builder.add(picked)
     return builder.finish()
-
-
-def _get_path(doc: Mapping, path: str) -> Any:
-    value: Any = doc
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return _ABSENT
-        value = value[part]
-    return value
 
 
 class Reader:

@@ -44,6 +44,12 @@ def nested(flat: Mapping[str, Any]) -> dict:
     return out
 
 
+def project(doc: Mapping, names: list[str]) -> dict:
+    """A Mongo-style projection of ``doc`` onto dotted ``names`` (absent paths left out)."""
+    found = {name: get_path(doc, name, _MISSING) for name in names}
+    return nested({name: value for name, value in found.items() if value is not _MISSING})
+
+
 def check_criteria(criteria: Any) -> dict:
     if criteria is None:
         return {}

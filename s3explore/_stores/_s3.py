@@ -36,8 +36,8 @@ from s3explore._stores._base import (
     Sort,
     Store,
     check_criteria,
-    get_path,
     has_path,
+    project,
     property_names,
 )
 from s3explore._stores._maintenance import MaintenanceMixin
@@ -58,22 +58,6 @@ MULTIPART_THRESHOLD = 64 * 1024 * 1024
 ON_MISSING = ("skip", "raise", "none")
 
 
-def _project(doc: Mapping, names: list[str]) -> dict:
-    """A Mongo-style projection of ``doc`` onto dotted ``names``."""
-    out: dict = {}
-    for name in names:
-        value = get_path(doc, name, _ABSENT)
-        if value is _ABSENT:
-            continue
-        *parents, leaf = name.split(".")
-        target = out
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[leaf] = value
-    return out
-
-
-_ABSENT = object()
 
 
 def _names(value: Any, what: str) -> list[str]:
@@ -333,7 +317,7 @@ class S3Store(MaintenanceMixin, Store):
 
         def load(entry: dict) -> Any:
             if names is not None and all(has_path(entry, n) for n in names):
-                return _project(entry, names)
+                return project(entry, names)
             key = codec.key_string(entry[self.key], self.key)
             raw, *_ = self._read_object(key)
             if not self.unpack_data:
@@ -341,7 +325,7 @@ class S3Store(MaintenanceMixin, Store):
             doc = codec.decode_body(raw, entry.get("compression"), key)
             if codec.LAST_UPDATED in entry:
                 doc[codec.LAST_UPDATED] = entry[codec.LAST_UPDATED]
-            return _project(doc, names) if names is not None else doc
+            return project(doc, names) if names is not None else doc
 
         return self._fetch_in_order(entries, load, workers, on_missing,
                                     lambda e: str(e.get(self.key)), skip_none=True)
