@@ -1,0 +1,104 @@
+"""Pure functions for the maggma S3Store format: bodies, compression, keys, index documents.
+
+Nothing here does I/O. The format is maggma 0.77.1's: msgpack bodies whose non-msgpack values
+are monty-style tagged dicts, optional zlib, index documents with sanitised copies in the
+object metadata. Compression codecs live in one registry (``CODECS``, ``register_codec``).
+Callers use ``from s3explore import _codec as codec``; the submodules are details.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from s3explore._codec._body import (
+    LAST_UPDATED,
+    content_hash,
+    decode_body,
+    encode_body,
+    pack,
+    unpack,
+)
+from s3explore._codec._compression import (
+    CODECS,
+    DEFAULT_COMPRESSION,
+    Codec,
+    compress_bytes,
+    decompress_bytes,
+    get_codec,
+    normalize_compression,
+    register_codec,
+    sniff_compression,
+    store_compressions,
+    strip_compression_suffix,
+    unregister_codec,
+)
+from s3explore._codec._keys import (
+    INDEX_INT_MAX,
+    INDEX_INT_MIN,
+    MAX_KEY_BYTES,
+    doc_key,
+    key_aliases,
+    key_string,
+    normalize_sub_dir,
+    object_key,
+)
+from s3explore._codec._metadata import (
+    AWS_METADATA_LIMIT,
+    KEYS_FIELD,
+    check_metadata,
+    decode_metadata,
+    decode_metadata_value,
+    encode_metadata_value,
+    entry_from_metadata,
+    index_document,
+    metadata_document,
+    metadata_size,
+    sanitize_name,
+)
+
+__all__ = [
+    "AWS_METADATA_LIMIT",
+    "CODECS",
+    "DEFAULT_COMPRESSION",
+    "INDEX_INT_MAX",
+    "INDEX_INT_MIN",
+    "KEYS_FIELD",
+    "LAST_UPDATED",
+    "MAX_KEY_BYTES",
+    "Codec",
+    "check_metadata",
+    "compress_bytes",
+    "content_hash",
+    "decode_body",
+    "decode_metadata",
+    "decode_metadata_value",
+    "decompress_bytes",
+    "doc_key",
+    "encode_body",
+    "encode_metadata_value",
+    "entry_from_metadata",
+    "get_codec",
+    "index_document",
+    "key_aliases",
+    "key_string",
+    "metadata_document",
+    "metadata_size",
+    "normalize_compression",
+    "normalize_sub_dir",
+    "object_key",
+    "pack",
+    "register_codec",
+    "sanitize_name",
+    "sniff_compression",
+    "store_compressions",
+    "strip_compression_suffix",
+    "unpack",
+    "unregister_codec",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # COMPRESSIONS was a constant; it now follows the registry.
+    if name == "COMPRESSIONS":
+        return store_compressions()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
