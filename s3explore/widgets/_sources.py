@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -142,15 +141,17 @@ def _folder_source(folder: Path) -> DocumentSource:
 
 
 def read_document_file(path: Path) -> dict:
-    """One document from a .json, .json.gz or .msgpack file; ValueError saying what is wrong."""
+    """One document from a .json or .msgpack file, compressed or not (.json.gz, or any other
+    registered codec's suffix); ValueError saying what is wrong."""
     data = path.read_bytes()
-    if path.name.endswith(".msgpack"):
-        return codec.unpack(data, key=path.name)
-    if path.name.endswith(".gz"):
+    name, compressed = codec.strip_compression_suffix(path.name)
+    if compressed is not None:
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise ValueError(f"{path.name} is not a valid gzip file ({exc})") from exc
+            data = compressed.decompress(data)
+        except compressed.errors as exc:
+            raise ValueError(f"{path.name} is not a valid {compressed.name} file ({exc})") from exc
+    if name.endswith(".msgpack"):
+        return codec.unpack(data, key=path.name)
     try:
         doc = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
