@@ -4,7 +4,6 @@ Widgets live in ``s3explore.widgets`` and are imported on demand, so importing t
 does not import ipywidgets.
 """
 
-from s3explore._api import MemoryStore, MongograntStore, MongoStore, MontyStore, S3Store
 from s3explore._errors import (
     AccessDeniedError,
     BucketNotFoundError,
@@ -22,9 +21,15 @@ from s3explore._errors import (
     S3RequestError,
     StoreConnectionError,
     TransientS3Error,
+    UpdateError,
 )
 from s3explore._stores import (
     Failure,
+    MemoryStore,
+    MongograntStore,
+    MongoStore,
+    MontyStore,
+    S3Store,
     Store,
     StoredObject,
     UpdateResult,
@@ -63,6 +68,7 @@ __all__ = [
     "StoredObject",
     "TqdmCallback",
     "TransientS3Error",
+    "UpdateError",
     "UpdateResult",
     "VerifyReport",
     "__version__",

@@ -7,6 +7,8 @@ fault and never contain credentials.
 
 from __future__ import annotations
 
+import os
+
 
 class S3ExploreError(Exception):
     """Base class of every error s3explore raises."""
@@ -52,8 +54,8 @@ class AccessDeniedError(S3ExploreError, PermissionError):
     """The credentials are valid but not allowed to do this."""
 
 
-class BucketNotFoundError(S3ExploreError, LookupError):
-    """The bucket does not exist on this endpoint."""
+class BucketNotFoundError(S3ExploreError, LookupError, RuntimeError):
+    """The bucket does not exist on this endpoint (a RuntimeError too, as in maggma)."""
 
 
 class ObjectNotFoundError(S3ExploreError, LookupError):
@@ -86,3 +88,32 @@ class TransientS3Error(S3RequestError):
 
 class MissingDependencyError(S3ExploreError, ImportError):
     """An optional dependency is needed for this feature."""
+
+
+class UpdateError(S3ExploreError, RuntimeError):
+    """Some documents of an update could not be stored; the others landed and were indexed.
+
+    ``result`` is the ``UpdateResult`` (written, bytes, per-key ``failures``). Pass
+    ``errors="collect"`` to ``update`` to get the result back instead of this exception.
+    """
+
+    def __init__(self, message: str, result: object) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` attributed to the first caller outside s3explore: the user's line,
+    however deep in the package the warning starts (no hard-coded stack levels)."""
+    import sys
+    import warnings
+
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

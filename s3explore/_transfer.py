@@ -265,3 +265,15 @@ def ordered_map(
         for _, future in pending:
             future.cancel()
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+def iter_batches(items: Iterable, size: int) -> Iterator[list]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,96 +1,62 @@
-"""The Store base: the query interface every store shares, maggma-style."""
+"""The Store base: maggma's Store interface, validated once, over a backend's hooks.
+
+A backend (an index engine) implements a handful of hooks that receive validated input:
+``_connect``, ``_close``, ``_find``, ``_count``, ``_upsert`` and ``_delete``, and may implement
+faster versions of the optional ones (``_distinct``, ``_groupby``, ``_create_index``,
+``_find_arrow``, ``_sample``, ``_inventory``). Everything public lives here.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import itertools
+import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-from s3explore._errors import ConfigurationError, QueryError
+from s3explore._errors import ConfigurationError, InvalidDocumentError, QueryError
+from s3explore._query import (
+    Properties,
+    Query,
+    SortSpec,
+    check_criteria,
+    check_fields,
+    get_path,
+    has_path,
+    nested,
+    operators,
+    project,
+    whole_number,
+)
+from s3explore._stores._config import ConfigMixin
+from s3explore._stores._sanitize import sanitize
 
-Sort = Mapping[str, int]
-Properties = list[str] | Mapping[str, Any] | None
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+# Kept importable from here: the stores layer's historical home of these helpers.
+__all__ = ["Query", "Store", "get_path", "has_path", "nested", "project"]
+
+_MISSING = object()
+LAST_UPDATED_TYPES = ("datetime", "isoformat")
 
 
-def get_path(doc: Mapping, path: str, default: Any = None) -> Any:
-    """``doc["a"]["b"]`` for ``"a.b"``; ``default`` when any step is missing."""
-    value: Any = doc
-    for part in path.split("."):
-        if isinstance(value, Mapping) and part in value:
-            value = value[part]
-        else:
-            return default
+def _identity(value: Any) -> Any:
     return value
 
 
-_MISSING = object()
+def _from_isoformat(value: Any) -> Any:
+    return _dt.datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def has_path(doc: Mapping, path: str) -> bool:
-    return get_path(doc, path, _MISSING) is not _MISSING
-
-
-def nested(flat: Mapping[str, Any]) -> dict:
-    """``{"calc.encut": 520}`` -> ``{"calc": {"encut": 520}}``."""
-    out: dict = {}
-    for path, value in flat.items():
-        *parents, leaf = path.split(".")
-        target = out
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[leaf] = value
-    return out
-
-
-def project(doc: Mapping, names: list[str]) -> dict:
-    """A Mongo-style projection of ``doc`` onto dotted ``names`` (absent paths left out)."""
-    found = {name: get_path(doc, name, _MISSING) for name in names}
-    return nested({name: value for name, value in found.items() if value is not _MISSING})
-
-
-def check_criteria(criteria: Any) -> dict:
-    if criteria is None:
-        return {}
-    if not isinstance(criteria, Mapping):
-        raise QueryError(
-            f"criteria must be a dict such as {{'nsites': {{'$gt': 10}}}}, "
-            f"not {type(criteria).__name__}: {criteria!r:.60}"
-        )
-    return dict(criteria)
-
-
-def check_sort(sort: Any) -> list[tuple[str, int]] | None:
-    if not sort:
-        return None
-    if not isinstance(sort, Mapping):
-        raise QueryError(f"sort must be a dict like {{'nsites': -1}}, not {type(sort).__name__}")
-    pairs = []
-    for field, direction in sort.items():
-        value = getattr(direction, "value", direction)  # maggma's Sort enum
-        if value not in (1, -1):
-            raise QueryError(f"sort direction for {field!r} must be 1 or -1, got {direction!r}")
-        pairs.append((str(field), int(value)))
-    return pairs
-
-
-def check_paging(skip: Any, limit: Any) -> None:
-    for name, value in (("skip", skip), ("limit", limit)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise QueryError(f"{name} must be a whole number >= 0, got {value!r}")
-
-
-def property_names(properties: Properties) -> list[str] | None:
-    if properties is None:
-        return None
-    if isinstance(properties, str):
-        return [properties]
-    if isinstance(properties, Mapping):
-        return [k for k, v in properties.items() if v]
-    if isinstance(properties, (list, tuple)):
-        return [str(p) for p in properties]
-    raise QueryError(f"properties must be a list of field names, not {type(properties).__name__}")
+def _to_isoformat(value: Any) -> Any:
+    # maggma's LU_KEY_ISOFORMAT writes milliseconds, rounded up
+    if isinstance(value, _dt.datetime):
+        value = value + _dt.timedelta(microseconds=(1000 - value.microsecond % 1000) % 1000)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+    return value
 
 
 def to_datetime(value: Any) -> _dt.datetime | None:
@@ -104,22 +70,47 @@ def to_datetime(value: Any) -> _dt.datetime | None:
     return None
 
 
-class Store(ABC):
-    """A queryable collection of documents with a key field (maggma's Store interface)."""
+class Store(ConfigMixin, ABC):
+    """A queryable collection of documents with a key field: maggma's Store interface.
 
-    last_updated_field = "last_updated"
+    Public methods validate their arguments once, then call the backend's hooks. Stores are
+    MSONable (``as_dict``/``from_dict``), pickle without their connections, and compare equal
+    when configured alike, as maggma's stores do.
+    """
 
-    def __init__(self, key: str = "fs_id") -> None:
-        if not isinstance(key, str) or not key:
-            raise ConfigurationError(f"key must be a non-empty field name, got {key!r}")
+    supported_operators: frozenset[str] | None = None  # None: the engine decides
+
+    def __init__(self, key: str = "task_id", last_updated_field: str = "last_updated",
+                 last_updated_type: Any = "datetime", validator: Any = None) -> None:
+        for name, value in (("key", key), ("last_updated_field", last_updated_field)):
+            if not isinstance(value, str) or not value:
+                raise ConfigurationError(f"{name} must be a non-empty field name, got {value!r}")
+        lu_type = getattr(last_updated_type, "value", last_updated_type)  # maggma's enum
+        if lu_type not in LAST_UPDATED_TYPES:
+            raise ConfigurationError(f"last_updated_type must be one of {LAST_UPDATED_TYPES}, "
+                                     f"got {last_updated_type!r}")
+        if validator is not None and not callable(getattr(validator, "is_valid", None)):
+            raise ConfigurationError("validator must have is_valid(doc) and "
+                                     "validation_errors(doc), like maggma's JSONSchemaValidator")
         self.key = key
+        self.last_updated_field = last_updated_field
+        self.last_updated_type = lu_type
+        self.validator = validator
 
-    # -- lifecycle
-    @abstractmethod
-    def connect(self, force_reset: bool = False) -> None: ...
+    @property
+    def _lu_func(self) -> tuple:
+        """maggma's pair (stored value -> datetime, datetime -> stored value)."""
+        if self.last_updated_type == "isoformat":
+            return (_from_isoformat, _to_isoformat)
+        return (_identity, _identity)
 
-    @abstractmethod
-    def close(self) -> None: ...
+    # ------------------------------------------------------------ lifecycle
+
+    def connect(self, force_reset: bool = False) -> None:
+        self._connect(bool(force_reset))
+
+    def close(self) -> None:
+        self._close()
 
     def __enter__(self) -> Store:
         self.connect()
@@ -132,37 +123,212 @@ class Store(ABC):
     @abstractmethod
     def name(self) -> str: ...
 
-    # -- queries
-    @abstractmethod
-    def query(
-        self,
-        criteria: dict | None = None,
-        properties: Properties = None,
-        sort: Sort | None = None,
-        skip: int = 0,
-        limit: int = 0,
-    ) -> Iterator[dict]: ...
+    # ------------------------------------------------------------ public API
 
-    @abstractmethod
-    def count(self, criteria: dict | None = None) -> int: ...
+    def query(self, criteria: dict | None = None, properties: Properties = None,
+              sort: SortSpec = None, skip: int = 0, limit: int = 0) -> Iterator[dict]:
+        """Documents matching ``criteria``, projected onto ``properties``, sorted and paged."""
+        return self._find(self._query(criteria, properties, sort, skip, limit))
 
-    @abstractmethod
-    def update(self, docs: Any, key: list[str] | str | None = None) -> Any: ...
-
-    @abstractmethod
-    def remove_docs(self, criteria: dict) -> None: ...
-
-    @abstractmethod
-    def ensure_index(self, key: str, unique: bool = False) -> bool: ...
-
-    def query_one(
-        self, criteria: dict | None = None, properties: Properties = None, sort: Sort | None = None
-    ) -> dict | None:
+    def query_one(self, criteria: dict | None = None, properties: Properties = None,
+                  sort: SortSpec = None) -> dict | None:
         return next(iter(self.query(criteria, properties, sort, limit=1)), None)
 
-    def distinct(self, field: str, criteria: dict | None = None) -> list:
+    def count(self, criteria: dict | None = None) -> int:
+        return self._count(self._criteria(criteria))
+
+    def distinct(self, field: str | list[str], criteria: dict | None = None,
+                 all_exist: bool = False) -> list:
+        """Distinct values of ``field`` (list values count item by item, as in MongoDB).
+
+        With a list of fields: the distinct combinations, as nested dicts; ``all_exist``
+        keeps only documents that have every field.
+        """
+        criteria = self._criteria(criteria)
+        if isinstance(field, str):
+            check_fields([field], "field")
+            return self._distinct(field, criteria)
+        fields = check_fields(field, "field") or []
+        if not fields:
+            raise QueryError("distinct needs a field name or a non-empty list of them")
+        seen: dict[str, dict] = {}
+        for doc in self._find(Query(criteria, fields)):
+            if all_exist and not all(has_path(doc, f) for f in fields):
+                continue
+            combo = {f: get_path(doc, f) for f in fields}
+            seen.setdefault(repr(sorted(combo.items(), key=lambda p: p[0])), nested(combo))
+        return list(seen.values())
+
+    def groupby(self, keys: list[str] | str, criteria: dict | None = None,
+                properties: Properties = None, sort: SortSpec = None, skip: int = 0,
+                limit: int = 0) -> Iterator[tuple[dict, list[dict]]]:
+        """Group documents by ``keys``; yields ``({key: value, ...}, [docs])`` per group.
+
+        Groups come sorted by their key values; ``skip``/``limit`` count groups. Documents
+        that lack a key are left out.
+        """
+        keys = check_fields([keys] if isinstance(keys, str) else keys, "keys") or []
+        if not keys:
+            raise QueryError("groupby needs at least one key")
+        return self._groupby(keys, self._query(criteria, properties, sort, skip, limit))
+
+    def update(self, docs: Iterable[Mapping] | Mapping, key: list[str] | str | None = None) -> int:
+        """Upsert documents by ``key`` (the store's key by default); returns how many.
+
+        Values are made storable first (numpy to lists, MSONable objects to dicts, as maggma
+        does); a document that fails the store's ``validator`` raises, naming its key.
+        """
+        keys = self._keys(key)
+        batch = list(self._checked(docs, keys))
+        if batch:
+            self._upsert(batch, keys)
+        return len(batch)
+
+    def remove_docs(self, criteria: dict) -> None:
+        """Remove every document matching ``criteria`` (``{}`` removes all)."""
+        if criteria is None:
+            raise QueryError("remove_docs needs criteria; pass {} to remove everything")
+        self._delete(self._criteria(criteria))
+
+    def ensure_index(self, key: str, unique: bool = False) -> bool:
+        check_fields([key], "key")
+        return self._create_index(key, bool(unique))
+
+    @property
+    def last_updated(self) -> _dt.datetime:
+        """The newest ``last_updated`` in the store, ``datetime.min`` when there is none."""
+        field = self.last_updated_field
+        doc = self.query_one({field: {"$exists": True, "$ne": None}}, [field], {field: -1})
+        value = to_datetime(self._lu_func[0](get_path(doc, field))) if doc else None
+        return value or _dt.datetime.min
+
+    def newer_in(self, target: Any, criteria: dict | None = None,
+                 exhaustive: bool = False) -> list:
+        """Keys of documents that are newer (or only present) in ``target`` than here."""
+        target = getattr(target, "index", target)
+        field = self.last_updated_field
+        criteria = check_criteria(criteria)
+        if not exhaustive:
+            newest = self._lu_func[1](self.last_updated)
+            query = {"$and": [criteria, {target.last_updated_field: {"$gt": newest}}]}
+            return target.distinct(target.key, query if criteria else query["$and"][1])
+        lu_mine, lu_theirs = self._lu_func[0], getattr(target, "_lu_func", (_identity,))[0]
+        mine = {
+            d[self.key]: to_datetime(lu_mine(d.get(field))) or _dt.datetime.max
+            for d in self.query(properties=[self.key, field]) if self.key in d
+        }
+        theirs = {
+            d[target.key]: to_datetime(lu_theirs(d.get(target.last_updated_field)))
+            or _dt.datetime.min
+            for d in target.query(criteria, properties=[target.key, target.last_updated_field])
+            if target.key in d
+        }
+        return [k for k, t in theirs.items() if k not in mine or t > mine[k]]
+
+    # ------------------------------------------------------------ DataFrames (frames layer)
+    # pandas and pyarrow load on first use, so `import s3explore` stays light.
+
+    def query_df(self, criteria: dict | None = None, fields: list[str] | None = None,
+                 sort: SortSpec = None, skip: int = 0, limit: int = 0, *,
+                 fetch: list[str] | None = None, flatten: bool = True,
+                 **kwargs: Any) -> pd.DataFrame:
+        """One row per index entry: the key, index ``fields`` and ``fetch`` paths from objects.
+
+        See ``s3explore._frames.query_df`` for the column conventions.
+        """
+        from s3explore import _frames
+
+        return _frames.query_df(self, criteria, fields, sort, skip, limit, fetch=fetch,
+                                flatten=flatten, **kwargs)
+
+    def fields(self, sample: int = 1000) -> pd.DataFrame:
+        """Every dotted path in the index: types, how often present, distinct count, example."""
+        from s3explore import _frames
+
+        return _frames.inventory(self, sample)
+
+    def to_arrow(self, criteria: dict | None = None, fields: list[str] | None = None,
+                 **kwargs: Any) -> pa.Table:
+        from s3explore import _frames
+
+        return _frames.to_arrow(self, criteria, fields, **kwargs)
+
+    def to_parquet(self, path: str | os.PathLike, criteria: dict | None = None,
+                   fields: list[str] | None = None, **kwargs: Any) -> int:
+        from s3explore import _frames
+
+        return _frames.to_parquet(self, path, criteria, fields, **kwargs)
+
+    # ------------------------------------------------------------ validation
+
+    def _criteria(self, criteria: Any) -> dict:
+        criteria = check_criteria(criteria)
+        if self.supported_operators is not None:
+            unknown = sorted(set(operators(criteria)) - self.supported_operators)
+            if unknown:
+                raise QueryError(
+                    f"{type(self).__name__} does not support the operator(s) {unknown}; "
+                    f"supported: {' '.join(sorted(self.supported_operators))}")
+        return criteria
+
+    def _query(self, criteria: Any, properties: Any, sort: Any, skip: Any, limit: Any) -> Query:
+        q = Query.build(criteria, properties, sort, skip, limit)
+        self._criteria(q.criteria)
+        return q
+
+    def _keys(self, key: Any) -> list[str]:
+        keys = [key] if isinstance(key, str) else list(key or [self.key])
+        if not keys or not all(isinstance(k, str) and k for k in keys):
+            raise ConfigurationError(f"key must be a field name or a list of them, got {key!r}")
+        return keys
+
+    def _checked(self, docs: Any, keys: list[str]) -> Iterator[dict]:
+        """Storable copies of ``docs``, each with its key fields; the caller's stay untouched."""
+        if isinstance(docs, Mapping):
+            docs = [docs]
+        if isinstance(docs, (str, bytes)) or not isinstance(docs, Iterable):
+            raise InvalidDocumentError(
+                f"docs must be a dict or an iterable of dicts, not {type(docs).__name__}")
+        for doc in docs:
+            if not isinstance(doc, Mapping):
+                raise InvalidDocumentError(f"documents must be dicts, got {type(doc).__name__}")
+            missing = [k for k in keys if not has_path(doc, k)]
+            if missing:
+                raise InvalidDocumentError(
+                    f"document has no key field(s) {missing}; add them or pass key=",
+                    key=str(doc.get(self.key)) if self.key in doc else None)
+            if self.validator is not None and not self.validator.is_valid(doc):
+                shown = get_path(doc, keys[0])
+                raise InvalidDocumentError(
+                    f"document {shown!r} fails the store's validator: "
+                    f"{self.validator.validation_errors(doc)}", key=str(shown))
+            yield sanitize({k: v for k, v in doc.items() if k != "_id"})
+
+    # ------------------------------------------------------------ backend hooks
+
+    @abstractmethod
+    def _connect(self, force_reset: bool) -> None: ...
+
+    @abstractmethod
+    def _close(self) -> None: ...
+
+    @abstractmethod
+    def _find(self, q: Query) -> Iterator[dict]:
+        """Documents without ``_id``, projected Mongo-style onto ``q.properties``."""
+
+    @abstractmethod
+    def _count(self, criteria: dict) -> int: ...
+
+    @abstractmethod
+    def _upsert(self, docs: list[dict], keys: list[str]) -> None:
+        """Insert or replace by ``keys``; the last copy of a key in ``docs`` wins."""
+
+    @abstractmethod
+    def _delete(self, criteria: dict) -> None: ...
+
+    def _distinct(self, field: str, criteria: dict) -> list:
         seen: dict[Any, None] = {}
-        for doc in self.query(criteria, properties=[field]):
+        for doc in self._find(Query(criteria, [field])):
             value = get_path(doc, field, _MISSING)
             if value is _MISSING:
                 continue
@@ -173,74 +339,45 @@ class Store(ABC):
                     seen.setdefault(repr(item))
         return list(seen)
 
-    def groupby(
-        self,
-        keys: list[str] | str,
-        criteria: dict | None = None,
-        properties: Properties = None,
-        sort: Sort | None = None,
-        skip: int = 0,
-        limit: int = 0,
-    ) -> Iterator[tuple[dict, list[dict]]]:
-        """Group documents by ``keys``; yields ``({key: value, ...}, [docs])`` per group.
-
-        Groups come sorted by their key values; ``skip``/``limit`` count groups.
-        """
-        check_paging(skip, limit)
-        keys = [keys] if isinstance(keys, str) else list(keys)
-        if not keys:
-            raise QueryError("groupby needs at least one key")
-        props = property_names(properties)
-        wanted = None if props is None else list(dict.fromkeys(keys + props + [self.key]))
-        docs = [d for d in self.query(criteria, wanted, sort) if all(has_path(d, k) for k in keys)]
+    def _groupby(self, keys: list[str], q: Query) -> Iterator[tuple[dict, list[dict]]]:
+        props = None if q.properties is None else list(dict.fromkeys(
+            [*keys, *q.properties, self.key]))
+        found = self._find(Query(q.criteria, props, q.sort))
+        docs = [d for d in found if all(has_path(d, k) for k in keys)]
 
         def group_key(doc: dict) -> tuple:
-            return tuple(_sortable(get_path(doc, k)) for k in keys)
+            return tuple(sortable(get_path(doc, k)) for k in keys)
 
         docs.sort(key=group_key)
-        groups = itertools.groupby(docs, key=group_key)
-        stop = skip + limit if limit else None
-        for _, members in itertools.islice(groups, skip, stop):
+        stop = q.skip + q.limit if q.limit else None
+        for _, members in itertools.islice(itertools.groupby(docs, key=group_key), q.skip, stop):
             members = list(members)
             yield nested({k: get_path(members[0], k) for k in keys}), members
 
-    @property
-    def last_updated(self) -> _dt.datetime:
-        """The newest ``last_updated`` in the store, ``datetime.min`` when there is none."""
-        field = self.last_updated_field
-        doc = self.query_one({field: {"$exists": True}}, [field], {field: -1})
-        value = to_datetime(get_path(doc, field)) if doc else None
-        return value or _dt.datetime.min
+    def _create_index(self, field: str, unique: bool) -> bool:
+        return False
 
-    def newer_in(
-        self, target: Store, criteria: dict | None = None, exhaustive: bool = False
-    ) -> list:
-        """Keys of documents that are newer in ``target`` than in this store."""
-        target = getattr(target, "index", target)
-        field = self.last_updated_field
-        if not exhaustive:
-            newest = self.last_updated
-            query = {"$and": [check_criteria(criteria), {field: {"$gt": newest}}]}
-            return target.distinct(target.key, query)
-        mine = {
-            d[self.key]: to_datetime(d.get(field)) or _dt.datetime.max
-            for d in self.query(properties=[self.key, field])
-            if self.key in d
-        }
-        theirs = {
-            d[target.key]: to_datetime(d.get(field)) or _dt.datetime.min
-            for d in target.query(criteria, properties=[target.key, field])
-            if target.key in d
-        }
-        return [k for k, t in theirs.items() if k not in mine or t > mine[k]]
+    def _find_arrow(self, q: Query) -> pa.Table | None:
+        return None
+
+    def _sample(self, n: int) -> list[dict]:
+        return list(self._find(Query({}, limit=whole_number(n, "sample", 1))))
+
+    def _inventory(self) -> pd.DataFrame | None:
+        return None
 
 
-def _sortable(value: Any) -> tuple:
-    """Order mixed types the way MongoDB roughly does: None, numbers, strings, the rest."""
+def sortable(value: Any) -> tuple:
+    """Order mixed types the way MongoDB does: null, numbers, strings, the rest."""
     if value is None:
         return (0, 0)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return (1, value)
     if isinstance(value, str):
         return (2, value)
+    if isinstance(value, bool):
+        return (4, value)
+    if isinstance(value, _dt.datetime):
+        return (5, value.timestamp() if value.tzinfo else value.replace(
+            tzinfo=_dt.UTC).timestamp())
     return (3, repr(value))

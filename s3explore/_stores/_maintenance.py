@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from s3explore import _codec as codec
 from s3explore._errors import ObjectNotFoundError
-from s3explore._stores._mongo import iter_batches
+from s3explore._stores._objects import ObjectIO
 from s3explore._stores._results import VerifyReport
-from s3explore._transfer import ordered_map
+from s3explore._transfer import iter_batches, ordered_map
 
 logger = logging.getLogger("s3explore")
 
@@ -19,28 +19,21 @@ logger = logging.getLogger("s3explore")
 class MaintenanceMixin:
     """S3Store's maintenance methods; they use its index, reads and worker pool."""
 
+    # Everything it uses of its host, S3Store:
     index: Any
+    objects: ObjectIO
     key: str
+    bucket: str
     sub_dir: str
+    name: str
     store_hash: bool
     metadata_limit: int | None
-    name: str
-
-    def _list_objects(self) -> Iterator[tuple[str, Any]]:
-        """``(key, last_modified)`` for every object under the sub_dir."""
-        # Page by page through _call, so each page is retried on throttling and 5xx.
-        kwargs: dict[str, Any] = {"Prefix": self.sub_dir}
-        while True:
-            page = self._call("list_objects_v2", **kwargs)
-            for obj in page.get("Contents", []):
-                yield obj["Key"][len(self.sub_dir):], obj.get("LastModified")
-            if not page.get("IsTruncated"):
-                return
-            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+    searchable_fields: list[str]
+    _declared_compression: Callable[[bytes, Mapping[str, str]], str | None]
 
     def _entry_from_object(self, key: str, known: Mapping[str, Any]) -> dict:
         """Rebuild an object's index entry from its metadata, with types from its body."""
-        raw, metadata, modified, _ = self._read_object(key)
+        raw, metadata, modified, _ = self.objects.read(key)
         compression = self._declared_compression(raw, metadata)
         doc = codec.decode_body(raw, compression, key)
         from_metadata = codec.entry_from_metadata(metadata)
@@ -68,7 +61,7 @@ class MaintenanceMixin:
         done: list[str] = []
         batch: list[dict] = []
         work = ordered_map(lambda k: self._entry_from_object(k, known), keys,
-                           self._workers(workers))
+                           self.objects.with_workers(workers))
         for outcome in work:
             if outcome.error is not None:
                 if isinstance(outcome.error, ObjectNotFoundError):
@@ -89,7 +82,7 @@ class MaintenanceMixin:
         Field types come from the object bodies where they hold the field; an entry that
         already exists keeps its ``last_updated``, a new one takes the object's LastModified.
         """
-        return len(self._reindex((k for k, _ in self._list_objects()), workers))
+        return len(self._reindex((k for k, _ in self.objects.list()), workers))
 
     def rebuild_metadata_from_index(self, index_query: dict | None = None,
                                     workers: int | None = None) -> int:
@@ -99,13 +92,13 @@ class MaintenanceMixin:
             metadata = codec.metadata_document(entry)
             codec.check_metadata(metadata, self.metadata_limit, key)
             object_key = codec.object_key(self.sub_dir, key)
-            self._call("copy_object", key, Key=object_key, Metadata=metadata,
+            self.objects.call("copy_object", key, Key=object_key, Metadata=metadata,
                        CopySource={"Bucket": self.bucket, "Key": object_key},
                        MetadataDirective="REPLACE")
 
         count = 0
         for outcome in ordered_map(rewrite, self.index.query(index_query),
-                                   self._workers(workers)):
+                                   self.objects.with_workers(workers)):
             if outcome.error is not None:
                 raise outcome.error
             count += 1
@@ -120,7 +113,7 @@ class MaintenanceMixin:
         logs its plan, re-indexes orphans and mismatches from the objects and removes
         dangling entries.
         """
-        objects = {k for k, _ in self._list_objects()}
+        objects = {k for k, _ in self.objects.list()}
         hashes = {str(e[self.key]): (e[self.key], e.get("obj_hash"))
                   for e in self.index.query(properties=[self.key, "obj_hash"]) if self.key in e}
         report = VerifyReport(objects=len(objects), entries=len(hashes),
@@ -131,10 +124,10 @@ class MaintenanceMixin:
             both = sorted(k for k in objects & hashes.keys() if hashes[k][1])
 
             def differs(key: str) -> bool:
-                raw, *_ = self._read_object(key)
+                raw, *_ = self.objects.read(key)
                 return codec.content_hash(raw) != hashes[key][1]
 
-            for outcome in ordered_map(differs, both, self._workers(workers)):
+            for outcome in ordered_map(differs, both, self.objects.with_workers(workers)):
                 if outcome.error is None:
                     if outcome.value:
                         report.mismatched.append(outcome.item)

@@ -1,9 +1,9 @@
-"""Index stores over pymongo-compatible collections: MongoDB, mongomock (memory), montydb."""
+"""Index stores over pymongo-compatible collections: MongoDB itself, and the shared base."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, ClassVar
 from urllib.parse import quote_plus
 
 import pymongo
@@ -12,40 +12,33 @@ from pymongo import ReplaceOne
 
 from s3explore._errors import (
     ConfigurationError,
-    InvalidDocumentError,
     MissingDependencyError,
     NotConnectedError,
     QueryError,
     StoreConnectionError,
 )
+from s3explore._query import Query, get_path, nested
 from s3explore._s3client import redact_url
-from s3explore._stores._base import (
-    Properties,
-    Sort,
-    Store,
-    check_criteria,
-    check_paging,
-    check_sort,
-    nested,
-    property_names,
-)
+from s3explore._stores._base import Store
+from s3explore._stores._config import CREDENTIALS_MARKER
 
-# Query operators every backend here understands; MongoDB itself accepts more.
+# Query operators every embedded engine here understands; MongoDB itself accepts more.
 PORTABLE_OPERATORS = frozenset(
     "$eq $ne $gt $gte $lt $lte $in $nin $and $or $nor $not $exists $type $regex $options "
     "$all $elemMatch $size $mod".split()
 )
+# pymongo options that carry secrets: never shown, never serialized
+STORE_ARGS = frozenset({"key", "last_updated_field", "last_updated_type", "validator"})
+SECRET_OPTIONS = frozenset({"password", "tlscertificatekeyfilepassword",
+                            "authmechanismproperties"})
 
 
-def _operators(criteria: Any) -> Iterator[str]:
-    if isinstance(criteria, Mapping):
-        for k, v in criteria.items():
-            if isinstance(k, str) and k.startswith("$"):
-                yield k
-            yield from _operators(v)
-    elif isinstance(criteria, list):
-        for item in criteria:
-            yield from _operators(item)
+def mongo_projection(names: list[str] | None) -> dict:
+    if names is None:
+        return {"_id": 0}
+    projection: dict[str, int] = dict.fromkeys(names, 1)
+    projection.setdefault("_id", 0)
+    return projection
 
 
 class MongoLikeStore(Store):
@@ -53,14 +46,20 @@ class MongoLikeStore(Store):
 
     supported_operators: frozenset[str] | None = PORTABLE_OPERATORS
     _query_errors: tuple[type[BaseException], ...] = (perr.OperationFailure,)
+    _transient: ClassVar[tuple[str, ...]] = ("_coll", "_client")
 
-    def __init__(self, collection_name: str, key: str = "fs_id") -> None:
-        super().__init__(key)
+    def __init__(self, collection_name: str, **store_kwargs: Any) -> None:
+        super().__init__(**store_kwargs)
         if not isinstance(collection_name, str) or not collection_name:
             raise ConfigurationError(f"collection_name must be a non-empty string, got "
                                      f"{collection_name!r}")
         self.collection_name = collection_name
         self._coll: Any = None
+
+    def _store_config(self) -> dict[str, Any]:
+        """The Store base's arguments, for ``_config``."""
+        return {"key": self.key, "last_updated_field": self.last_updated_field,
+                "last_updated_type": self.last_updated_type, "validator": self.validator}
 
     def _open(self) -> Any:
         """Return a connected collection."""
@@ -69,13 +68,13 @@ class MongoLikeStore(Store):
     def _release(self) -> None:
         """Close what ``_open`` opened."""
 
-    def connect(self, force_reset: bool = False) -> None:
+    def _connect(self, force_reset: bool) -> None:
         if self._coll is None or force_reset:
             if self._coll is not None:
                 self._release()
             self._coll = self._open()
 
-    def close(self) -> None:
+    def _close(self) -> None:
         if self._coll is not None:
             self._release()
         self._coll = None
@@ -87,29 +86,12 @@ class MongoLikeStore(Store):
             raise NotConnectedError(f"{self.name} is not connected; call connect() or use `with`")
         return self._coll
 
+    @property
+    def _collection(self) -> Any:  # maggma's name for it
+        return self.collection
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.collection_name!r}, key={self.key!r})"
-
-    # -- queries
-    def _criteria(self, criteria: Any) -> dict:
-        criteria = check_criteria(criteria)
-        if self.supported_operators is not None:
-            unknown = sorted(set(_operators(criteria)) - self.supported_operators)
-            if unknown:
-                raise QueryError(
-                    f"{type(self).__name__} does not support the operator(s) {unknown}; "
-                    f"supported: {' '.join(sorted(self.supported_operators))}"
-                )
-        return criteria
-
-    def _projection(self, properties: Properties) -> dict | None:
-        names = property_names(properties)
-        if names is None:
-            return {"_id": 0}
-        projection = {name: 1 for name in names}
-        if "_id" not in projection:
-            projection["_id"] = 0
-        return projection
 
     def _translate(self, exc: BaseException) -> Exception:
         if isinstance(exc, perr.AutoReconnect | perr.ServerSelectionTimeoutError):
@@ -117,198 +99,68 @@ class MongoLikeStore(Store):
                                         f"{type(exc).__name__}")
         return QueryError(f"the index {self.name} rejected the query: {exc}")
 
-    def query(
-        self,
-        criteria: dict | None = None,
-        properties: Properties = None,
-        sort: Sort | None = None,
-        skip: int = 0,
-        limit: int = 0,
-    ) -> Iterator[dict]:
-        criteria = self._criteria(criteria)
-        sort_list = check_sort(sort)
-        check_paging(skip, limit)
-        projection = self._projection(properties)
-        return self._iterate(criteria, projection, sort_list, skip, limit)
+    def _guarded(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except (*self._query_errors, perr.PyMongoError) as exc:
+            raise self._translate(exc) from exc
 
-    def _iterate(self, criteria, projection, sort_list, skip, limit) -> Iterator[dict]:
+    # ------------------------------------------------------------ hooks
+
+    def _find(self, q: Query) -> Iterator[dict]:
         def cursor() -> Any:
-            found = self.collection.find(criteria, projection)
-            if sort_list:
-                found = found.sort(sort_list)
-            if skip:
-                found = found.skip(skip)
-            return found.limit(limit) if limit else found
+            found = self.collection.find(q.criteria, mongo_projection(q.properties))
+            if q.sort:
+                found = found.sort(q.sort)
+            if q.skip:
+                found = found.skip(q.skip)
+            return found.limit(q.limit) if q.limit else found
 
         return self._run(cursor)
 
-    def _run(self, open_cursor: Callable[[], Any]) -> Iterator[dict]:
+    def _run(self, open_cursor: Any) -> Iterator[dict]:
         """Iterate a cursor, with the backend's errors turned into ours."""
         try:
             yield from open_cursor()
         except (*self._query_errors, perr.PyMongoError) as exc:
             raise self._translate(exc) from exc
 
-    def count(self, criteria: dict | None = None) -> int:
-        criteria = self._criteria(criteria)
+    def _count(self, criteria: dict) -> int:
+        return self._guarded(self.collection.count_documents, criteria)
+
+    def _distinct(self, field: str, criteria: dict) -> list:
+        return list(self._guarded(self.collection.distinct, field, criteria))
+
+    def _upsert(self, docs: list[dict], keys: list[str]) -> None:
         try:
-            return self.collection.count_documents(criteria)
+            self._write(docs, keys)
         except (*self._query_errors, perr.PyMongoError) as exc:
-            raise self._translate(exc) from exc
+            raise StoreConnectionError(
+                f"writing {len(docs)} documents to the index {self.name} failed: "
+                f"{type(exc).__name__}; nothing was lost from S3, rerun the update") from exc
 
-    def distinct(self, field: str, criteria: dict | None = None) -> list:
-        criteria = self._criteria(criteria)
+    def _write(self, docs: list[dict], keys: list[str]) -> None:
+        requests = [ReplaceOne({k: get_path(d, k) for k in keys}, d, upsert=True) for d in docs]
+        self.collection.bulk_write(requests, ordered=False)
+
+    def _delete(self, criteria: dict) -> None:
+        self._guarded(self.collection.delete_many, criteria)
+
+    def _create_index(self, field: str, unique: bool) -> bool:
         try:
-            return list(self.collection.distinct(field, criteria))
-        except (*self._query_errors, perr.PyMongoError) as exc:
-            raise self._translate(exc) from exc
-
-    # -- writes
-    def update(self, docs: Any, key: list[str] | str | None = None) -> int:
-        """Upsert documents by ``key`` (the store's key by default); returns how many."""
-        keys = [key] if isinstance(key, str) else list(key or [self.key])
-        upserts = list(self._upserts([docs] if isinstance(docs, Mapping) else docs, keys))
-        if upserts:
-            try:
-                self._write(upserts, keys)
-            except (*self._query_errors, perr.PyMongoError) as exc:
-                raise StoreConnectionError(
-                    f"writing {len(upserts)} documents to the index {self.name} failed: "
-                    f"{type(exc).__name__}; nothing was lost from S3, rerun the update"
-                ) from exc
-        return len(upserts)
-
-    def _upserts(self, docs: Iterable[Any], keys: list[str]) -> Iterator[tuple[dict, dict]]:
-        """Validated ``(filter, replacement)`` pairs."""
-        for doc in docs:
-            if not isinstance(doc, Mapping):
-                raise InvalidDocumentError(f"documents must be dicts, got {type(doc).__name__}")
-            missing = [k for k in keys if k not in doc]
-            if missing:
-                raise InvalidDocumentError(
-                    f"document has no key field(s) {missing}; add them or pass key=",
-                    key=str(doc.get(self.key)) if self.key in doc else None,
-                )
-            yield {k: doc[k] for k in keys}, {k: v for k, v in doc.items() if k != "_id"}
-
-    def _write(self, upserts: list[tuple[dict, dict]], keys: list[str]) -> None:
-        self.collection.bulk_write([ReplaceOne(f, d, upsert=True) for f, d in upserts],
-                                   ordered=False)
-
-    def remove_docs(self, criteria: dict) -> None:
-        criteria = self._criteria(criteria)
-        self.collection.delete_many(criteria)
-
-    def ensure_index(self, key: str, unique: bool = False) -> bool:
-        try:
-            self.collection.create_index(key, unique=unique)
+            self.collection.create_index(field, unique=unique)
             return True
-        except Exception:
+        except Exception:  # an engine without indexes, or duplicates under unique=True
             return False
 
 
-class MemoryStore(MongoLikeStore):
-    """An in-memory index (mongomock), like maggma's MemoryStore."""
-
-    def __init__(self, collection_name: str = "memory_db", key: str = "fs_id") -> None:
-        super().__init__(collection_name, key)
-        self._client: Any = None
-
-    def _open(self) -> Any:
-        import mongomock_ng
-
-        # One client per store, kept across close()/connect() so the data survives them.
-        if self._client is None:
-            self._client = mongomock_ng.MongoClient()
-        return self._client.db[self.collection_name]
-
-    def _iterate(self, criteria, projection, sort_list, skip, limit) -> Iterator[dict]:
-        # mongomock's Cursor.__next__ re-slices its whole result list on every call, which is
-        # quadratic (minutes for 100k documents); take the computed list once instead.
-        def results() -> Iterator[dict]:
-            found = self.collection.find(criteria, projection)
-            if sort_list:
-                found = found.sort(sort_list)
-            compute = getattr(found, "_compute_results", None)
-            if compute is None:  # another mongomock: its public, slower path
-                found = found.skip(skip)
-                return found.limit(limit) if limit else found
-            return iter(compute()[skip:skip + limit if limit else None])
-
-        return self._run(results)
-
-    def _write(self, upserts: list[tuple[dict, dict]], keys: list[str]) -> None:
-        # mongomock scans the whole collection for every upsert; look the batch's keys up
-        # once, insert what is new and replace only what exists.
-        if len(keys) != 1:
-            return super()._write(upserts, keys)
-        (field,) = keys
-        latest = {repr(f[field]): (f, d) for f, d in upserts}  # the last one of a key wins
-        # one pass over the key field beats mongomock's $in, which compares every pair
-        existing = {repr(d.get(field)) for d in self._iterate({}, {field: 1, "_id": 0},
-                                                                None, 0, 0)} & latest.keys()
-        new = [d for k, (_, d) in latest.items() if k not in existing]
-        if new:
-            self.collection.insert_many([dict(d) for d in new])
-        replace = [(f, d) for k, (f, d) in latest.items() if k in existing]
-        if replace:
-            super()._write(replace, keys)
-        return None
-
-    @property
-    def name(self) -> str:
-        return f"mem://{self.collection_name}"
-
-
-class MontyStore(MongoLikeStore):
-    """An embedded on-disk (or in-memory) index with montydb, no server needed."""
-
-    def __init__(
-        self,
-        collection_name: str,
-        database_path: str | None = None,
-        database_name: str = "db",
-        storage: str = "sqlite",
-        key: str = "fs_id",
-    ) -> None:
-        super().__init__(collection_name, key)
-        if storage not in ("sqlite", "flatfile", "lightning"):
-            raise ConfigurationError(f"storage must be 'sqlite', 'flatfile' or 'lightning', "
-                                     f"got {storage!r}")
-        self.database_path = str(database_path) if database_path else None
-        self.database_name = database_name
-        self.storage = storage
-        self._client: Any = None
-
-    def _open(self) -> Any:
-        import montydb
-        from montydb.errors import MontyError
-
-        self._query_errors = (MontyError,)
-        # montydb's BSON choice is process-wide; pymongo's bson is always present, so use it.
-        # Its memory storage is process-wide too: same names, same collection.
-        path = self.database_path or ":memory:"
-        storage = self.storage if self.database_path else "memory"
-        montydb.set_storage(path, storage=storage, use_bson=True, mongo_version="4.0")
-        self._client = montydb.MontyClient(path)
-        return self._client[self.database_name][self.collection_name]
-
-    def _release(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        self._client = None
-
-    def _write(self, upserts: list[tuple[dict, dict]], keys: list[str]) -> None:
-        for filter_, doc in upserts:  # montydb has no bulk_write
-            self.collection.replace_one(filter_, doc, upsert=True)
-
-    @property
-    def name(self) -> str:
-        return f"monty://{self.database_path or ':memory:'}/{self.collection_name}"
-
-
 class MongoStore(MongoLikeStore):
-    """A MongoDB collection through pymongo. ``client=`` injects any pymongo-compatible client."""
+    """A MongoDB collection through pymongo, with maggma's constructor.
+
+    ``client=`` injects any pymongo-compatible client (tests, shared clients).
+    ``mongoclient_kwargs`` go to ``pymongo.MongoClient``. The password is never shown, logged
+    or serialized.
+    """
 
     supported_operators = None  # the server decides
 
@@ -320,29 +172,47 @@ class MongoStore(MongoLikeStore):
         port: int = 27017,
         username: str = "",
         password: str = "",
-        key: str = "fs_id",
+        ssh_tunnel: Any = None,
+        safe_update: bool = False,
+        auth_source: str | None = None,
+        mongoclient_kwargs: dict | None = None,
+        default_sort: dict | None = None,
         *,
+        uri: str | None = None,
         client: Any = None,
-        **mongoclient_kwargs: Any,
+        **store_kwargs: Any,
     ) -> None:
-        super().__init__(collection_name, key)
+        if ssh_tunnel is not None:
+            raise ConfigurationError(
+                "ssh_tunnel (maggma's SSHTunnel) is not supported by s3explore; open the "
+                "tunnel yourself (ssh -L 27017:db-host:27017 gateway) and pass host/port")
+        # maggma's Store arguments go to the base; anything else is a pymongo option
+        options = {k: store_kwargs.pop(k) for k in list(store_kwargs) if k not in STORE_ARGS}
+        super().__init__(collection_name, **store_kwargs)
         if not isinstance(database, str) or not database:
             raise ConfigurationError(f"database must be a non-empty string, got {database!r}")
+        if mongoclient_kwargs is not None and not isinstance(mongoclient_kwargs, dict):
+            raise ConfigurationError("mongoclient_kwargs must be a dict of pymongo.MongoClient "
+                                     f"options, got {type(mongoclient_kwargs).__name__}")
         self.database = database
         self.host = host
         self.port = port
         self.username = username
-        self.__password = password  # never shown: not in repr, errors or logs
-        self.__uri: str | None = None
+        self.safe_update = bool(safe_update)
+        self.auth_source = auth_source
+        self.default_sort = default_sort
+        self.__password = password  # never shown: not in repr, errors, logs or as_dict
+        self.__uri = uri
+        self.__client_kwargs = {**(mongoclient_kwargs or {}), **options}
+        if uri is not None:
+            self.host = uri.split("://", 1)[-1].rsplit("@", 1)[-1].split("/", 1)[0]
         self._injected = client
         self._client: Any = None
-        self.mongoclient_kwargs = mongoclient_kwargs
 
     @classmethod
-    def from_uri(
-        cls, uri: str, collection_name: str, database: str | None = None, key: str = "fs_id",
-        **kwargs: Any,
-    ) -> MongoStore:
+    def from_uri(cls, uri: str, collection_name: str, database: str | None = None,
+                 **kwargs: Any) -> MongoStore:
+        """A store from a ``mongodb://`` or ``mongodb+srv://`` URI (maggma's MongoURIStore)."""
         if not isinstance(uri, str) or not uri.startswith(("mongodb://", "mongodb+srv://")):
             raise ConfigurationError("uri must start with mongodb:// or mongodb+srv://")
         if database is None:
@@ -352,10 +222,29 @@ class MongoStore(MongoLikeStore):
                 raise _invalid_uri(uri, exc) from None
             if not database:
                 raise ConfigurationError("the URI names no database; pass database=")
-        store = cls(database, collection_name, key=key, **kwargs)
-        store.__uri = uri
-        store.host = uri.split("://", 1)[1].rsplit("@", 1)[-1].split("/", 1)[0]
-        return store
+        return cls(database, collection_name, uri=uri, **kwargs)
+
+    @property
+    def mongoclient_kwargs(self) -> dict:
+        """The pymongo options, with secret ones shown as ``***``."""
+        return {k: "***" if k.lower() in SECRET_OPTIONS else v
+                for k, v in self.__client_kwargs.items()}
+
+    def _config(self) -> dict[str, Any]:
+        secret = bool(self.__password) or any(
+            k.lower() in SECRET_OPTIONS for k in self.__client_kwargs)
+        uri = self.__uri
+        if uri is not None and redact_url(uri) != uri:
+            uri, secret = CREDENTIALS_MARKER, False
+        config = {"database": self.database, "collection_name": self.collection_name,
+                  "host": self.host, "port": self.port, "username": self.username,
+                  "password": CREDENTIALS_MARKER if secret else "",
+                  "safe_update": self.safe_update, "auth_source": self.auth_source,
+                  "mongoclient_kwargs": self.mongoclient_kwargs,
+                  "default_sort": self.default_sort, **self._store_config()}
+        if uri is not None:
+            config["uri"] = uri
+        return config
 
     @property
     def _where(self) -> str:
@@ -370,49 +259,66 @@ class MongoStore(MongoLikeStore):
     def name(self) -> str:
         return f"mongo://{self._where}/{self.database}/{self.collection_name}"
 
-    def groupby(
-        self,
-        keys: list[str] | str,
-        criteria: dict | None = None,
-        properties: Properties = None,
-        sort: Sort | None = None,
-        skip: int = 0,
-        limit: int = 0,
-    ) -> Iterator[tuple[dict, list[dict]]]:
+    def _find(self, q: Query) -> Iterator[dict]:
+        if not q.sort and self.default_sort:
+            q = Query(q.criteria, q.properties, list(self.default_sort.items()), q.skip, q.limit)
+        return super()._find(q)
+
+    def _write(self, docs: list[dict], keys: list[str]) -> None:
+        try:
+            super()._write(docs, keys)
+        except (perr.OperationFailure, perr.DocumentTooLarge):
+            if not self.safe_update:
+                raise
+            failed = []
+            for doc in docs:  # one at a time, to name the documents the server refuses
+                try:
+                    super()._write([doc], keys)
+                except (perr.OperationFailure, perr.DocumentTooLarge) as exc:
+                    failed.append(f"{doc.get(keys[0])!r} ({type(exc).__name__})")
+            if failed:
+                raise QueryError(f"the index {self.name} refused {len(failed)} documents: "
+                                 f"{', '.join(failed[:10])}") from None
+
+    def _groupby(self, keys: list[str], q: Query) -> Iterator[tuple[dict, list[dict]]]:
         """Group on the server with an aggregation, so only the groups travel."""
-        keys = [keys] if isinstance(keys, str) else list(keys)
-        if not keys:
-            raise QueryError("groupby needs at least one key")
-        check_paging(skip, limit)
-        criteria = self._criteria(criteria)
         present = [{k: {"$exists": True}} for k in keys]
-        pipeline: list[dict] = [{"$match": {"$and": [criteria, *present]}}]
-        sort_list = check_sort(sort)
-        if sort_list:
-            pipeline.append({"$sort": dict(sort_list)})
-        names = property_names(properties)
-        if names is not None:
-            pipeline.append({"$project": {n: 1 for n in {*keys, *names, self.key}}})
+        pipeline: list[dict] = [{"$match": {"$and": [q.criteria, *present]}}]
+        if q.sort:
+            pipeline.append({"$sort": dict(q.sort)})
+        if q.properties is not None:
+            pipeline.append({"$project": {n: 1 for n in {*keys, *q.properties, self.key}}})
         # group ids cannot hold dotted names: k0, k1, ... stand for the keys
         group_id = {f"k{i}": f"${k}" for i, k in enumerate(keys)}
         pipeline += [{"$group": {"_id": group_id, "docs": {"$push": "$$ROOT"}}},
                      {"$sort": {f"_id.k{i}": 1 for i in range(len(keys))}}]
-        if skip:
-            pipeline.append({"$skip": skip})
-        if limit:
-            pipeline.append({"$limit": limit})
+        if q.skip:
+            pipeline.append({"$skip": q.skip})
+        if q.limit:
+            pipeline.append({"$limit": q.limit})
+        for group in self._run(lambda: self.collection.aggregate(pipeline, allowDiskUse=True)):
+            values = {k: group["_id"][f"k{i}"] for i, k in enumerate(keys)}
+            docs = [{f: v for f, v in d.items() if f != "_id"} for d in group["docs"]]
+            yield nested(values), docs
+
+    def _sample(self, n: int) -> list[dict]:
+        pipeline = [{"$sample": {"size": n}}, {"$project": {"_id": 0}}]
         try:
-            for group in self.collection.aggregate(pipeline, allowDiskUse=True):
-                values = {k: group["_id"][f"k{i}"] for i, k in enumerate(keys)}
-                docs = [{f: v for f, v in d.items() if f != "_id"} for d in group["docs"]]
-                yield nested(values), docs
-        except perr.PyMongoError as exc:
-            raise self._translate(exc) from exc
+            return list(self.collection.aggregate(pipeline))
+        except (NotImplementedError, perr.PyMongoError):
+            return super()._sample(n)
+
+    def _find_arrow(self, q: Query) -> Any:
+        from s3explore._stores._mongo_arrow import find_arrow
+
+        return find_arrow(self, q)
 
     def _open(self) -> Any:
         if self._injected is not None:
             return self._injected[self.database][self.collection_name]
-        kwargs = dict(self.mongoclient_kwargs)
+        kwargs = dict(self.__client_kwargs)
+        if self.auth_source:
+            kwargs.setdefault("authSource", self.auth_source)
         if "serverselectiontimeoutms" not in (self.__uri or "").lower():
             kwargs.setdefault("serverSelectionTimeoutMS", 5000)  # fail fast, not after 30 s
         auth = ""
@@ -421,7 +327,7 @@ class MongoStore(MongoLikeStore):
         uri = self.__uri or f"mongodb://{auth}{self.host}:{self.port}/"
         try:
             client = pymongo.MongoClient(uri, **kwargs)
-        except (perr.PyMongoError, ValueError) as exc:  # malformed URI, host or options
+        except (perr.PyMongoError, ValueError, TypeError) as exc:  # malformed URI or options
             raise _invalid_uri(uri, exc) from None
         try:
             client.admin.command("ping")
@@ -445,10 +351,8 @@ class MongoStore(MongoLikeStore):
 class MongograntStore(MongoStore):
     """A MongoDB collection whose credentials come from mongogrant (optional extra)."""
 
-    def __init__(
-        self, mongogrant_spec: str, collection_name: str, key: str = "fs_id",
-        mgclient_config_path: str | None = None, **kwargs: Any,
-    ) -> None:
+    def __init__(self, mongogrant_spec: str, collection_name: str,
+                 mgclient_config_path: str | None = None, **kwargs: Any) -> None:
         try:
             import mongogrant  # noqa: F401
         except ImportError as exc:
@@ -461,7 +365,11 @@ class MongograntStore(MongoStore):
         self.mgclient_config_path = mgclient_config_path
         _, _, where = mongogrant_spec.partition(":")
         host, _, database = where.partition("/")
-        super().__init__(database or "db", collection_name, host=host, key=key, **kwargs)
+        super().__init__(database or "db", collection_name, host=host, **kwargs)
+
+    def _config(self) -> dict[str, Any]:
+        return {"mongogrant_spec": self.mongogrant_spec, "collection_name": self.collection_name,
+                "mgclient_config_path": self.mgclient_config_path, **self._store_config()}
 
     def _open(self) -> Any:
         from mongogrant.client import Client
@@ -476,14 +384,3 @@ def _invalid_uri(uri: str, exc: BaseException) -> ConfigurationError:
     # pymongo's messages name the bad part, not the password; the URI is shown redacted.
     return ConfigurationError(f"the MongoDB URI {redact_url(uri)!r} or its options are "
                               f"invalid: {exc}")
-
-
-def iter_batches(items: Iterable, size: int) -> Iterator[list]:
-    batch: list = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

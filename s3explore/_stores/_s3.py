@@ -3,61 +3,35 @@
 from __future__ import annotations
 
 import datetime as _dt
-import io
 import logging
 import threading
-import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
-
-from boto3.s3.transfer import TransferConfig
+from typing import Any, ClassVar
 
 from s3explore import _codec as codec
 from s3explore._errors import (
-    AccessDeniedError,
     ConfigurationError,
+    CorruptObjectError,
     InvalidDocumentError,
-    NotConnectedError,
     ObjectNotFoundError,
-    S3ExploreError,
     S3RequestError,
-    StoreConnectionError,
+    warn,
 )
-from s3explore._s3client import (
-    is_transient,
-    make_client,
-    redact_url,
-    strip_userinfo,
-    translate,
-)
-from s3explore._stores._base import (
-    Properties,
-    Sort,
-    Store,
-    check_criteria,
-    has_path,
-    project,
-    property_names,
-)
+from s3explore._query import Properties, Query, SortSpec, check_criteria, has_path, project
+from s3explore._stores._base import Store
+from s3explore._stores._config import CREDENTIALS_MARKER
 from s3explore._stores._maintenance import MaintenanceMixin
-from s3explore._stores._mongo import iter_batches
-from s3explore._stores._results import Failure, StoredObject, UpdateResult
-from s3explore._transfer import (
-    Callback,
-    RetryPolicy,
-    as_callback,
-    call_with_retries,
-    check_workers,
-    ordered_map,
-)
+from s3explore._stores._objects import ObjectIO
+from s3explore._stores._results import StoredObject, UpdateResult
+from s3explore._stores._writer import write_documents
+from s3explore._transfer import Callback, ordered_map
 
 logger = logging.getLogger("s3explore")
 
-MULTIPART_THRESHOLD = 64 * 1024 * 1024
 ON_MISSING = ("skip", "raise", "none")
-
-
+ON_ERROR = ("raise", "skip", "null")
+INDEX_METHODS = ("connect", "close", "query", "count", "update", "remove_docs", "distinct")
+_SECRET_WORDS = ("secret", "token", "password", "access_key")
 
 
 def _names(value: Any, what: str) -> list[str]:
@@ -70,18 +44,31 @@ def _names(value: Any, what: str) -> list[str]:
     raise ConfigurationError(f"{what} must be a field name or a list of field names, got {value!r}")
 
 
+def check_index(index: Any) -> None:
+    """Any store with maggma's Store API will do as an index (ours or maggma's own)."""
+    missing = [m for m in INDEX_METHODS if not callable(getattr(index, m, None))]
+    if missing or not isinstance(getattr(index, "key", None), str):
+        raise ConfigurationError(
+            "index must be a store with maggma's Store API (key, query, count, update, "
+            f"remove_docs, distinct, connect, close), such as MemoryStore or MongoStore; got "
+            f"{type(index).__name__}" + (f", which lacks {missing}" if missing else ""))
+
+
 class S3Store(MaintenanceMixin, Store):
     """Documents in an S3 bucket, indexed in another store; reads and writes maggma's layout.
 
+    ``index``: any store with maggma's Store API; its ``key`` is this store's key.
     ``compress``: True or "zlib" (maggma-compatible), "zstd" (s3explore only), or False.
     ``s3_profile``: None (boto3's defaults), a profile name from ~/.aws, or a dict of
-    boto3.Session arguments. ``metadata_limit``: bytes of user metadata allowed per object
-    (AWS: 2048); None disables the check.
+    boto3.Session arguments (kept out of reprs and ``as_dict``). ``metadata_limit``: bytes of
+    user metadata allowed per object (AWS: 2048); None disables the check.
     """
+
+    _transient: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
-        index: Store,
+        index: Any,
         bucket: str,
         s3_profile: str | dict | None = None,
         compress: bool | str = False,
@@ -89,77 +76,105 @@ class S3Store(MaintenanceMixin, Store):
         sub_dir: str | None = None,
         s3_workers: int = 4,
         s3_resource_kwargs: dict | None = None,
-        key: str = "fs_id",
+        ssh_tunnel: Any = None,
+        key: str | None = None,
         store_hash: bool = True,
         unpack_data: bool = True,
         searchable_fields: list[str] | None = None,
+        index_store_kwargs: dict | None = None,
         anonymous: bool = False,
         *,
         compression_level: int | None = None,
         metadata_limit: int | None = codec.AWS_METADATA_LIMIT,
         retries: int = 5,
+        **store_kwargs: Any,
     ) -> None:
-        if not isinstance(index, Store):
+        if ssh_tunnel is not None:
             raise ConfigurationError(
-                "index must be a store such as MemoryStore or MongoStore, "
-                f"got {type(index).__name__}"
-            )
-        if not isinstance(bucket, str) or not bucket:
-            raise ConfigurationError(f"bucket must be a non-empty string, got {bucket!r}")
-        if endpoint_url is not None and not (
-            isinstance(endpoint_url, str) and endpoint_url.startswith(("http://", "https://"))
-        ):
-            raise ConfigurationError(
-                "endpoint_url must start with http:// or https://, "
-                f"got {redact_url(str(endpoint_url))!r}"
-            )
-        if key != index.key:
-            warnings.warn(f"S3Store key {key!r} differs from the index key {index.key!r}; "
-                          "the index key is used", UserWarning, stacklevel=2)
-        super().__init__(index.key)
+                "ssh_tunnel (maggma's SSHTunnel) is not supported by s3explore; open the "
+                "tunnel yourself and pass its local address as endpoint_url")
+        check_index(index)
+        if index_store_kwargs:
+            if not isinstance(index_store_kwargs, dict):
+                raise ConfigurationError("index_store_kwargs must be a dict of the index "
+                                         "store's constructor arguments")
+            index = type(index).from_dict({**index.as_dict(), **index_store_kwargs})
+        if key is not None and key != index.key:
+            warn(f"S3Store key {key!r} differs from the index key {index.key!r}; the index "
+                 "key is used, as in maggma")
+        super().__init__(index.key, **store_kwargs)
         self.index = index
-        self.bucket = bucket
-        self.__s3_profile = s3_profile  # may hold secret keys: never shown
-        self.compression = codec.normalize_compression(compress)
+        self.index_store_kwargs = dict(index_store_kwargs or {})
+        self.objects = ObjectIO(bucket, sub_dir, s3_profile=s3_profile,
+                                endpoint_url=endpoint_url, anonymous=anonymous,
+                                client_kwargs=s3_resource_kwargs, workers=s3_workers,
+                                retries=retries)
+        self.compress = compress
         self.compression_level = compression_level
-        # S3 never uses user:password@ in the URL; dropping it keeps it out of every message.
-        self.endpoint_url = strip_userinfo(endpoint_url)
-        self.sub_dir = codec.normalize_sub_dir(sub_dir)
-        self.s3_workers = check_workers(s3_workers, "s3_workers")
-        self.s3_resource_kwargs = dict(s3_resource_kwargs or {})
         self.store_hash = bool(store_hash)
         self.unpack_data = bool(unpack_data)
         self.searchable_fields = _names(searchable_fields, "searchable_fields")
-        self.anonymous = bool(anonymous)
         if metadata_limit is not None and (
             isinstance(metadata_limit, bool) or not isinstance(metadata_limit, int)
             or metadata_limit < 1
         ):
             raise ConfigurationError(
-                f"metadata_limit must be a positive int or None, got {metadata_limit!r}"
-            )
+                f"metadata_limit must be a positive int or None, got {metadata_limit!r}")
         self.metadata_limit = metadata_limit
-        self._retry = RetryPolicy(attempts=retries)
-        self._client: Any = None
-        self._pool_size = 0
+        self._retries = retries
+        self.__resource_kwargs = dict(s3_resource_kwargs or {})
+
+    # ------------------------------------------------------------ configuration
 
     @property
     def compress(self) -> bool:
         return self.compression is not None
 
+    @compress.setter
+    def compress(self, value: bool | str) -> None:
+        self.compression = codec.normalize_compression(value)
+
+    bucket = property(lambda self: self.objects.bucket)
+    sub_dir = property(lambda self: self.objects.sub_dir)
+    endpoint_url = property(lambda self: self.objects.endpoint_url)
+    anonymous = property(lambda self: self.objects.anonymous)
+    s3_workers = property(lambda self: self.objects.workers)
+    client = property(lambda self: self.objects.client, doc="The shared boto3 S3 client.")
+
     @property
     def s3_profile(self) -> str | None:
         """The profile name; a dict of credentials is not given back."""
-        return self.__s3_profile if isinstance(self.__s3_profile, str) else None
+        return self.objects.profile_name
+
+    @property
+    def s3_resource_kwargs(self) -> dict:
+        """The boto3 client arguments, with secret ones shown as ``***``."""
+        return {k: "***" if any(w in k.lower() for w in _SECRET_WORDS) else v
+                for k, v in self.__resource_kwargs.items()}
+
+    def _config(self) -> dict[str, Any]:
+        inline = self.objects.has_inline_credentials and self.s3_profile is None
+        return {
+            "index": self.index, "bucket": self.bucket,
+            "s3_profile": CREDENTIALS_MARKER if inline else self.s3_profile,
+            "compress": self.compression or False, "endpoint_url": self.endpoint_url,
+            "sub_dir": self.sub_dir or None, "s3_workers": self.s3_workers,
+            "s3_resource_kwargs": self.s3_resource_kwargs, "store_hash": self.store_hash,
+            "unpack_data": self.unpack_data, "searchable_fields": self.searchable_fields,
+            "anonymous": self.anonymous, "compression_level": self.compression_level,
+            "metadata_limit": self.metadata_limit, "retries": self._retries,
+            "last_updated_field": self.last_updated_field,
+            "last_updated_type": self.last_updated_type,
+        }
 
     @property
     def name(self) -> str:
-        return f"s3://{self.bucket}/{self.sub_dir}"
+        return self.objects.name
 
     def __repr__(self) -> str:
         parts = [f"bucket={self.bucket!r}", f"index={self.index!r}"]
         if self.endpoint_url:
-            parts.append(f"endpoint_url={redact_url(self.endpoint_url)!r}")
+            parts.append(f"endpoint_url={self.endpoint_url!r}")
         if self.sub_dir:
             parts.append(f"sub_dir={self.sub_dir!r}")
         if self.compression:
@@ -168,79 +183,30 @@ class S3Store(MaintenanceMixin, Store):
 
     # ------------------------------------------------------------ connection
 
-    def connect(self, force_reset: bool = False) -> None:
+    def _connect(self, force_reset: bool) -> None:
         """Build the S3 client, check the bucket is reachable, connect the index."""
-        if self._client is None or force_reset:
-            client = self._make_client(self.s3_workers)
-            self._check_bucket(client)
-            self._client = client
+        self.objects.connect(force_reset)
         self.index.connect(force_reset=force_reset)
 
-    def _check_bucket(self, client: Any) -> None:
-        try:
-            call_with_retries(lambda: client.head_bucket(Bucket=self.bucket), self._retry,
-                              is_transient)
-            return
-        except Exception as exc:
-            error = self._error(exc)
-            if not isinstance(error, AccessDeniedError):
-                raise error from exc
-        # HEAD answers a bare 403 for bad keys too; a GET's error body tells them apart.
-        try:
-            call_with_retries(lambda: client.list_objects_v2(Bucket=self.bucket, MaxKeys=1),
-                              self._retry, is_transient)
-        except Exception as exc:
-            raise self._error(exc) from exc
-
-    def _make_client(self, workers: int) -> Any:
-        self._pool_size = workers
-        return make_client(self.__s3_profile, self.endpoint_url, workers, self.anonymous,
-                           self.s3_resource_kwargs)
-
-    def _workers(self, workers: int | None) -> int:
-        """Validate a per-call worker count; grow the connection pool if it is larger."""
-        workers = check_workers(self.s3_workers if workers is None else workers)  # 0 is bad
-        if workers > self._pool_size and self._client is not None:
-            # Called from the caller's thread before any worker starts; the old client stays
-            # usable by anyone still holding it.
-            self._client = self._make_client(workers)
-        return workers
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        self._client = None
+    def _close(self) -> None:
+        self.objects.close()
         self.index.close()
-
-    @property
-    def client(self) -> Any:
-        """The boto3 S3 client (thread-safe, shared by all workers)."""
-        if self._client is None:
-            raise NotConnectedError(f"{self.name} is not connected; call connect() or use `with`")
-        return self._client
-
-    def _error(self, exc: BaseException, key: str | None = None) -> S3ExploreError:
-        return translate(exc, bucket=self.bucket, key=key, endpoint_url=self.endpoint_url)
-
-    def _call(self, operation: str, key: str | None = None, **kwargs: Any) -> Any:
-        """One S3 request with retries on throttling and 5xx, errors translated."""
-        method = getattr(self.client, operation)
-        try:
-            return call_with_retries(lambda: method(Bucket=self.bucket, **kwargs), self._retry,
-                                     is_transient)
-        except Exception as exc:
-            raise self._error(exc, key) from exc
 
     # ------------------------------------------------------------ index delegation
 
     def count(self, criteria: dict | None = None) -> int:
-        return self.index.count(criteria)
+        return self.index.count(check_criteria(criteria))
 
-    def distinct(self, field: str, criteria: dict | None = None) -> list:
+    def distinct(self, field: Any, criteria: dict | None = None, all_exist: bool = False) -> list:
+        criteria = check_criteria(criteria)
+        if all_exist:
+            return self.index.distinct(field, criteria, all_exist=True)
         return self.index.distinct(field, criteria)
 
-    def groupby(self, keys, criteria=None, properties=None, sort=None, skip=0, limit=0):
-        return self.index.groupby(keys, criteria, properties, sort, skip, limit)
+    def groupby(self, keys: Any, criteria: dict | None = None, properties: Properties = None,
+                sort: SortSpec = None, skip: int = 0, limit: int = 0) -> Iterator:
+        q = Query.build(criteria, properties, sort, skip, limit)
+        return self.index.groupby(keys, q.criteria, q.properties, sort, q.skip, q.limit)
 
     def ensure_index(self, key: str, unique: bool = False) -> bool:
         return self.index.ensure_index(key, unique)
@@ -249,25 +215,23 @@ class S3Store(MaintenanceMixin, Store):
     def last_updated(self) -> _dt.datetime:
         return self.index.last_updated
 
-    def newer_in(self, target: Store, criteria: dict | None = None, exhaustive: bool = False):
+    def newer_in(self, target: Any, criteria: dict | None = None, exhaustive: bool = False):
         return self.index.newer_in(getattr(target, "index", target), criteria, exhaustive)
 
+    # The Store hooks, for completeness: S3Store answers from its index.
+    def _count(self, criteria: dict) -> int:
+        return self.index.count(criteria)
+
+    def _find(self, q: Query) -> Iterator[dict]:
+        return self.query(q.criteria, q.properties, q.sort, q.skip, q.limit)
+
+    def _upsert(self, docs: list[dict], keys: list[str]) -> None:
+        self.update(docs, keys)
+
+    def _delete(self, criteria: dict) -> None:
+        self.remove_docs(criteria)
+
     # ------------------------------------------------------------ reads
-
-    def _read_object(self, key: str) -> tuple[bytes, dict[str, str], Any, float]:
-        start = time.perf_counter()
-
-        def fetch() -> tuple[bytes, dict, Any]:
-            response = self.client.get_object(Bucket=self.bucket,
-                                              Key=codec.object_key(self.sub_dir, key))
-            body = response["Body"].read()
-            return body, response.get("Metadata", {}), response.get("LastModified")
-
-        try:
-            raw, metadata, modified = call_with_retries(fetch, self._retry, is_transient)
-        except Exception as exc:
-            raise self._error(exc, key) from exc
-        return raw, metadata, modified, time.perf_counter() - start
 
     @staticmethod
     def _declared_compression(raw: bytes, metadata: Mapping[str, str]) -> str | None:
@@ -278,7 +242,7 @@ class S3Store(MaintenanceMixin, Store):
     def get_object(self, key: str | int) -> StoredObject:
         """Fetch, decompress and decode one object, with its sizes and fetch time."""
         key = codec.key_string(key, self.key)
-        raw, metadata, _, seconds = self._read_object(key)
+        raw, metadata, _, seconds = self.objects.read(key)
         compression = self._declared_compression(raw, metadata)
         plain = codec.decompress_bytes(raw, compression, key)
         doc = codec.unpack(plain, key)
@@ -288,38 +252,47 @@ class S3Store(MaintenanceMixin, Store):
         """The decoded document stored under ``key`` (``last_updated`` lives in the index)."""
         return self.get_object(key).doc
 
-    def get_many(
-        self, keys: Iterable[str | int], workers: int | None = None, on_missing: str = "skip"
-    ) -> Iterator[dict | None]:
-        """Fetch documents in parallel, yielded in the order of ``keys``."""
+    def get_many(self, keys: Iterable[str | int], workers: int | None = None,
+                 on_missing: str = "skip", on_error: str = "raise") -> Iterator[dict | None]:
+        """Fetch documents in parallel, yielded in the order of ``keys``.
+
+        ``on_missing`` (no object): "skip", "raise" or "none" (yield None in its place).
+        ``on_error`` (an object that cannot be decoded): "raise", "skip" or "null" (None),
+        the last two with a warning naming the keys.
+        """
         return self._fetch_in_order(keys, lambda k: self.get(k), workers, on_missing,
-                                    lambda k: k)
+                                    lambda k: k, on_error=on_error)
 
     def query(
         self,
         criteria: dict | None = None,
         properties: Properties = None,
-        sort: Sort | None = None,
+        sort: SortSpec = None,
         skip: int = 0,
         limit: int = 0,
         *,
         workers: int | None = None,
         on_missing: str = "skip",
+        on_error: str = "raise",
     ) -> Iterator[dict]:
         """Documents matching ``criteria`` in index order, fetched ``workers`` at a time.
 
         When every requested property is in a document's index entry, the answer comes from
         the index and S3 is not touched. A missing object is logged and skipped
-        (``on_missing="raise"`` raises ObjectNotFoundError instead).
+        (``on_missing="raise"`` raises ObjectNotFoundError instead). A corrupt object raises
+        CorruptObjectError, or with ``on_error="skip"``/``"null"`` is left out or yielded as
+        None, with a warning naming its key.
         """
-        names = property_names(properties)
-        entries = self.index.query(criteria, sort=sort, skip=skip, limit=limit)
+        q = Query.build(criteria, properties, sort, skip, limit)
+        names = q.properties
+        entries = self.index.query(q.criteria, sort=q.sort and dict(q.sort), skip=q.skip,
+                                   limit=q.limit)
 
         def load(entry: dict) -> Any:
             if names is not None and all(has_path(entry, n) for n in names):
                 return project(entry, names)
             key = codec.key_string(entry[self.key], self.key)
-            raw, *_ = self._read_object(key)
+            raw, *_ = self.objects.read(key)
             if not self.unpack_data:
                 return raw
             doc = codec.decode_body(raw, entry.get("compression"), key)
@@ -328,23 +301,42 @@ class S3Store(MaintenanceMixin, Store):
             return project(doc, names) if names is not None else doc
 
         return self._fetch_in_order(entries, load, workers, on_missing,
-                                    lambda e: str(e.get(self.key)), skip_none=True)
+                                    lambda e: str(e.get(self.key)), skip_none=True,
+                                    on_error=on_error)
 
-    def _fetch_in_order(self, items, load, workers, on_missing, key_of, skip_none=False):
+    def _fetch_in_order(self, items, load, workers, on_missing, key_of, skip_none=False,
+                        on_error="raise"):
         if on_missing not in ON_MISSING:
             raise ConfigurationError(f"on_missing must be one of {ON_MISSING}, got {on_missing!r}")
-        workers = self._workers(workers)
+        if on_error not in ON_ERROR:
+            raise ConfigurationError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        workers = self.objects.with_workers(workers)
         self.client  # noqa: B018 -- fail now, not on the first item, when not connected
-        for outcome in ordered_map(load, items, workers):
-            if outcome.error is None:
-                yield outcome.value
-            elif isinstance(outcome.error, ObjectNotFoundError) and on_missing != "raise":
-                logger.warning("no object for key %r in %s; skipped", key_of(outcome.item),
-                               self.name)
-                if on_missing == "none" and not skip_none:
-                    yield None
-            else:
-                raise outcome.error
+        return self._outcomes(ordered_map(load, items, workers), on_missing, key_of, skip_none,
+                              on_error)
+
+    def _outcomes(self, outcomes, on_missing, key_of, skip_none, on_error) -> Iterator:
+        corrupt: list[str] = []
+        try:
+            for outcome in outcomes:
+                if outcome.error is None:
+                    yield outcome.value
+                elif isinstance(outcome.error, ObjectNotFoundError) and on_missing != "raise":
+                    logger.warning("no object for key %r in %s; skipped", key_of(outcome.item),
+                                   self.name)
+                    if on_missing == "none" and not skip_none:
+                        yield None
+                elif isinstance(outcome.error, CorruptObjectError) and on_error != "raise":
+                    corrupt.append(key_of(outcome.item))
+                    if on_error == "null":
+                        yield None
+                else:
+                    raise outcome.error
+        finally:
+            if corrupt:
+                shown = ", ".join(map(repr, corrupt[:10])) + (" ..." if len(corrupt) > 10 else "")
+                warn(f"{len(corrupt)} object(s) in {self.name} could not be decoded and were "
+                     f"{'left out' if on_error == 'skip' else 'returned as None'}: {shown}")
 
     # ------------------------------------------------------------ writes
 
@@ -359,149 +351,38 @@ class S3Store(MaintenanceMixin, Store):
         progress: bool | Callback | Callable | None = None,
         cancel: threading.Event | None = None,
         retries: int | None = None,
+        errors: str = "raise",
     ) -> UpdateResult:
         """Store documents: objects first, then their index entries in batches as they land.
 
-        ``docs`` may be any iterable and is streamed. A document that cannot be stored
-        (invalid, metadata too large, retries exhausted) is reported in the result's
-        ``failures`` and the others still land; no index entry is ever written for an object
-        that did not land. Rerunning the same update is idempotent.
+        ``docs`` may be any iterable and is streamed. Every document that can be stored
+        lands and is indexed; no index entry is ever written for an object that did not
+        land. Documents that could not be stored (invalid, metadata too large, retries
+        exhausted) then raise ``UpdateError`` naming their keys and reasons, with the
+        ``UpdateResult`` attached; ``errors="collect"`` returns the result instead. Rerunning
+        the same update is idempotent.
         """
         if isinstance(docs, Mapping):
             docs = [docs]
         if isinstance(docs, (str, bytes)) or not isinstance(docs, Iterable):
             raise InvalidDocumentError(
-                f"docs must be a dict or an iterable of dicts, not {type(docs).__name__}"
-            )
+                f"docs must be a dict or an iterable of dicts, not {type(docs).__name__}")
         # maggma's field order: the key field(s), additional metadata, searchable fields
         fields = list(dict.fromkeys((_names(key, "key") or [self.key])
                                     + _names(additional_metadata, "additional_metadata")
                                     + self.searchable_fields))
-        workers = self._workers(workers)
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ConfigurationError(f"chunk_size must be a whole number >= 1, got {chunk_size!r}")
-        policy = self._retry if retries is None else RetryPolicy(attempts=retries)
-        callback = as_callback(progress)
-        self.client  # noqa: B018 -- raise NotConnectedError before consuming anything
-
-        result = UpdateResult()
-        started = time.perf_counter()
-        callback.set_total(len(docs) if hasattr(docs, "__len__") else None)
-        pending: list[dict] = []
-        # Keys whose object may still be landing or whose entry is not written yet: a second
-        # copy of one of these would race it. Finished keys leave, so memory stays flat.
-        unsettled: set[str] = set()
-        pending_keys: list[str] = []
-
-        def flush() -> None:
-            if not pending:
-                return
-            try:
-                self.index.update(pending, key=self.key)
-            except S3ExploreError as exc:
-                error = StoreConnectionError(
-                    f"{exc} ({len(pending)} objects landed in {self.name} without index "
-                    "entries; rerun the update or run verify(repair=True))")
-                error.result = result  # type: ignore[attr-defined]
-                raise error from exc
-            result.written += len(pending)
-            pending.clear()
-            unsettled.difference_update(pending_keys)
-            pending_keys.clear()
-
-        upload = self._uploader(fields, policy)
-        try:
-            keyed = self._keyed(docs, unsettled)
-            for outcome in ordered_map(upload, keyed, workers, stop=cancel):
-                key, doc = outcome.item
-                if outcome.error is None:
-                    entry, nbytes = outcome.value
-                    pending.append(entry)
-                    pending_keys.append(key)
-                    result.bytes += nbytes
-                    callback.advance(docs=1, nbytes=nbytes)
-                    if len(pending) >= chunk_size:
-                        flush()
-                else:
-                    if not isinstance(doc, Exception):  # its upload failed: settled
-                        unsettled.discard(key)
-                    result.failures.append(self._failure(key, outcome.error))
-                    callback.advance(failed=1)
-            flush()
-        finally:
-            result.cancelled = cancel is not None and cancel.is_set()
-            result.seconds = time.perf_counter() - started
-            callback.close()
-        return result
-
-    def _keyed(self, docs: Iterable[Any], unsettled: set[str]) -> Iterator[tuple[str | None, Any]]:
-        """Pair each document with its key, or with the error that stops it (caller thread)."""
-        for doc in docs:
-            try:
-                key = codec.doc_key(doc, self.key)
-                codec.object_key(self.sub_dir, key)
-            except InvalidDocumentError as exc:
-                yield exc.key, exc
-                continue
-            if key in unsettled:
-                yield key, InvalidDocumentError(
-                    f"key {key!r} appears again while its first copy in this update is still "
-                    "being stored; only the first is kept, send each key once per update",
-                    key=key)
-                continue
-            unsettled.add(key)
-            yield key, doc
-
-    def _uploader(self, fields: list[str], policy: RetryPolicy) -> Callable:
-        def upload(item: tuple[str | None, Any]) -> tuple[dict, int]:
-            key, doc = item
-            if isinstance(doc, Exception):
-                raise doc
-            entry = codec.index_document(doc, self.key, fields, self.sub_dir, self.compression)
-            metadata = codec.metadata_document(entry)
-            codec.check_metadata(metadata, self.metadata_limit, key)
-            body = codec.encode_body(doc, self.compression, self.compression_level, key)
-            self._put(key, body, metadata, policy)
-            if codec.LAST_UPDATED in doc:
-                entry[codec.LAST_UPDATED] = doc[codec.LAST_UPDATED]
-            if self.store_hash:
-                entry["obj_hash"] = codec.content_hash(body)
-            return entry, len(body)
-
-        return upload
-
-    def _put(self, key: str, body: bytes, metadata: dict[str, str], policy: RetryPolicy) -> None:
-        object_key = codec.object_key(self.sub_dir, key)
-        if len(body) < MULTIPART_THRESHOLD:
-            def send() -> Any:
-                return self.client.put_object(Bucket=self.bucket, Key=object_key, Body=body,
-                                              Metadata=metadata)
-        else:
-            def send() -> Any:
-                return self.client.upload_fileobj(
-                    io.BytesIO(body), self.bucket, object_key,
-                    ExtraArgs={"Metadata": metadata}, Config=TransferConfig(use_threads=False))
-        try:
-            call_with_retries(send, policy, is_transient)
-        except Exception as exc:
-            raise self._error(exc, key) from exc
-
-    @staticmethod
-    def _failure(key: str | None, error: BaseException) -> Failure:
-        if isinstance(error, S3ExploreError):
-            return Failure(key, str(error), error)
-        return Failure(key, f"{type(error).__name__}: {error}", error)
+        return write_documents(self, docs, fields, workers=workers, chunk_size=chunk_size,
+                               progress=progress, cancel=cancel, retries=retries, errors=errors)
 
     def remove_docs(self, criteria: dict, remove_s3_object: bool = False) -> None:
         """Remove index entries (first) and, when asked, their objects."""
+        if criteria is None:
+            raise ConfigurationError("remove_docs needs criteria; pass {} to remove everything")
         criteria = check_criteria(criteria)
         keys = self.index.distinct(self.key, criteria) if remove_s3_object else []
         self.index.remove_docs(criteria)
-        failed: list[str] = []
-        for batch in iter_batches(keys, 1000):
-            objects = [{"Key": codec.object_key(self.sub_dir, str(k))} for k in batch]
-            response = self._call("delete_objects", Delete={"Objects": objects, "Quiet": True})
-            failed += [e.get("Key", "?") for e in response.get("Errors", [])]
-        if failed:
-            raise S3RequestError(f"could not delete {len(failed)} objects from {self.name} "
-                                 f"(first: {failed[:5]}); their index entries are gone already")
+        try:
+            self.objects.delete(str(k) for k in keys)
+        except S3RequestError as exc:
+            raise S3RequestError(f"{exc}; their index entries are gone already",
+                                 code=exc.code) from exc

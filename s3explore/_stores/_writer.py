@@ -1,0 +1,149 @@
+"""S3Store's write path: objects land first, their index entries follow in batches.
+
+No index entry is ever written for an object that did not land. Every document that cannot
+be stored is counted once, by key, and raised (``UpdateError``) or handed back
+(``errors="collect"``): nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from s3explore import _codec as codec
+from s3explore._errors import (
+    ConfigurationError,
+    InvalidDocumentError,
+    S3ExploreError,
+    StoreConnectionError,
+    UpdateError,
+)
+from s3explore._stores._results import Failure, UpdateResult
+from s3explore._transfer import Callback, RetryPolicy, as_callback, ordered_map
+
+if TYPE_CHECKING:
+    from s3explore._stores._s3 import S3Store
+
+ERRORS = ("raise", "collect")
+
+
+def write_documents(store: S3Store, docs: Iterable[Any], fields: list[str], *,
+                    workers: int | None, chunk_size: int,
+                    progress: bool | Callback | Callable | None,
+                    cancel: threading.Event | None, retries: int | None,
+                    errors: str) -> UpdateResult:
+    """The body of ``S3Store.update`` (see there)."""
+    if errors not in ERRORS:
+        raise ConfigurationError(f"errors must be one of {ERRORS}, got {errors!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ConfigurationError(f"chunk_size must be a whole number >= 1, got {chunk_size!r}")
+    workers = store.objects.with_workers(workers)
+    policy = store.objects.retry if retries is None else RetryPolicy(attempts=retries)
+    callback = as_callback(progress)
+    store.client  # noqa: B018 -- raise NotConnectedError before consuming anything
+
+    result = UpdateResult()
+    started = time.perf_counter()
+    callback.set_total(len(docs) if hasattr(docs, "__len__") else None)
+    pending: list[dict] = []
+    # Keys whose object may still be landing or whose entry is not written yet: a second
+    # copy of one of these would race it. Finished keys leave, so memory stays flat.
+    unsettled: set[str] = set()
+    pending_keys: list[str] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        try:
+            store.index.update(pending, key=store.key)
+        except S3ExploreError as exc:
+            error = StoreConnectionError(
+                f"{exc} ({len(pending)} objects landed in {store.name} without index "
+                "entries; rerun the update or run verify(repair=True))")
+            error.result = result  # type: ignore[attr-defined]
+            raise error from exc
+        result.written += len(pending)
+        pending.clear()
+        unsettled.difference_update(pending_keys)
+        pending_keys.clear()
+
+    upload = _uploader(store, fields, policy)
+    try:
+        for outcome in ordered_map(upload, _keyed(store, docs, unsettled), workers, stop=cancel):
+            key, doc = outcome.item
+            if outcome.error is None:
+                entry, nbytes = outcome.value
+                pending.append(entry)
+                pending_keys.append(key)
+                result.bytes += nbytes
+                callback.advance(docs=1, nbytes=nbytes)
+                if len(pending) >= chunk_size:
+                    flush()
+            else:
+                if not isinstance(doc, Exception):  # its upload failed: settled
+                    unsettled.discard(key)
+                result.failures.append(_failure(key, outcome.error))
+                callback.advance(failed=1)
+        flush()
+    finally:
+        result.cancelled = cancel is not None and cancel.is_set()
+        result.seconds = time.perf_counter() - started
+        callback.close()
+    if result.failures and errors == "raise":
+        raise UpdateError(_summary(store, result), result)
+    return result
+
+
+def _summary(store: S3Store, result: UpdateResult) -> str:
+    shown = "; ".join(f"{f.key!r}: {f.reason}" for f in result.failures[:5])
+    more = f" (and {len(result.failures) - 5} more)" if len(result.failures) > 5 else ""
+    return (f"{len(result.failures)} document(s) could not be stored in {store.name} "
+            f"({result.written} were stored and indexed): {shown}{more}. The error's .result "
+            "lists them all; pass errors='collect' to get the result instead of this error")
+
+
+def _keyed(store: S3Store, docs: Iterable[Any],
+           unsettled: set[str]) -> Iterator[tuple[str | None, Any]]:
+    """Pair each document with its key, or with the error that stops it (caller thread)."""
+    for doc in docs:
+        try:
+            key = codec.doc_key(doc, store.key)
+            store.objects.object_key(key)
+        except InvalidDocumentError as exc:
+            yield exc.key, exc
+            continue
+        if key in unsettled:
+            yield key, InvalidDocumentError(
+                f"key {key!r} appears again while its first copy in this update is still "
+                "being stored; only the first is kept, send each key once per update",
+                key=key)
+            continue
+        unsettled.add(key)
+        yield key, doc
+
+
+def _uploader(store: S3Store, fields: list[str], policy: RetryPolicy) -> Callable:
+    def upload(item: tuple[str | None, Any]) -> tuple[dict, int]:
+        key, doc = item
+        if isinstance(doc, Exception):
+            raise doc
+        entry = codec.index_document(doc, store.key, fields, store.sub_dir, store.compression)
+        metadata = codec.metadata_document(entry)
+        codec.check_metadata(metadata, store.metadata_limit, key)
+        body = codec.encode_body(doc, store.compression, store.compression_level, key)
+        store.objects.put(key, body, metadata, policy)
+        if codec.LAST_UPDATED in doc:
+            entry[codec.LAST_UPDATED] = doc[codec.LAST_UPDATED]
+        if store.store_hash:
+            entry["obj_hash"] = codec.content_hash(body)
+        return entry, len(body)
+
+    return upload
+
+
+def _failure(key: str | None, error: BaseException) -> Failure:
+    if isinstance(error, S3ExploreError):
+        return Failure(key, str(error), error)
+    return Failure(key, f"{type(error).__name__}: {error}", error)
