@@ -96,15 +96,15 @@ def test_decode_can_be_turned_off():
 
 @pytest.mark.parametrize("compression", [None, "zlib", "zstd"])
 def test_body_round_trip_drops_last_updated(compression):
-    doc = {"fs_id": "a", "x": [1, 2], "last_updated": dt.datetime(2024, 1, 1)}
+    doc = {"task_id": "a", "x": [1, 2], "last_updated": dt.datetime(2024, 1, 1)}
     body = codec.encode_body(doc, compression)
     assert codec.sniff_compression(body) == compression
-    assert codec.decode_body(body, compression) == {"fs_id": "a", "x": [1, 2]}
+    assert codec.decode_body(body, compression) == {"task_id": "a", "x": [1, 2]}
     assert "last_updated" in doc  # the caller's document is untouched
 
 
 def test_zlib_body_is_exactly_what_maggma_writes():
-    doc = {"fs_id": "a", "x": 1.5}
+    doc = {"task_id": "a", "x": 1.5}
     assert codec.encode_body(doc, "zlib") == zlib.compress(msgpack.packb(doc))
 
 
@@ -193,13 +193,13 @@ def test_unsafe_sub_dir_is_refused(sub_dir):
 )
 def test_bad_keys_are_refused(value, message):
     with pytest.raises(InvalidKeyError, match=message):
-        codec.key_string(value, "fs_id")
+        codec.key_string(value, "task_id")
 
 
 def test_good_keys_pass():
-    assert codec.key_string("mp-1/relax/2", "fs_id") == "mp-1/relax/2"
-    assert codec.key_string(42, "fs_id") == "42"
-    assert codec.key_string("k" * 1024, "fs_id") == "k" * 1024
+    assert codec.key_string("mp-1/relax/2", "task_id") == "mp-1/relax/2"
+    assert codec.key_string(42, "task_id") == "42"
+    assert codec.key_string("k" * 1024, "task_id") == "k" * 1024
 
 
 def test_key_with_sub_dir_over_limit():
@@ -211,36 +211,36 @@ def test_doc_key_errors_name_the_field():
     with pytest.raises(InvalidDocumentError, match="no key field 'task_id'"):
         codec.doc_key({"fs_id": 1}, "task_id")
     with pytest.raises(InvalidDocumentError, match="must be dicts"):
-        codec.doc_key(["fs_id"], "fs_id")
+        codec.doc_key(["task_id"], "task_id")
 
 
 def test_index_document_layout_and_sparse_fields():
-    doc = {"fs_id": "mp-1", "formula": "Fe2O3", "band_gap": 2.1, "_id": "x", "big": [0] * 9}
-    entry = codec.index_document(doc, "fs_id", ["formula", "nsites", "band_gap", "_id"],
+    doc = {"task_id": "mp-1", "formula": "Fe2O3", "band_gap": 2.1, "_id": "x", "big": [0] * 9}
+    entry = codec.index_document(doc, "task_id", ["formula", "nsites", "band_gap", "_id"],
                                  "runs/", "zlib")
-    assert list(entry) == ["formula", "band_gap", "fs_id", "sub_dir", "compression",
+    assert list(entry) == ["formula", "band_gap", "task_id", "sub_dir", "compression",
                            "s3-to-mongo-keys"]
     assert "nsites" not in entry and "_id" not in entry
     assert json.loads(entry["s3-to-mongo-keys"]) == {
-        "formula": "formula", "band_gap": "band-gap", "fs_id": "fs-id", "sub_dir": "sub-dir",
+        "formula": "formula", "band_gap": "band-gap", "task_id": "task-id", "sub_dir": "sub-dir",
         "compression": "compression", "s3-to-mongo-keys": "s3-to-mongo-keys",
     }
 
 
 def test_metadata_document_is_sanitised_strings():
-    entry = {"fs_id": "mp-1", "Band_Gap": 2.5, "last_updated": dt.datetime(2024, 1, 1),
+    entry = {"task_id": "mp-1", "Band_Gap": 2.5, "last_updated": dt.datetime(2024, 1, 1),
              "obj_hash": "abc", "n": 3}
-    assert codec.metadata_document(entry) == {"fs-id": "mp-1", "band-gap": "2.5", "n": "3"}
+    assert codec.metadata_document(entry) == {"task-id": "mp-1", "band-gap": "2.5", "n": "3"}
 
 
 def test_metadata_round_trip_through_names():
-    entry = codec.index_document({"fs_id": "a", "band_gap": 1}, "fs_id", ["band_gap"], "", None)
+    entry = codec.index_document({"task_id": "a", "band_gap": 1}, "task_id", ["band_gap"], "", None)
     back = codec.entry_from_metadata(codec.metadata_document(entry))
-    assert back == {"band_gap": "1", "fs_id": "a"}
+    assert back == {"band_gap": "1", "task_id": "a"}
 
 
 def test_metadata_limit_names_fields_and_sizes():
-    metadata = {"fs-id": "a", "formula": "x" * 3000, "small": "y"}
+    metadata = {"task-id": "a", "formula": "x" * 3000, "small": "y"}
     with pytest.raises(MetadataTooLargeError, match=r"'a'.*formula=3007 B") as info:
         codec.check_metadata(metadata, 2048, "a")
     assert info.value.key == "a"

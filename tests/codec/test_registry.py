@@ -11,7 +11,7 @@ import pytest
 from s3explore import _codec as codec
 from s3explore._errors import ConfigurationError, CorruptObjectError
 
-DOC = {"fs_id": "a", "x": list(range(50)), "s": "text " * 20}
+DOC = {"task_id": "a", "x": list(range(50)), "s": "text " * 20}
 
 
 def _toy_compress(data: bytes, level: int | None) -> bytes:
@@ -82,7 +82,7 @@ def test_unknown_declared_compression_is_corrupt():
 def test_eight_field_msgpack_map_is_not_sniffed_as_zlib():
     # 0x88 (a map of 8) then a 23-character key passes zlib's %31 header check, but its
     # window size nibble (8) is invalid zlib.
-    doc = {"k" * 23: i for i in range(1)} | {f"f{i}": i for i in range(7)}
+    doc = {"k" * 23: 0, **{f"f{i}": i for i in range(7)}}
     body = codec.pack(doc)
     assert body[0] == 0x88 and (body[0] << 8 | body[1]) % 31 == 0
     assert codec.sniff_compression(body) is None
@@ -112,7 +112,7 @@ def test_registered_codec_works_end_to_end(toy):
     assert codec.sniff_compression(body) == "toy"
     assert codec.decode_body(body, "toy") == DOC
     assert codec.strip_compression_suffix("d.json.toy") == ("d.json", toy)
-    entry = codec.index_document(DOC, "fs_id", [], "", "toy")
+    entry = codec.index_document(DOC, "task_id", [], "", "toy")
     assert entry["compression"] == "toy"
 
 

@@ -13,16 +13,16 @@ from s3explore.widgets._sources import read_document_file
 
 
 def test_json_gz_and_msgpack_gz(tmp_path):
-    (tmp_path / "a.json.gz").write_bytes(gzip.compress(json.dumps({"fs_id": "a"}).encode()))
-    (tmp_path / "b.msgpack.gz").write_bytes(gzip.compress(msgpack.packb({"fs_id": "b"})))
-    assert read_document_file(tmp_path / "a.json.gz") == {"fs_id": "a"}
-    assert read_document_file(tmp_path / "b.msgpack.gz") == {"fs_id": "b"}
+    (tmp_path / "a.json.gz").write_bytes(gzip.compress(json.dumps({"task_id": "a"}).encode()))
+    (tmp_path / "b.msgpack.gz").write_bytes(gzip.compress(msgpack.packb({"task_id": "b"})))
+    assert read_document_file(tmp_path / "a.json.gz") == {"task_id": "a"}
+    assert read_document_file(tmp_path / "b.msgpack.gz") == {"task_id": "b"}
 
 
 def test_zstd_file(tmp_path):
     path = tmp_path / "c.json.zst"
-    path.write_bytes(codec.compress_bytes(b'{"fs_id": "c"}', "zstd"))
-    assert read_document_file(path) == {"fs_id": "c"}
+    path.write_bytes(codec.compress_bytes(b'{"task_id": "c"}', "zstd"))
+    assert read_document_file(path) == {"task_id": "c"}
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def test_zstd_file(tmp_path):
     ],
 )
 def test_broken_gzip_is_a_value_error_naming_the_file(tmp_path, damage):
-    body = gzip.compress(json.dumps({"fs_id": "a", "x": list(range(200))}).encode())
+    body = gzip.compress(json.dumps({"task_id": "a", "x": list(range(200))}).encode())
     path = tmp_path / "bad.json.gz"
     path.write_bytes(damage(body))
     with pytest.raises(ValueError, match=r"bad\.json\.gz is not a valid gzip file"):
@@ -48,7 +48,7 @@ def test_a_registered_codec_suffix_is_read(tmp_path):
     codec.register_codec(toy)
     try:
         path = tmp_path / "d.json.rev"
-        path.write_bytes(b'{"fs_id": "d"}'[::-1])
-        assert read_document_file(path) == {"fs_id": "d"}
+        path.write_bytes(b'{"task_id": "d"}'[::-1])
+        assert read_document_file(path) == {"task_id": "d"}
     finally:
         codec.unregister_codec("rev")
