@@ -13,6 +13,7 @@ MAX_KEY_BYTES = 1024
 # pymongo refuses to send a wider one in a query).
 INDEX_INT_MIN, INDEX_INT_MAX = -(2**63), 2**63 - 1
 _DECIMAL = re.compile(r"-?[0-9]+")
+_TOO_MANY_DIGITS = 10**MAX_KEY_BYTES
 
 
 def normalize_sub_dir(sub_dir: str | None) -> str:
@@ -45,6 +46,13 @@ def key_string(value: Any, field: str) -> str:
             f"key field {field!r} must be a string or an integer, "
             f"got {type(value).__name__} {value!r:.60}",
             key=str(value)[:60],
+        )
+    if isinstance(value, int) and abs(value) >= _TOO_MANY_DIGITS:
+        # str() of such an int would raise (Python's 4300-digit limit) or be over the limit.
+        raise InvalidKeyError(
+            f"key field {field!r} is an integer of over {MAX_KEY_BYTES} digits; S3 keys are "
+            f"at most {MAX_KEY_BYTES} bytes",
+            key=f"<{value.bit_length()}-bit integer>",
         )
     text = str(value)
     if not text:
