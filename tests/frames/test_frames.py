@@ -27,6 +27,7 @@ from s3explore import (
     S3Store,
     _stores,
 )
+from s3explore._stores import _mongo_arrow
 from s3explore.local_s3 import LocalS3
 
 _names = itertools.count()
@@ -36,7 +37,7 @@ def _docs(n: int = 6) -> list[dict]:
     """Documents with the shapes an index holds: nested, sparse, lists, datetimes."""
     return [
         {
-            "fs_id": f"mp-{i}",
+            "task_id": f"mp-{i}",
             "formula": ["Si", "GaAs", "NaCl"][i % 3],
             "nsites": i + 1,
             "band_gap": 0.5 * i,
@@ -139,10 +140,10 @@ def test_dtypes_flattening_and_column_order(index):
     df = index.query_df(sort={"nsites": 1})
     docs = _docs()
     assert list(df.columns) == [
-        "fs_id", "band_gap", "calc.encut", "calc.kpoints.density", "elements", "formula",
+        "task_id", "band_gap", "calc.encut", "calc.kpoints.density", "elements", "formula",
         "is_metal", "magmom", "nsites", "spin", "when",
     ]
-    assert df["fs_id"].tolist() == [d["fs_id"] for d in docs]
+    assert df["task_id"].tolist() == [d["task_id"] for d in docs]
     assert df["nsites"].dtype == np.int64
     assert df["calc.encut"].tolist() == [d["calc"]["encut"] for d in docs]
     assert df["calc.kpoints.density"].tolist() == [d["calc"]["kpoints"]["density"] for d in docs]
@@ -162,19 +163,19 @@ def test_dtypes_flattening_and_column_order(index):
 
 def test_flatten_false_keeps_subdocuments(memory):
     df = memory.query_df(fields=["calc"], flatten=False, sort={"nsites": 1})
-    assert list(df.columns) == ["fs_id", "calc"]
+    assert list(df.columns) == ["task_id", "calc"]
     assert df["calc"].tolist() == [d["calc"] for d in _docs()]
 
 
 def test_sparse_subdocument_keys_are_not_invented(memory):
-    memory.update([{"fs_id": "odd", "nsites": 99, "calc": {"ismear": -5}}])
-    df = memory.query_df({"fs_id": "odd"}, flatten=False)
+    memory.update([{"task_id": "odd", "nsites": 99, "calc": {"ismear": -5}}])
+    df = memory.query_df({"task_id": "odd"}, flatten=False)
     assert df["calc"].tolist() == [{"ismear": -5}]  # no encut: None added by Arrow
 
 
 def test_flatten_false_with_dotted_fields_gives_the_parent(memory):
     df = memory.query_df(fields=["calc.encut"], flatten=False, sort={"nsites": 1})
-    assert list(df.columns) == ["fs_id", "calc"]
+    assert list(df.columns) == ["task_id", "calc"]
     assert df["calc"].tolist() == [{"encut": d["calc"]["encut"]} for d in _docs()]
     with pytest.raises(QueryError, match="unknown field 'calc.encutt'"):
         memory.query_df(fields=["calc.encutt"], flatten=False)
@@ -195,26 +196,26 @@ def test_small_batches_give_the_same_frame(memory):
 
 def test_column_order_is_stable_across_pages(memory):
     # a later document with its fields in another order and an extra one
-    memory.update([{"zeta": 1, "nsites": 50, "fs_id": "zz", "formula": "Fe"}])
+    memory.update([{"zeta": 1, "nsites": 50, "task_id": "zz", "formula": "Fe"}])
     pages = [memory.query_df(sort={"nsites": -1}, skip=skip, limit=2) for skip in (0, 2, 4)]
     fields = ["formula", "nsites", "zeta"]
     paged = [memory.query_df(fields=fields, sort={"nsites": -1}, skip=s, limit=2)
              for s in (0, 2, 4)]
-    assert {tuple(p.columns) for p in paged} == {("fs_id", "formula", "nsites", "zeta")}
-    assert pages[0].columns[0] == "fs_id"
+    assert {tuple(p.columns) for p in paged} == {("task_id", "formula", "nsites", "zeta")}
+    assert pages[0].columns[0] == "task_id"
     for page in pages:
         assert list(page.columns[1:]) == sorted(page.columns[1:])
 
 
 def test_fields_select_in_the_order_given_and_key_first(memory):
     df = memory.query_df(fields=["nsites", "calc.kpoints", "formula"], sort={"nsites": 1})
-    assert list(df.columns) == ["fs_id", "nsites", "calc.kpoints.density", "formula"]
+    assert list(df.columns) == ["task_id", "nsites", "calc.kpoints.density", "formula"]
     assert df["nsites"].tolist() == [d["nsites"] for d in _docs()]
 
 
 def test_mixed_types_stay_python_objects_in_query_df(memory):
-    memory.update([{"fs_id": "x1", "nsites": 100, "tag": 7},
-                   {"fs_id": "x2", "nsites": 101, "tag": "seven"}])
+    memory.update([{"task_id": "x1", "nsites": 100, "tag": 7},
+                   {"task_id": "x2", "nsites": 101, "tag": "seven"}])
     df = memory.query_df({"nsites": {"$gte": 100}}, fields=["tag"], sort={"nsites": 1})
     assert df["tag"].dtype == object
     assert df["tag"].tolist() == [7, "seven"]
@@ -222,13 +223,13 @@ def test_mixed_types_stay_python_objects_in_query_df(memory):
 
 def test_empty_result_keeps_requested_columns(memory):
     df = memory.query_df({"nsites": {"$gt": 1000}}, fields=["formula", "calc.encut"])
-    assert list(df.columns) == ["fs_id", "formula", "calc.encut"]
+    assert list(df.columns) == ["task_id", "formula", "calc.encut"]
     assert len(df) == 0
 
 
 def test_requested_field_absent_from_page_is_a_null_column(memory):
     df = memory.query_df({"nsites": 1}, fields=["magmom"])  # mp-0 has no magmom
-    assert df["fs_id"].tolist() == ["mp-0"]
+    assert df["task_id"].tolist() == ["mp-0"]
     assert df["magmom"].isna().all()
 
 
@@ -243,20 +244,20 @@ def test_projection_sort_and_paging_reach_the_collection(spied):
     assert len(finds) == 1
     criteria, projection = finds[0][1]
     assert criteria == {"nsites": {"$gt": 1}}
-    assert projection == {"fs_id": 1, "formula": 1, "calc.encut": 1, "_id": 0}
+    assert projection == {"task_id": 1, "formula": 1, "calc.encut": 1, "_id": 0}
     assert ("sort", ([("nsites", -1)],), {}) in calls
     assert ("skip", (1,), {}) in calls
     assert ("limit", (2,), {}) in calls
-    assert df["fs_id"].tolist() == ["mp-4", "mp-3"]
-    assert list(df.columns) == ["fs_id", "formula", "calc.encut"]
+    assert df["task_id"].tolist() == ["mp-4", "mp-3"]
+    assert list(df.columns) == ["task_id", "formula", "calc.encut"]
 
 
 def test_projection_drops_paths_inside_a_selected_parent(spied):
     store, calls = spied
     df = store.query_df(fields=["calc", "calc.encut"])
     projection = calls[0][1][1]
-    assert projection == {"fs_id": 1, "calc": 1, "_id": 0}  # no MongoDB path collision
-    assert list(df.columns) == ["fs_id", "calc.encut", "calc.kpoints.density"]
+    assert projection == {"task_id": 1, "calc": 1, "_id": 0}  # no MongoDB path collision
+    assert list(df.columns) == ["task_id", "calc.encut", "calc.kpoints.density"]
 
 
 def test_s3store_pushes_the_projection_to_its_index(make_store):
@@ -267,7 +268,7 @@ def test_s3store_pushes_the_projection_to_its_index(make_store):
     client.calls.clear()
     df = store.query_df(fields=["formula"])
     finds = [c for c in client.calls if c[0] == "find"]
-    assert [f[1][1] for f in finds] == [{"fs_id": 1, "formula": 1, "_id": 0}]
+    assert [f[1][1] for f in finds] == [{"task_id": 1, "formula": 1, "_id": 0}]
     assert df["formula"].tolist() == [d["formula"] for d in _docs(4)]
 
 
@@ -277,7 +278,7 @@ def test_s3store_pushes_the_projection_to_its_index(make_store):
 def _s3_docs(n: int = 8) -> list[dict]:
     return [
         {
-            "fs_id": f"obj-{i}",
+            "task_id": f"obj-{i}",
             "formula": "Si",
             "nsites": i,
             "dos": {"energies": np.linspace(0, 1, i + 2)},
@@ -289,9 +290,9 @@ def _s3_docs(n: int = 8) -> list[dict]:
 
 
 def test_s3store_frames_hide_bookkeeping_unless_asked(store):
-    store.update([{"fs_id": "a", "formula": "Si", "nsites": 2, "band_gap": 1.1}])
+    store.update([{"task_id": "a", "formula": "Si", "nsites": 2, "band_gap": 1.1}])
     df = store.query_df()
-    assert list(df.columns) == ["fs_id", "band_gap", "formula", "nsites"]
+    assert list(df.columns) == ["task_id", "band_gap", "formula", "nsites"]
     asked = store.query_df(fields=["obj_hash", "compression"])
     assert asked["compression"].tolist() == ["zlib"]
     assert len(asked["obj_hash"][0]) == 40
@@ -302,7 +303,7 @@ def test_fetch_reads_paths_from_the_objects(make_store):
     docs = _s3_docs()
     store.update(docs)
     df = store.query_df(fetch=["dos.energies", "output.energy", "rare"], sort={"nsites": 1})
-    assert list(df.columns) == ["fs_id", "formula", "nsites", "dos.energies",
+    assert list(df.columns) == ["task_id", "formula", "nsites", "dos.energies",
                                 "output.energy", "rare"]
     # arrays stay the numpy arrays the objects decode to
     assert all(isinstance(a, np.ndarray) for a in df["dos.energies"])
@@ -319,9 +320,9 @@ def test_fetch_of_a_subdocument_is_flattened_and_wins_over_the_index(make_store)
     store = make_store(searchable_fields=["nsites", "output"])
     docs = _s3_docs(3)
     store.update(docs)
-    store.index.update([{**store.index.query_one({"fs_id": "obj-1"}), "output": {"energy": 9}}])
+    store.index.update([{**store.index.query_one({"task_id": "obj-1"}), "output": {"energy": 9}}])
     df = store.query_df(fetch=["output"], sort={"nsites": 1})
-    assert list(df.columns) == ["fs_id", "nsites", "output.energy", "output.forces"]
+    assert list(df.columns) == ["task_id", "nsites", "output.energy", "output.forces"]
     assert df["output.energy"].tolist() == [d["output"]["energy"] for d in docs]
     assert df["output.forces"].tolist() == [d["output"]["forces"] for d in docs]
 
@@ -337,7 +338,7 @@ def test_fetch_missing_object_is_null_with_a_warning_naming_it(make_store, s3_se
     assert named[0].filename == __file__  # points at the caller, not at s3explore
     assert len(df) == 5
     assert df["output.energy"].isna().tolist() == [False, False, True, False, False]
-    assert df["fs_id"].tolist() == [f"obj-{i}" for i in range(5)]
+    assert df["task_id"].tolist() == [f"obj-{i}" for i in range(5)]
 
 
 def test_fetch_path_in_no_object_warns(make_store):
@@ -378,7 +379,7 @@ def _batchy_docs() -> list[dict]:
     """10 documents whose types only settle across batches of 3."""
     docs = []
     for i in range(10):
-        doc = {"fs_id": f"b{i:02d}", "n": i}
+        doc = {"task_id": f"b{i:02d}", "n": i}
         if i >= 4:
             doc["late"] = i  # null-only in the first batch
         doc["x"] = i if i < 3 else i + 0.5  # int in batch 1, float later
@@ -392,13 +393,13 @@ def test_to_arrow_unifies_types_across_batches(memory):
     memory.remove_docs({})
     memory.update(_batchy_docs())
     table = memory.to_arrow(batch_size=3)
-    assert table.column_names == ["fs_id", "late", "n", "nested.deep", "x"]
+    assert table.column_names == ["task_id", "late", "n", "nested.deep", "x"]
     assert table.schema.field("x").type == pa.float64()
     assert table.schema.field("late").type == pa.int64()
     assert table.num_rows == 10
-    rows = {r["fs_id"]: r for r in table.to_pylist()}
+    rows = {r["task_id"]: r for r in table.to_pylist()}
     for doc in _batchy_docs():
-        row = rows[doc["fs_id"]]
+        row = rows[doc["task_id"]]
         assert row["x"] == doc["x"]
         assert row["late"] == doc.get("late")
         assert row["nested.deep"] == doc.get("nested", {}).get("deep")
@@ -419,20 +420,20 @@ def test_to_parquet_with_criteria_and_fields(memory, tmp_path):
     memory.to_parquet(path, {"formula": "Si"}, ["nsites", "calc.encut"], batch_size=1)
     table = pq.read_table(path)
     si = [d for d in _docs() if d["formula"] == "Si"]
-    assert table.column_names == ["fs_id", "nsites", "calc.encut"]
+    assert table.column_names == ["task_id", "nsites", "calc.encut"]
     assert sorted(table.column("nsites").to_pylist()) == [d["nsites"] for d in si]
 
 
 def test_export_writes_mixed_types_as_strings_with_a_warning(memory, tmp_path):
-    memory.update([{"fs_id": "m1", "nsites": 1, "tag": 7},
-                   {"fs_id": "m2", "nsites": 1, "tag": "seven"}])
+    memory.update([{"task_id": "m1", "nsites": 1, "tag": 7},
+                   {"task_id": "m2", "nsites": 1, "tag": "seven"}])
     with pytest.warns(UserWarning, match="'tag' mixes types"):
         table = memory.to_arrow({"nsites": 1}, ["tag"])
     assert table.schema.field("tag").type == pa.string()
     assert sorted(v for v in table.column("tag").to_pylist() if v) == ["7", "seven"]
     # the conflict between batches (int in one, str in the next) is caught too
     with pytest.warns(UserWarning, match="'tag' mixes types"):
-        memory.to_parquet(tmp_path / "t.parquet", {"fs_id": {"$in": ["m1", "m2"]}}, ["tag"],
+        memory.to_parquet(tmp_path / "t.parquet", {"task_id": {"$in": ["m1", "m2"]}}, ["tag"],
                           batch_size=1)
     assert pq.read_table(tmp_path / "t.parquet").schema.field("tag").type == pa.string()
 
@@ -446,9 +447,9 @@ def test_to_parquet_into_a_missing_folder_is_refused(memory, tmp_path):
 
 
 def test_fields_inventory(memory):
-    memory.update([{"fs_id": "n1", "nsites": 3.5, "when": None}])
+    memory.update([{"task_id": "n1", "nsites": 3.5, "when": None}])
     inv = memory.fields().set_index("field")
-    assert inv.index[0] == "fs_id"
+    assert inv.index[0] == "task_id"
     assert inv.loc["nsites", "types"] == "float, int"
     assert inv.loc["magmom", "count"] == 3
     assert math.isclose(inv.loc["magmom", "fraction"], 3 / 7)
@@ -464,12 +465,12 @@ def test_fields_samples_at_most_sample_documents(index):
     inv = index.fields(sample=4)
     assert inv.attrs["sampled"] == 4
     assert (inv["count"] <= 4).all()
-    assert inv.set_index("field").loc["fs_id", "count"] == 4
+    assert inv.set_index("field").loc["task_id", "count"] == 4
 
 
 def test_fields_of_an_s3store_lists_index_fields_only(store):
-    store.update([{"fs_id": "a", "formula": "Si", "nsites": 2, "secret_body": 1}])
-    assert store.fields()["field"].tolist() == ["fs_id", "formula", "nsites"]
+    store.update([{"task_id": "a", "formula": "Si", "nsites": 2, "secret_body": 1}])
+    assert store.fields()["field"].tolist() == ["task_id", "formula", "nsites"]
 
 
 def test_fields_of_an_empty_index():
@@ -558,7 +559,7 @@ def test_public_classes_compose_the_frames(make_store):
         assert hasattr(cls, "query_df") and cls.__doc__
         assert cls.__name__ == getattr(_stores, cls.__name__).__name__
     assert issubclass(s3explore.MongograntStore, s3explore.MongoStore)
-    assert repr(MemoryStore("abc")) == "MemoryStore('abc', key='fs_id')"
+    assert repr(MemoryStore("abc")) == "MemoryStore('abc', key='task_id')"
     plain_index = _stores.MemoryStore(f"plain-{next(_names)}")
     store = make_store(index=plain_index, searchable_fields=["nsites"])
     assert isinstance(store, S3Store)
@@ -576,7 +577,7 @@ def test_pymongoarrow_is_used_only_for_a_real_mongodb(memory, monkeypatch):
         seen.append((collection, query, kwargs))
         return pa.table({
             "_id": [1, 2],
-            "fs_id": ["a", "b"],
+            "task_id": ["a", "b"],
             "calc": pa.array([{"encut": 520, "grid": {"n": 3}}, {"encut": None, "grid": None}]),
             "n": pa.array([1, None], pa.int64()),
         })
@@ -599,14 +600,14 @@ def test_pymongoarrow_is_used_only_for_a_real_mongodb(memory, monkeypatch):
     collection, query, kwargs = seen[0]
     assert isinstance(collection, pymongo.collection.Collection)
     assert query == {"n": {"$gt": 0}}
-    assert kwargs == {"projection": {"fs_id": 1, "calc": 1, "n": 1, "_id": 0},
+    assert kwargs == {"projection": {"task_id": 1, "calc": 1, "n": 1, "_id": 0},
                       "sort": [("n", -1)], "limit": 5}
-    assert list(df.columns) == ["fs_id", "calc.encut", "calc.grid.n", "n"]
+    assert list(df.columns) == ["task_id", "calc.encut", "calc.grid.n", "n"]
     assert df["n"].dtype == pd.Int64Dtype()
     assert df["calc.encut"].tolist()[0] == 520
 
     # switched off: the dict path, which asks the (absent) server itself
-    monkeypatch.setattr(s3explore._frames, "USE_PYMONGOARROW", False)
+    monkeypatch.setattr(_mongo_arrow, "USE_PYMONGOARROW", False)
     client = pymongo.MongoClient("mongodb://127.0.0.1:9", connect=False,
                                  serverSelectionTimeoutMS=100)
     real = MongoStore("db", "coll", client=client)

@@ -1,0 +1,98 @@
+"""Typed pandas DataFrames and Arrow tables from index fields and object fields.
+
+The ``Store`` methods ``query_df``, ``fields``, ``to_arrow`` and ``to_parquet`` call the
+functions here (imported on first use, so ``import s3explore`` loads neither pandas nor
+pyarrow). Frames are built column by column: index documents are read in batches, flattened
+to dotted paths, turned into one Arrow array per column and per batch, and only then into
+pandas. No row-wise DataFrame is ever built.
+
+Conventions (the same for every store):
+
+- one row per index document, the key column first, then the requested ``fields`` in the
+  order given, then the other columns sorted by name, then the ``fetch`` columns;
+- nested dicts are flattened to dotted names (``calc.encut``); an empty dict counts as absent;
+  list values stay whole, as they were read (Python lists from the index, numpy arrays from
+  objects decoded by ``fetch``); in Arrow they are list columns;
+- datetimes become ``datetime64``, integers with gaps nullable ``Int64``, booleans with gaps
+  ``boolean``, strings pandas' ``str`` dtype;
+- a column whose values Arrow cannot hold in one type (``1`` in one document, ``"x"`` in
+  another) stays an ``object`` column of the original values in ``query_df``; in
+  ``to_arrow``/``to_parquet`` it is written as strings, with a warning naming the column;
+- a requested field is *unknown* when no document of the whole index has it (a field that is
+  only absent from the current result or page gives an all-null column instead): QueryError
+  naming it, with close matches.
+
+The index is read through the store's hooks: ``_find_arrow`` when the backend can return the
+whole result as one Arrow table (MongoStore with pymongoarrow installed; see
+``s3explore._stores._mongo_arrow``), else ``_find`` in batches of dicts; ``fields()`` uses
+``_inventory`` and ``_sample``. An S3Store's index without these hooks (a maggma store) is
+read through its public ``query``. ``to_parquet`` always reads in batches.
+
+Modules: ``_columns`` (flattening, Arrow chunks, column order), ``_read`` (the index and
+``fetch=``), ``_pandas``, ``_arrow`` (tables, schema unification, Parquet), ``_inventory``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from s3explore._frames._arrow import table_from_pieces, write_parquet
+from s3explore._frames._inventory import FieldsFrame, inventory
+from s3explore._frames._pandas import frame_from_pieces
+from s3explore._frames._read import BATCH_SIZE, BOOKKEEPING_FIELDS, Reader
+
+__all__ = ["BATCH_SIZE", "BOOKKEEPING_FIELDS", "FieldsFrame", "inventory", "query_df",
+           "to_arrow", "to_parquet"]
+
+
+def query_df(store: Any, criteria: dict | None = None, fields: list[str] | None = None,
+             sort: Any = None, skip: int = 0, limit: int = 0, *,
+             fetch: list[str] | None = None, flatten: bool = True,
+             batch_size: int = BATCH_SIZE) -> pd.DataFrame:
+    """One row per index document matching ``criteria``, as a typed DataFrame.
+
+    ``fields``: dotted paths to read (pushed down to the index as a projection; the key
+    is always included). ``sort`` is a dict ``{field: 1 | -1}``; ``skip`` and ``limit``
+    page the result. ``fetch`` (S3Store only): dotted paths read from the objects
+    themselves, in parallel; a path an object lacks is null, a missing object gives
+    nulls and a warning naming its key. ``flatten=False`` keeps sub-documents as dict
+    values instead of dotted columns. ``batch_size``: index documents turned into columns
+    at a time. Raises QueryError for malformed criteria, an operator the index store does
+    not support, or a field no index document has.
+    """
+    reader = Reader(store, criteria, fields, sort, skip, limit, fetch, flatten, batch_size)
+    reader.keep_containers = True
+    return frame_from_pieces(reader.pieces(), reader)
+
+
+def to_arrow(store: Any, criteria: dict | None = None, fields: list[str] | None = None, *,
+             batch_size: int = BATCH_SIZE) -> pa.Table:
+    """The index documents matching ``criteria`` as an Arrow table (flattened columns).
+
+    Read ``batch_size`` documents at a time, so memory holds the table plus one batch of
+    documents. Types are unified across batches (null -> any, int -> float); a column
+    whose types conflict is written as strings, with a warning naming it.
+    """
+    reader = Reader(store, criteria, fields, None, 0, 0, batch_size=batch_size)
+    return table_from_pieces(reader.pieces(), reader)
+
+
+def to_parquet(store: Any, path: str | os.PathLike, criteria: dict | None = None,
+               fields: list[str] | None = None, *, batch_size: int = BATCH_SIZE,
+               **parquet_kwargs: Any) -> int:
+    """Write the matching index documents to a Parquet file, ``batch_size`` at a time.
+
+    Memory stays at about one batch, whatever the size of the index: each batch goes to
+    a temporary Arrow file beside ``path`` (removed at the end), and the Parquet file is
+    written once the column types of all batches are known, so the folder needs room for
+    the uncompressed data once more. A column whose types conflict is written as strings,
+    with a warning. Returns the number of rows written; ``parquet_kwargs`` go to
+    ``pyarrow.parquet.ParquetWriter`` (e.g. ``compression="zstd"``).
+    """
+    reader = Reader(store, criteria, fields, None, 0, 0, batch_size=batch_size)
+    # streaming: a backend's whole-result Arrow reader (_find_arrow) would hold it all
+    return write_parquet(reader.pieces(streaming=True), reader, path, **parquet_kwargs)

@@ -1,0 +1,137 @@
+"""Documents to columns: dotted-path flattening, Arrow chunks, and the column order.
+
+No row-wise DataFrame is ever built: a batch of documents is pulled apart column by column,
+and each column becomes one Arrow array (or stays Python objects when Arrow cannot type it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from s3explore._errors import ConfigurationError, QueryError
+from s3explore._query import whole_number
+
+ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
+                OverflowError, TypeError, ValueError)
+ABSENT = object()  # a path a document lacks, told apart from an explicit null
+_CONTAINERS = (list, tuple, dict, np.ndarray)
+_EMPTY: dict = {}
+
+Chunk = pa.Array | list  # one column of one batch: Arrow, or Python objects Arrow cannot type
+Piece = tuple[int, dict[str, Chunk]]  # (rows, columns) of one batch
+
+
+def setting(value: Any, name: str, minimum: int = 1) -> int:
+    """A whole-number setting (batch_size, sample); ConfigurationError, as for any option."""
+    try:
+        return whole_number(value, name, minimum)
+    except QueryError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+def _columns(docs: list[dict], prefix: str, flatten: bool, fill: Any, skip: frozenset,
+             out: dict[str, list]) -> None:
+    """Column-wise flattening: each column is pulled out of all documents at once (C loops
+    via ``map``); only columns holding dicts are walked again, one level down."""
+    for name in set().union(*docs):
+        if name in skip:
+            continue
+        values = list(map(dict.get, docs, repeat(name), repeat(fill)))
+        path = f"{prefix}{name}"
+        kinds = set(map(type, values)) if flatten else ()
+        if not any(issubclass(kind, dict) for kind in kinds):
+            out[path] = values
+            continue
+        inner = [v if isinstance(v, dict) else _EMPTY for v in values]
+        scalars = {k for k in kinds if not issubclass(k, dict)} - {type(None), type(fill)}
+        if scalars:  # values beside the sub-documents stay under the parent's name
+            out[path] = [fill if isinstance(v, dict) else v for v in values]
+        _columns(inner, f"{path}.", flatten, fill, frozenset(), out)
+
+
+class ColumnBuilder:
+    """Collects documents, then hands them out as columns under dotted names.
+
+    A field a document lacks is ``fill`` in its row; an empty dict counts as absent.
+    """
+
+    def __init__(self, flatten: bool = True, skip: Iterable[str] = (), fill: Any = None):
+        self.flatten = flatten
+        self.skip = frozenset(skip)
+        self.fill = fill
+        self.docs: list[dict] = []
+
+    @property
+    def rows(self) -> int:
+        return len(self.docs)
+
+    def add(self, doc: Mapping | None) -> None:
+        self.docs.append(_EMPTY if not doc else doc if type(doc) is dict else dict(doc))
+
+    def extend(self, docs: list) -> None:
+        if set(map(type, docs)) == {dict}:  # what every driver returns: no per-doc work
+            self.docs.extend(docs)
+        else:
+            for doc in docs:
+                self.add(doc)
+
+    def finish(self) -> dict[str, list]:
+        out: dict[str, list] = {}
+        _columns(self.docs, "", self.flatten, self.fill, self.skip, out)
+        return out
+
+
+def to_chunk(values: list, keep_containers: bool = False) -> Chunk:
+    """An Arrow array when Arrow can type the values, else the values themselves.
+
+    ``keep_containers`` (query_df): list, array and dict values stay the Python objects they
+    are, since pandas holds them as objects anyway; Arrow only types the scalar columns.
+    """
+    if keep_containers:
+        first = next((v for v in values if v is not None), None)
+        if isinstance(first, _CONTAINERS):
+            return values
+    try:
+        array = pa.array(values)
+    except ARROW_ERRORS:
+        return values
+    if keep_containers and pa.types.is_nested(array.type):
+        return values
+    return array
+
+
+def table_columns(table: pa.Table, flatten: bool, skip: frozenset[str]) -> dict[str, Chunk]:
+    """Columns of an Arrow table from an index (nested structs), as the dict path makes them."""
+    while flatten and any(pa.types.is_struct(f.type) for f in table.schema):
+        table = table.flatten()  # one level per call: "calc" -> "calc.encut"
+    columns: dict[str, Chunk] = {}
+    for name in table.column_names:
+        if name == "_id" or name in skip:
+            continue
+        column = table.column(name).combine_chunks()
+        plain = isinstance(column.type, pa.ExtensionType) or pa.types.is_struct(column.type)
+        columns[name] = column.to_pylist() if plain else column  # ObjectId, Decimal128, dicts
+    return columns
+
+
+def under(path: str, names: Iterable[str]) -> list[str]:
+    """``path`` itself and the dotted names below it, sorted."""
+    return sorted(n for n in names if n == path or n.startswith(path + "."))
+
+
+def column_order(names: Iterable[str], key: str, fields: list[str] | None,
+                 fetch: list[str]) -> list[str]:
+    """Key first, then ``fields`` in the order asked, the rest by name, fetched paths last."""
+    names = set(names)
+    fetched = list(dict.fromkeys(n for p in fetch for n in (under(p, names) or [p])))
+    ordered = [key]
+    for field in fields or []:
+        ordered += under(field, names) or [field]
+    ordered = [n for n in ordered if n not in fetched]
+    ordered += sorted(names - set(ordered) - set(fetched))
+    return list(dict.fromkeys(ordered + fetched))

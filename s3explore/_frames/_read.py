@@ -1,0 +1,205 @@
+"""Reading an index in batches of columns, through the store's hooks, and ``fetch=``.
+
+The index is asked once per call: through ``_find_arrow`` (a whole Arrow table, when the
+backend has a columnar reader) or ``_find`` in batches of dicts. An S3Store's index may be
+any store with maggma's API (maggma's own too); without our hooks its public ``query`` is used.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from typing import Any
+
+from s3explore._errors import ConfigurationError, QueryError, warn
+from s3explore._frames._columns import (
+    ABSENT,
+    Chunk,
+    ColumnBuilder,
+    Piece,
+    column_order,
+    setting,
+    table_columns,
+    to_chunk,
+    under,
+)
+from s3explore._query import Query, check_fields, get_path
+from s3explore._stores import S3Store, Store
+from s3explore._transfer import iter_batches
+
+BATCH_SIZE = 50_000
+# Index fields S3Store writes for its own use; left out of S3Store frames unless asked for.
+BOOKKEEPING_FIELDS = frozenset({"s3-to-mongo-keys", "obj_hash", "compression", "sub_dir"})
+MAX_MISSING_WARNINGS = 20
+
+
+def index_of(store: Any) -> Any:
+    return store.index if isinstance(store, S3Store) else store
+
+
+def hook(index: Any, name: str) -> Any:
+    """The backend hook ``name`` of ``index``, or None for a store without our hooks."""
+    found = getattr(index, name, None)
+    return found if callable(found) else None
+
+
+def projection(key: str, fields: list[str] | None) -> list[str] | None:
+    """Index properties for ``fields``: the key added, paths inside a selected parent dropped
+    (MongoDB rejects such path collisions)."""
+    if fields is None:
+        return None
+    wanted = list(dict.fromkeys([key, *fields]))
+    return [p for p in wanted if not any(p.startswith(q + ".") for q in wanted if q != p)]
+
+
+def index_query(index: Any, criteria: Any, properties: list[str] | None, sort: Any,
+                skip: Any, limit: Any) -> Query:
+    """The validated Query, with the index's own operator checks when it is one of ours."""
+    if isinstance(index, Store):
+        return index._query(criteria, properties, sort, skip, limit)
+    return Query.build(criteria, properties, sort, skip, limit)
+
+
+def find(index: Any, q: Query) -> Iterator[dict]:
+    """Index documents for ``q``: the ``_find`` hook, or the public query of a foreign store."""
+    if isinstance(index, Store):
+        return index._find(q)
+    return index.query(q.criteria, q.properties, dict(q.sort) if q.sort else None, q.skip,
+                       q.limit)
+
+
+def check_fetch(store: Any, fetch: Any) -> list[str]:
+    paths = check_fields(fetch, "fetch") or []
+    if paths and not isinstance(store, S3Store):
+        raise ConfigurationError(
+            f"fetch= reads fields from the S3 objects, but {store.name} is an index store "
+            "without objects; select index fields with fields= instead")
+    return paths
+
+
+def fetch_columns(store: S3Store, keys: list, paths: list[str], flatten: bool,
+                  missing: list) -> dict[str, list]:
+    """Columns for ``paths`` read from the objects of ``keys`` (fetched in parallel)."""
+    builder = ColumnBuilder(flatten)
+    for key, doc in zip(keys, store.get_many(keys, on_missing="none"), strict=True):
+        if doc is None:
+            missing.append(key)
+            builder.add(None)
+            continue
+        picked = {}
+        for path in paths:
+            value = get_path(doc, path, ABSENT)
+            if value is not ABSENT:
+                picked[path] = value
+        builder.add(picked)
+    return builder.finish()
+
+
+def sample_names(index: Any, size: int = 200) -> set[str]:
+    builder = ColumnBuilder()
+    builder.extend(list(index.query(limit=size)))
+    return set(builder.finish())
+
+
+class Reader:
+    """One query_df / to_arrow / to_parquet call: yields batches, then checks the fields."""
+
+    def __init__(self, store: Any, criteria: Any, fields: Any, sort: Any, skip: Any,
+                 limit: Any, fetch: Any = None, flatten: bool = True,
+                 batch_size: Any = BATCH_SIZE) -> None:
+        self.store = store
+        self.index = index_of(store)
+        self.key = self.index.key
+        self.fields = check_fields(fields)
+        self.query = index_query(self.index, criteria, projection(self.key, self.fields), sort,
+                                 skip, limit)
+        self.fetch = check_fetch(store, fetch)
+        self.flatten = bool(flatten)
+        self.batch_size = setting(batch_size, "batch_size")
+        self.keep_containers = False  # query_df sets it: lists and dicts stay Python values
+        self.seen: set[str] = set()
+        self.missing_objects: list = []
+        self.rows = 0
+
+    @property
+    def skip_fields(self) -> frozenset[str]:
+        bookkeeping = isinstance(self.store, S3Store) and self.fields is None
+        return BOOKKEEPING_FIELDS if bookkeeping else frozenset()
+
+    def pieces(self, streaming: bool = False) -> Iterator[Piece]:
+        """Batches of columns. Unless ``streaming``, a backend that reads the whole result as
+        one Arrow table (``_find_arrow``) is asked first."""
+        table = None
+        find_arrow = None if streaming else hook(self.index, "_find_arrow")
+        if find_arrow is not None:
+            table = find_arrow(self.query)
+        found = self._dict_pieces() if table is None else self._table_pieces(table)
+        for rows, columns in found:
+            self.rows += rows
+            self.seen.update(columns)
+            yield rows, columns
+        self._warn_missing()
+
+    def _dict_pieces(self) -> Iterator[Piece]:
+        for batch in iter_batches(find(self.index, self.query), self.batch_size):
+            builder = ColumnBuilder(self.flatten, self.skip_fields)
+            builder.extend(batch)
+            chunks = {n: to_chunk(v, self.keep_containers) for n, v in builder.finish().items()}
+            if self.fetch:
+                self._add_fetched(chunks, [doc.get(self.key) for doc in batch])
+            yield builder.rows, chunks
+
+    def _table_pieces(self, table: Any) -> Iterator[Piece]:
+        rows, chunks = table.num_rows, table_columns(table, self.flatten, self.skip_fields)
+        if self.fetch:
+            keys = chunks.get(self.key, [None] * rows)
+            self._add_fetched(chunks, keys if isinstance(keys, list) else keys.to_pylist())
+        yield rows, chunks
+
+    def _add_fetched(self, chunks: dict[str, Chunk], keys: list) -> None:
+        """Add the ``fetch`` columns of these rows, read from their objects in parallel."""
+        fetched = fetch_columns(self.store, keys, self.fetch, self.flatten,
+                                self.missing_objects)
+        for path in self.fetch:  # the object's value wins over the index's copy
+            for name in under(path, chunks):
+                del chunks[name]
+        chunks.update({n: to_chunk(v, self.keep_containers) for n, v in fetched.items()})
+
+    def _warn_missing(self) -> None:
+        missing = self.missing_objects
+        for key in missing[:MAX_MISSING_WARNINGS]:
+            warn(f"no object for key {key!r} in {self.store.name}; its fetched fields "
+                 f"{self.fetch} are null")
+        if len(missing) > MAX_MISSING_WARNINGS:
+            rest = missing[MAX_MISSING_WARNINGS:]
+            warn(f"{len(rest)} more objects missing in {self.store.name}, their fetched "
+                 f"fields are null: {rest!r:.2000}")
+        if self.fetch and self.rows and len(missing) < self.rows:
+            for path in self.fetch:
+                if not under(path, self.seen):
+                    warn(f"fetch path {path!r} is in none of the {self.rows - len(missing)} "
+                         "objects read; its column is all null (check the spelling with "
+                         "store.get(key))")
+
+    def check_fields_known(self) -> None:
+        """QueryError for a requested field that no document of the whole index has."""
+        for field in self.fields or []:
+            # unflattened, "calc.encut" arrives inside a "calc" column: ask the index
+            present = under(field, self.seen) if self.flatten else field in self.seen
+            if field == self.key or present:
+                continue
+            if self.index.query_one({field: {"$exists": True}}, [self.key]) is not None:
+                continue  # sparse: present elsewhere in the index, null in this result
+            known = self.seen | sample_names(self.index)
+            close = difflib.get_close_matches(field, sorted(known), n=3)
+            hint = f"did you mean {close}? " if close else ""
+            extra = (" Fields only in the objects are read with fetch=."
+                     if isinstance(self.store, S3Store) else "")
+            raise QueryError(f"unknown field {field!r}: no document in {self.index.name} has "
+                             f"it; {hint}run store.fields() to list the fields.{extra}")
+
+    def order(self) -> list[str]:
+        fields = self.fields
+        if fields is not None and not self.flatten:  # columns are the top-level names
+            fields = list(dict.fromkeys(f.split(".")[0] for f in fields))
+        return column_order(self.seen, self.key, fields, self.fetch)
