@@ -101,7 +101,7 @@ def make_document(i: int, energies: int = 440, max_sites: int = 24) -> dict:
     peaks = sum(rng.uniform(0.5, 3) * np.exp(-(((grid - c) / rng.uniform(0.3, 1.5)) ** 2))
                 for c in rng.uniform(-8, 8, 6))
     return {
-        "fs_id": f"mp-{i}",
+        "task_id": f"mp-{i}",
         "formula": "".join(elements),
         "nsites": nsites,
         "band_gap": round(float(rng.exponential(1.5)), 4),

@@ -63,9 +63,9 @@ def index_entry(i: int) -> dict:
         "elements": _ELEMENTS[i % 5],
         "symmetry": {"crystal_system": _SYSTEMS[i % 7], "number": 1 + i % 230},
         "calc": {"encut": 520, "kpoints": {"density": 1000 + 500 * (i % 5)}},
-        "fs_id": f"mp-{i}",
+        "task_id": f"mp-{i}",
         "compression": "zlib",
-        "s3-to-mongo-keys": '{"fs_id": "fs-id", "formula": "formula"}',
+        "s3-to-mongo-keys": '{"task_id": "task-id", "formula": "formula"}',
         "last_updated": _EPOCH + dt.timedelta(seconds=i),
         "obj_hash": f"{i:040x}",
     }
@@ -102,7 +102,7 @@ def _generated_index(count: int) -> Any:
         def ensure_index(self, key, unique=False) -> bool:
             return False
 
-    return GeneratedIndex("fs_id")
+    return GeneratedIndex("task_id")
 
 
 # ---------------------------------------------------------------- part 1: frame building
@@ -200,7 +200,7 @@ def fetch(objects: int, latency: float, workers: int, repeats: int) -> dict:
     from s3explore import MemoryStore, S3Store
 
     docs = [make_document(i) for i in range(objects)]
-    keys = [d["fs_id"] for d in docs]
+    keys = [d["task_id"] for d in docs]
     names = ["boto3 GET ceiling", "get_many (GET + decode)", "query_df(fetch=...)"]
     runs: dict[str, list[float]] = {name: [] for name in names}
     cpu_ms: dict[str, list[float]] = {name: [] for name in names}

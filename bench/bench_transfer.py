@@ -138,7 +138,7 @@ def ours(server: ServerProcess, docs: list[dict], workers: int, compress: str = 
     def query() -> tuple[int, int]:
         if index == "memory":
             return len(list(store.query(workers=workers))), written["bytes"]
-        keys = [d["fs_id"] for d in docs]
+        keys = [d["task_id"] for d in docs]
         return len(list(store.get_many(keys, workers=workers))), written["bytes"]
 
     return store, index_writes, update, query
@@ -156,10 +156,10 @@ def maggma(server: ServerProcess, docs: list[dict], workers: int):
     from maggma.stores import MemoryStore as MaggmaMemoryStore
     from maggma.stores import S3Store as MaggmaS3Store
 
-    store = MaggmaS3Store(MaggmaMemoryStore(f"maggma-{time.monotonic_ns()}", key="fs_id"),
+    store = MaggmaS3Store(MaggmaMemoryStore(f"maggma-{time.monotonic_ns()}", key="task_id"),
                           server.fresh_bucket("maggma"), s3_profile=dict(CREDENTIALS),
                           compress=True, endpoint_url=server.endpoint_url, s3_workers=workers,
-                          searchable_fields=SEARCHABLE_FIELDS, key="fs_id")
+                          searchable_fields=SEARCHABLE_FIELDS, key="task_id")
     store.connect()
     index_writes = StopWatch(store.index.update)
     store.index.update = index_writes
@@ -218,7 +218,7 @@ class DiscardingIndex(OfflineStore):
     """An index that counts entries and keeps none, so RSS shows the transfer path alone."""
 
     def __init__(self) -> None:
-        super().__init__("fs_id")
+        super().__init__("task_id")
         self.entries = 0
 
     @property
@@ -272,7 +272,7 @@ def streamed_update_memory(endpoint_url: str, count: int, every: int, workers: i
     store.connect()
     small = {"energies": 20, "max_sites": 4}
     # Warm up threads, connections and caches on other keys before taking the baseline.
-    warm = ({**d, "fs_id": f"warm-{d['fs_id']}"} for d in iter_documents(500, **small))
+    warm = ({**d, "task_id": f"warm-{d['task_id']}"} for d in iter_documents(500, **small))
     store.update(warm, workers=workers)
     baseline = rss_bytes()
     with PeakRss() as peak:
@@ -306,12 +306,12 @@ def machine() -> dict:
 
 def transfer(args: argparse.Namespace) -> dict:
     docs = [make_document(i) for i in range(args.docs)]
-    keys = [d["fs_id"] for d in docs]
-    fields = ["fs_id", *SEARCHABLE_FIELDS]
+    keys = [d["task_id"] for d in docs]
+    fields = ["task_id", *SEARCHABLE_FIELDS]
     items = []
     for d in docs:  # the exact bodies and metadata our update and maggma's would send
-        entry = codec.index_document(d, "fs_id", fields, "", "zlib")
-        items.append((d["fs_id"], codec.encode_body(d, "zlib"), codec.metadata_document(entry)))
+        entry = codec.index_document(d, "task_id", fields, "", "zlib")
+        items.append((d["task_id"], codec.encode_body(d, "zlib"), codec.metadata_document(entry)))
 
     rows: dict[str, Measurement] = {}
 

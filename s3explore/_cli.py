@@ -326,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
                                help="mongodb://[user:password@]host/database, or monty:PATH "
                                     "for an embedded montydb folder")
     verify_parser.add_argument("--collection", required=True, help="the index collection")
-    verify_parser.add_argument("--key", default="fs_id", help="the key field (default fs_id)")
+    verify_parser.add_argument("--key", default="task_id", help="the key field (default task_id)")
     verify_parser.add_argument("--no-hashes", action="store_true",
                                help="skip obj_hash checks (they download every object)")
     verify_parser.add_argument("--repair", action="store_true",

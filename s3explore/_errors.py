@@ -112,7 +112,7 @@ def warn(message: str, category: type[Warning] = UserWarning) -> None:
     import warnings
 
     frame = sys._getframe(1)
-    level = 1
+    level = 2  # stacklevel 1 would be this function
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         frame = frame.f_back
         level += 1

@@ -74,7 +74,8 @@ class Store(ConfigMixin, ABC):
     """A queryable collection of documents with a key field: maggma's Store interface.
 
     Public methods validate their arguments once, then call the backend's hooks. Stores are
-    MSONable (``as_dict``/``from_dict``), pickle without their connections, and compare equal
+    MSONable (``as_dict``/``from_dict``), travel to other processes without their connections
+    (``__getstate__``), and compare equal
     when configured alike, as maggma's stores do.
     """
 

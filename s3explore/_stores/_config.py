@@ -1,8 +1,9 @@
-"""Stores as configuration: MSONable dicts, pickling without connections, equality.
+"""Stores as configuration: MSONable dicts, copies for other processes, equality.
 
-maggma compares, serializes (builder JSON files, ``mrun``) and pickles (``mrun -n``) stores by
+maggma compares, serializes (builder JSON files, ``mrun``) and sends (``mrun -n``) stores by
 their constructor arguments. Secrets are never part of ``as_dict()``: an inline credential is
-written as a marker that ``from_dict`` explains. Pickles keep them, since a pickle stays in the
+written as a marker that ``from_dict`` explains. Copies sent to worker processes
+(``__getstate__``) keep them, since such a copy stays in the
 user's own processes (multiprocessing, Dask workers).
 """
 
@@ -23,10 +24,10 @@ def _version() -> str:
 
 
 class ConfigMixin:
-    """``as_dict``/``from_dict``/``to_json``, ``__eq__``/``__hash__`` and pickling by config.
+    """``as_dict``/``from_dict``/``to_json``, ``__eq__``/``__hash__`` and process copies by config.
 
     Subclasses say which constructor arguments make their configuration (``_config``) and
-    which attributes are runtime state to drop when pickled (``_transient``).
+    which attributes are runtime state to drop when copied to another process (``_transient``).
     """
 
     _transient: ClassVar[tuple[str, ...]] = ()
@@ -73,7 +74,7 @@ class ConfigMixin:
         return hash((type(self).__name__, json.dumps(self.as_dict(), sort_keys=True,
                                                       default=str)))
 
-    # ------------------------------------------------------------ pickling
+    # ------------------------------------------------------------ copies for other processes
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

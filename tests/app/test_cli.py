@@ -18,7 +18,7 @@ from s3explore import MontyStore, S3Store
 from s3explore._cli import find_notebooks, main, prepare_workdir
 from tests.conftest import CREDENTIALS
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "s3explore._cli"]
 
 
@@ -226,7 +226,7 @@ def indexed(make_store, tmp_path, bucket, s3_server):
     folder.mkdir()
     store = make_store(index=MontyStore("entries", database_path=str(folder)),
                        sub_dir="runs", compress=True, searchable_fields=["nsites"])
-    assert store.update([{"fs_id": f"k{i}", "nsites": i, "body": "x" * i} for i in range(6)]).ok
+    assert store.update([{"task_id": f"k{i}", "nsites": i, "body": "x" * i} for i in range(6)]).ok
     store.close()  # the command opens the index itself
     args = ["verify", "--bucket", bucket, "--endpoint-url", s3_server.endpoint_url,
             "--sub-dir", "runs", "--index", f"monty:{folder}", "--collection", "entries"]
@@ -255,7 +255,7 @@ def test_verify_agreeing_index_and_bucket(indexed, capsys):
 def test_verify_reports_orphans_dangling_and_mismatches(indexed, s3_server, bucket, capsys):
     _, args = indexed
     with stray_store(s3_server, bucket) as stray:
-        stray.update([{"fs_id": "orphan", "nsites": 9}, {"fs_id": "k2", "nsites": 99}])
+        stray.update([{"task_id": "orphan", "nsites": 9}, {"task_id": "k2", "nsites": 99}])
     s3_server.client().delete_object(Bucket=bucket, Key="runs/k4")
     assert main(args) == 1
     out = capsys.readouterr().out
@@ -271,15 +271,15 @@ def test_verify_reports_orphans_dangling_and_mismatches(indexed, s3_server, buck
 def test_verify_repair_yes_fixes_everything(indexed, s3_server, bucket, capsys):
     store, args = indexed
     with stray_store(s3_server, bucket) as stray:
-        stray.update([{"fs_id": "orphan", "nsites": 9}])
+        stray.update([{"task_id": "orphan", "nsites": 9}])
     s3_server.client().delete_object(Bucket=bucket, Key="runs/k4")
     assert main([*args, "--repair", "--yes"]) == 0
     out = capsys.readouterr().out
     assert "repair plan:" in out and "re-index 1 object(s)" in out
     assert "after repair:" in out and "index and bucket agree" in out
     store.connect()
-    assert store.index.query_one({"fs_id": "orphan"})["nsites"] == 9
-    assert store.index.count({"fs_id": "k4"}) == 0
+    assert store.index.query_one({"task_id": "orphan"})["nsites"] == 9
+    assert store.index.count({"task_id": "k4"}) == 0
     store.close()
     assert main(args) == 0
 
@@ -293,7 +293,7 @@ def test_verify_repair_asks_first(indexed, s3_server, bucket, capsys, monkeypatc
     out = capsys.readouterr().out
     assert "apply this repair? [y/N]" in out
     store.connect()
-    assert store.index.count({"fs_id": "k1"}) == (0 if answer.startswith("y") else 1)
+    assert store.index.count({"task_id": "k1"}) == (0 if answer.startswith("y") else 1)
     store.close()
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from s3explore._cli import find_notebooks, run_notebook
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 EXPECTED = ["01-tour.ipynb", "02-dataframes.ipynb", "03-bulk-upload.ipynb"]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 

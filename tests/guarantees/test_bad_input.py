@@ -33,7 +33,7 @@ from s3explore import (
 from s3explore.local_s3 import LocalS3
 from tests.conftest import CREDENTIALS
 
-KEEP = {"fs_id": "keep", "formula": "Fe2O3", "nsites": 5, "sites": [1.5, 2.5]}
+KEEP = {"task_id": "keep", "formula": "Fe2O3", "nsites": 5, "sites": [1.5, 2.5]}
 
 
 class Stocked:
@@ -50,8 +50,8 @@ class Stocked:
         key = self.store.sub_dir + "keep"
         obj = self.raw.get_object(Bucket=self.bucket, Key=key)
         listing = self.raw.list_objects_v2(Bucket=self.bucket).get("Contents", [])
-        return (obj["Body"].read(), obj["Metadata"], self.store.index.query_one({"fs_id": "keep"}),
-                sorted(o["Key"] for o in listing))
+        entry = self.store.index.query_one({"task_id": "keep"})
+        return (obj["Body"].read(), obj["Metadata"], entry, sorted(o["Key"] for o in listing))
 
     def assert_intact(self) -> None:
         assert self.state() == self.before
@@ -75,21 +75,21 @@ def closed_port() -> int:
 
 BAD_DOCUMENTS = [
     # id, document, exception class, fragments the reason must contain, key reported
-    ("no-key-field", {"formula": "NaCl"}, InvalidDocumentError, ["no key field 'fs_id'",
+    ("no-key-field", {"formula": "NaCl"}, InvalidDocumentError, ["no key field 'task_id'",
                                                                  "formula"], None),
-    ("empty-key", {"fs_id": ""}, InvalidKeyError, ["'fs_id'", "empty"], None),
-    ("key-too-long", {"fs_id": "k" * 1025}, InvalidKeyError, ["1025 bytes", "1024"], "k" * 60),
-    ("dotdot-key", {"fs_id": "a/../keep"}, InvalidKeyError, ["'a/../keep'", "'..'"],
+    ("empty-key", {"task_id": ""}, InvalidKeyError, ["'task_id'", "empty"], None),
+    ("key-too-long", {"task_id": "k" * 1025}, InvalidKeyError, ["1025 bytes", "1024"], "k" * 60),
+    ("dotdot-key", {"task_id": "a/../keep"}, InvalidKeyError, ["'a/../keep'", "'..'"],
      "a/../keep"),
-    ("dot-key", {"fs_id": "./keep"}, InvalidKeyError, ["'./keep'", "'.'"], "./keep"),
-    ("slash-key", {"fs_id": "/keep"}, InvalidKeyError, ["'/keep'", "starts with '/'"], "/keep"),
-    ("newline-key", {"fs_id": "ke\nep"}, InvalidKeyError, ["'ke\\nep'", "control"], "ke\nep"),
-    ("nul-key", {"fs_id": "keep\x00"}, InvalidKeyError, ["'keep\\x00'", "control"], "keep\x00"),
-    ("del-key", {"fs_id": "ke\x7fep"}, InvalidKeyError, ["control"], "ke\x7fep"),
-    ("float-key", {"fs_id": 1.5}, InvalidKeyError, ["'fs_id'", "float"], "1.5"),
-    ("none-key", {"fs_id": None}, InvalidKeyError, ["'fs_id'", "NoneType"], "None"),
-    ("bool-key", {"fs_id": True}, InvalidKeyError, ["'fs_id'", "bool"], "True"),
-    ("dict-key", {"fs_id": {"id": 1}}, InvalidKeyError, ["'fs_id'", "dict"], "{'id': 1}"),
+    ("dot-key", {"task_id": "./keep"}, InvalidKeyError, ["'./keep'", "'.'"], "./keep"),
+    ("slash-key", {"task_id": "/keep"}, InvalidKeyError, ["'/keep'", "starts with '/'"], "/keep"),
+    ("newline-key", {"task_id": "ke\nep"}, InvalidKeyError, ["'ke\\nep'", "control"], "ke\nep"),
+    ("nul-key", {"task_id": "keep\x00"}, InvalidKeyError, ["'keep\\x00'", "control"], "keep\x00"),
+    ("del-key", {"task_id": "ke\x7fep"}, InvalidKeyError, ["control"], "ke\x7fep"),
+    ("float-key", {"task_id": 1.5}, InvalidKeyError, ["'task_id'", "float"], "1.5"),
+    ("none-key", {"task_id": None}, InvalidKeyError, ["'task_id'", "NoneType"], "None"),
+    ("bool-key", {"task_id": True}, InvalidKeyError, ["'task_id'", "bool"], "True"),
+    ("dict-key", {"task_id": {"id": 1}}, InvalidKeyError, ["'task_id'", "dict"], "{'id': 1}"),
     ("set-value", {**KEEP, "tags": {"a", "b"}}, InvalidDocumentError,
      ["'keep'", "msgpack cannot encode", "set"], "keep"),
     ("object-value", {**KEEP, "calc": object()}, InvalidDocumentError,
@@ -98,11 +98,9 @@ BAD_DOCUMENTS = [
      "keep"),
     ("metadata-over-limit", {**KEEP, "formula": "O" * 3000}, MetadataTooLargeError,
      ["'keep'", "2048-byte limit", "formula="], "keep"),
-    ("non-ascii-metadata", {**KEEP, "formula": "Fe\u2082O\u2083"}, InvalidDocumentError,
-     ["'formula'", "'keep'", "ASCII"], "keep"),
     ("int-document", 42, InvalidDocumentError, ["must be dicts", "int"], None),
     ("str-document", "keep", InvalidDocumentError, ["must be dicts", "str"], None),
-    ("list-document", ["fs_id", "keep"], InvalidDocumentError, ["must be dicts", "list"], None),
+    ("list-document", ["task_id", "keep"], InvalidDocumentError, ["must be dicts", "list"], None),
     ("none-document", None, InvalidDocumentError, ["must be dicts", "NoneType"], None),
 ]
 
@@ -112,8 +110,8 @@ BAD_DOCUMENTS = [
 def test_bad_document_is_reported_by_key_and_the_rest_of_the_batch_lands(
     stocked, doc, error, fragments, key
 ):
-    good = {"fs_id": "new-1", "formula": "Si", "nsites": 2}
-    result = stocked.store.update([doc, good])
+    good = {"task_id": "new-1", "formula": "Si", "nsites": 2}
+    result = stocked.store.update([doc, good], errors="collect")
 
     assert result.written == 1 and not result.ok
     [failure] = result.failures
@@ -122,13 +120,32 @@ def test_bad_document_is_reported_by_key_and_the_rest_of_the_batch_lands(
         assert fragment in failure.reason
     assert failure.key == key
     assert stocked.store.get("new-1") == good
-    stocked.store.remove_docs({"fs_id": "new-1"}, remove_s3_object=True)
+    stocked.store.remove_docs({"task_id": "new-1"}, remove_s3_object=True)
+    stocked.assert_intact()
+
+
+def test_non_ascii_values_and_keys_are_stored_and_indexed(stocked):
+    doc = {"task_id": "mp-\u00e9", "formula": "Fe\u2082O\u2083", "nsites": 5}
+    assert stocked.store.update([doc]).ok
+    assert stocked.store.get("mp-\u00e9") == doc
+    assert stocked.store.query_one({"formula": "Fe\u2082O\u2083"}, ["task_id"]) == {
+        "task_id": "mp-\u00e9"}
+    stocked.store.remove_docs({"task_id": "mp-\u00e9"}, remove_s3_object=True)
+    stocked.assert_intact()
+
+
+def test_non_ascii_searchable_field_name_is_refused_by_key(make_store, s3_server, bucket):
+    stocked = Stocked(make_store(searchable_fields=["f\u00f6rmula"]), s3_server, bucket)
+    result = stocked.store.update([{"task_id": "new", "f\u00f6rmula": "Si"}], errors="collect")
+    [failure] = result.failures
+    assert failure.key == "new" and "not ASCII" in failure.reason
+    assert "f\u00f6rmula" in failure.reason
     stocked.assert_intact()
 
 
 def test_key_too_long_only_with_the_sub_dir_is_refused(make_store, s3_server, bucket):
     stocked = Stocked(make_store(sub_dir="a" * 100), s3_server, bucket)
-    result = stocked.store.update([{"fs_id": "k" * 1000}])
+    result = stocked.store.update([{"task_id": "k" * 1000}], errors="collect")
     [failure] = result.failures
     assert isinstance(failure.error, InvalidKeyError)
     assert "with sub_dir 'aaaa" in failure.reason and "1024" in failure.reason
@@ -136,12 +153,12 @@ def test_key_too_long_only_with_the_sub_dir_is_refused(make_store, s3_server, bu
 
 
 def test_duplicate_keys_in_one_batch_store_the_first_and_report_the_rest(stocked):
-    batch = [{"fs_id": "twin", "v": 1}, {"fs_id": "twin", "v": 2}, {"fs_id": "twin", "v": 3}]
-    result = stocked.store.update(batch)
+    batch = [{"task_id": "twin", "v": 1}, {"task_id": "twin", "v": 2}, {"task_id": "twin", "v": 3}]
+    result = stocked.store.update(batch, errors="collect")
     assert result.written == 1 and result.failed_keys == ["twin", "twin"]
     assert all("'twin' appears again" in f.reason for f in result.failures)
-    assert stocked.store.get("twin") == {"fs_id": "twin", "v": 1}
-    assert stocked.store.count({"fs_id": "twin"}) == 1
+    assert stocked.store.get("twin") == {"task_id": "twin", "v": 1}
+    assert stocked.store.count({"task_id": "twin"}) == 1
 
 
 @pytest.mark.parametrize("docs", ["keep", b"keep", 42, None], ids=["str", "bytes", "int", "None"])
@@ -195,7 +212,7 @@ def test_bad_sort_paging_and_properties_raise_query_error(stocked, kwargs, fragm
 
 
 def _packed_bad() -> bytes:
-    return msgpack.packb({"fs_id": "bad", "formula": "Si", "nsites": 1})
+    return msgpack.packb({"task_id": "bad", "formula": "Si", "nsites": 1})
 
 
 CORRUPT_BODIES = [
@@ -225,14 +242,14 @@ def test_corrupt_object_body_is_a_corrupt_object_error_naming_the_key(
     stocked = Stocked(make_store(compress=compress, searchable_fields=["formula"]), s3_server,
                       bucket)
     store = stocked.store
-    assert store.update([{"fs_id": "bad", "formula": "Si", "nsites": 1}]).ok
+    assert store.update([{"task_id": "bad", "formula": "Si", "nsites": 1}]).ok
     raw = stocked.raw
     metadata = raw.head_object(Bucket=bucket, Key="bad")["Metadata"]
     raw.put_object(Bucket=bucket, Key="bad", Body=body, Metadata=metadata)  # behind our back
 
     reads = {"get": lambda: store.get("bad"),
              "get_many": lambda: list(store.get_many(["bad"])),
-             "query": lambda: list(store.query({"fs_id": "bad"})),
+             "query": lambda: list(store.query({"task_id": "bad"})),
              "query_one": lambda: store.query_one({"formula": "Si"})}
     for name, read in reads.items():
         with pytest.raises(CorruptObjectError) as info:
@@ -240,9 +257,9 @@ def test_corrupt_object_body_is_a_corrupt_object_error_naming_the_key(
         assert info.value.key == "bad", name
         assert "'bad'" in str(info.value) and fragment in str(info.value), name
     # Other objects are still readable, and verify() points at the rewritten one.
-    assert store.get("keep") == KEEP and store.query_one({"fs_id": "keep"}) == KEEP
+    assert store.get("keep") == KEEP and store.query_one({"task_id": "keep"}) == KEEP
     assert store.verify().mismatched == ["bad"]
-    store.remove_docs({"fs_id": "bad"}, remove_s3_object=True)
+    store.remove_docs({"task_id": "bad"}, remove_s3_object=True)
     stocked.assert_intact()
 
 
@@ -250,7 +267,7 @@ def test_index_says_zlib_but_a_foreign_body_without_metadata_is_plain(make_store
                                                                       bucket):
     """query() trusts the index entry; get() has no metadata and sniffs the body instead."""
     store = make_store(compress=True)
-    assert store.update([{"fs_id": "bad", "v": 1}]).ok
+    assert store.update([{"task_id": "bad", "v": 1}]).ok
     s3_server.client().put_object(Bucket=bucket, Key="bad", Body=_packed_bad())  # no metadata
     with pytest.raises(CorruptObjectError, match="'bad' is declared zlib.*not compressed"):
         list(store.query())

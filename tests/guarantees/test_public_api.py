@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ EXPECTED = {
     "MongoStore", "MongograntStore", "MontyStore", "NotConnectedError", "ObjectNotFoundError",
     "ProgressCounter", "ProgressSnapshot", "QueryError", "S3ExploreError", "S3RequestError",
     "S3Store", "Store", "StoredObject", "StoreConnectionError", "TqdmCallback",
-    "TransientS3Error", "UpdateResult", "VerifyReport", "__version__",
+    "TransientS3Error", "UpdateError", "UpdateResult", "VerifyReport", "__version__",
 }
 
 
@@ -30,21 +31,76 @@ def test_every_error_derives_from_the_base():
     assert all(issubclass(e, s3explore.S3ExploreError) for e in errors)
 
 
-def test_import_does_not_pull_in_ipywidgets_or_pandas_widgets():
-    code = "import sys, s3explore; print('ipywidgets' in sys.modules)"
+def test_import_stays_light():
+    code = ("import sys, s3explore; "
+            "print(sorted(m for m in ('ipywidgets', 'pandas', 'pyarrow', 'moto', 'duckdb') "
+            "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "[]"
+
+
+# Layers, bottom to top; a module may import its own layer and the ones below.
+LAYERS = [{"_errors", "_codec", "_query"}, {"_s3client"}, {"_transfer"}, {"_stores"},
+          {"_frames"}, {"widgets"}]
+# Beside the top: they may use every layer.
+APPLICATIONS = {"__init__", "demo", "local_s3", "_cli", "open"}
+# The one sanctioned upward reference: Store's DataFrame entry points call the frames layer
+# on first use (lazily, so importing s3explore does not load pandas).
+UPWARD_ALLOWED = {("_stores", "_frames")}
+
+
+def layer_of(module: str) -> int | None:
+    """``s3explore._stores._s3`` -> 3; None for modules beside the top."""
+    parts = module.split(".")
+    if parts[0] != "s3explore" or len(parts) == 1:  # `from s3explore import x`: x decides
+        return None
+    for position, names in enumerate(LAYERS):
+        if parts[1] in names:
+            return position
+    assert parts[1] in APPLICATIONS or parts[1].startswith("_version"), f"unknown layer: {module}"
+    return len(LAYERS)
+
+
+def imported_modules(path: Path, module: str) -> list[tuple[str, int]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolve against the importing package
+                package = module.split(".")[: -node.level or None]
+                if path.name == "__init__.py":
+                    package = module.split(".")[: len(module.split(".")) - node.level + 1]
+                base = ".".join([*package, base] if base else package)
+            found.append((base, node.lineno))
+            found += [(f"{base}.{alias.name}", node.lineno) for alias in node.names]
+    return found
 
 
 def test_layers_import_only_downwards():
     root = Path(s3explore.__file__).parent
-    order = ["_errors", "_codec", "_s3client", "_transfer", "_stores", "_frames", "_api",
-             "widgets"]
-    for position, layer in enumerate(order):
-        single = root / f"{layer}.py"
-        paths = [single] if single.exists() else sorted((root / layer).rglob("*.py"))
-        for path in paths:
-            source = path.read_text()
-            for upper in order[position + 1:]:
-                assert f"s3explore.{upper}" not in source, f"{path.name} imports {upper}"
+    problems = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root.parent).with_suffix("")
+        module = ".".join(relative.parts).removesuffix(".__init__")
+        own = layer_of(module)
+        if own is None or own == len(LAYERS):
+            continue
+        for target, line in imported_modules(path, module):
+            theirs = layer_of(target)
+            if theirs is None or theirs <= own:
+                continue
+            pair = (module.split(".")[1], target.split(".")[1])
+            if pair not in UPWARD_ALLOWED:
+                problems.append(f"{relative}.py:{line} imports {target}")
+    assert problems == []
+
+
+def test_the_layer_check_sees_an_upward_import(tmp_path):
+    bad = tmp_path / "s3explore" / "_codec" / "_bad.py"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("def f():\n    from s3explore.widgets import IndexBrowser\n")
+    assert ("s3explore.widgets.IndexBrowser", 2) in imported_modules(bad, "s3explore._codec._bad")
+    assert layer_of("s3explore.widgets.IndexBrowser") > layer_of("s3explore._codec._bad")

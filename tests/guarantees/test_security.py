@@ -30,6 +30,7 @@ from s3explore import (
     MongoStore,
     S3ExploreError,
     S3Store,
+    UpdateError,
 )
 from s3explore.local_s3 import LocalS3
 
@@ -132,14 +133,17 @@ def test_s3store_with_secret_profile_renders_no_secret(outputs, bucket):
                         endpoint_url=endpoint, sub_dir="tenant", searchable_fields=["n"])
         outputs.add(store, store.index)
         with store:
-            result = store.update([{"fs_id": "a", "n": 1}, {"fs_id": "b", "n": {1}}, 7,
-                                   {"fs_id": "../x"}, {"fs_id": "c", "n": "x" * 3000},
-                                   {"fs_id": "d", "n": 4}])
+            with pytest.raises(UpdateError) as caught:
+                store.update([{"task_id": "a", "n": 1}, {"task_id": "b", "n": {1}}, 7,
+                              {"task_id": "../x"}, {"task_id": "c", "n": "x" * 3000},
+                              {"task_id": "d", "n": 4}])
+            result = caught.value.result
             assert len(result.failures) == 4
+            outputs.add(caught.value)
             outputs.add(store.get_object("d"))
             outputs.add(result, *result.failures, *(f.error for f in result.failures))
             guarded.client().delete_object(Bucket=bucket, Key="tenant/a")
-            assert [d["fs_id"] for d in store.query()] == ["d"]  # logs the missing "a"
+            assert [d["task_id"] for d in store.query()] == ["d"]  # logs the missing "a"
             outputs.failing(lambda: store.get("a"))
             outputs.failing(lambda: list(store.query(on_missing="raise")))
             outputs.failing(lambda: store.query({"$where": "1"}))
@@ -250,10 +254,10 @@ def test_decoding_never_imports_or_calls_what_the_data_names(make_store, s3_serv
     allowed = {"when": dt.datetime(2024, 5, 6, 7, 8, 9), "id": uuid.UUID(int=7),
                "where": Path("/data/run"), "array": np.arange(3.0)}
     store = make_store(compress=True)
-    assert store.update([{"fs_id": "hostile", "payload": hostile, "nested": {"deep": hostile},
+    assert store.update([{"task_id": "hostile", "payload": hostile, "nested": {"deep": hostile},
                           **allowed}]).ok
     s3_server.client().put_object(  # written by some other tool: no metadata, plain msgpack
-        Bucket=bucket, Key="foreign", Body=msgpack.packb({"fs_id": "foreign", "p": hostile}))
+        Bucket=bucket, Key="foreign", Body=msgpack.packb({"task_id": "foreign", "p": hostile}))
     # Modules already loaded never reach the import machinery; these have not been.
     absent = [m for m in ("colorsys", NOT_IMPORTED, "monty", "monty.json") if m not in sys.modules]
     assert NOT_IMPORTED in absent
@@ -262,7 +266,7 @@ def test_decoding_never_imports_or_calls_what_the_data_names(make_store, s3_serv
     sys.meta_path.insert(0, spy)
     try:
         via_get = store.get("hostile")
-        via_query = next(store.query({"fs_id": "hostile"}))
+        via_query = next(store.query({"task_id": "hostile"}))
         via_many = next(store.get_many(["hostile"]))
         foreign = store.get("foreign")
     finally:
@@ -341,11 +345,11 @@ ESCAPES = ["../outside", "a/../../outside", "./outside", "/outside", "a/./b", ".
 @pytest.fixture
 def tenant(make_store, s3_server, bucket) -> S3Store:
     raw = s3_server.client()
-    raw.put_object(Bucket=bucket, Key="outside", Body=msgpack.packb({"fs_id": "outside",
+    raw.put_object(Bucket=bucket, Key="outside", Body=msgpack.packb({"task_id": "outside",
                                                                      "secret": 42}))
     raw.put_object(Bucket=bucket, Key="other-tenant/doc", Body=msgpack.packb({"secret": 43}))
     store = make_store(sub_dir="tenant")
-    assert store.update([{"fs_id": "mine", "v": 1}]).ok
+    assert store.update([{"task_id": "mine", "v": 1}]).ok
     return store
 
 
@@ -355,7 +359,7 @@ def objects(s3_server: LocalS3, bucket: str) -> list[str]:
 
 def test_keys_cannot_escape_the_sub_dir_on_write(tenant, s3_server, bucket):
     before = objects(s3_server, bucket)
-    result = tenant.update([{"fs_id": key, "v": 2} for key in ESCAPES])
+    result = tenant.update([{"task_id": key, "v": 2} for key in ESCAPES], errors="collect")
     assert result.written == 0
     assert [type(f.error) for f in result.failures] == [InvalidKeyError] * len(ESCAPES)
     assert objects(s3_server, bucket) == before
@@ -371,11 +375,11 @@ def test_keys_cannot_escape_the_sub_dir_on_read(tenant, key):
 
 
 def test_a_tampered_index_entry_cannot_reach_outside_the_sub_dir(tenant, s3_server, bucket):
-    tenant.index.collection.insert_one({"fs_id": "../outside"})
+    tenant.index.collection.insert_one({"task_id": "../outside"})
     with pytest.raises(InvalidKeyError, match="'../outside'"):
         list(tenant.query())
     before = objects(s3_server, bucket)
-    tenant.remove_docs({"fs_id": "../outside"}, remove_s3_object=True)
+    tenant.remove_docs({"task_id": "../outside"}, remove_s3_object=True)
     assert objects(s3_server, bucket) == before  # "outside" was not deleted
     report = tenant.verify(repair=True)
     assert report.objects == 1 and objects(s3_server, bucket) == before

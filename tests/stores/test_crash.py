@@ -26,7 +26,7 @@ CHUNK = 8
 CHILD = textwrap.dedent(
     """
     import sys
-    from tests.test_crash import crash_docs, crash_store
+    from tests.stores.test_crash import crash_docs, crash_store
 
     endpoint, bucket, path = sys.argv[1:4]
     store = crash_store(endpoint, bucket, path)
@@ -39,7 +39,7 @@ CHILD = textwrap.dedent(
 def crash_docs():
     """Streamed, like a real long update; the same documents in the child and the rerun."""
     for i in range(DOCS):
-        yield {"fs_id": f"run/{i:05d}", "step": i, "energy": -1.5 * i, "payload": "x" * 300}
+        yield {"task_id": f"run/{i:05d}", "step": i, "energy": -1.5 * i, "payload": "x" * 300}
 
 
 def crash_store(endpoint: str, bucket: str, path: str) -> S3Store:
@@ -86,7 +86,7 @@ def test_sigkill_mid_update_leaves_no_entry_without_object_and_rerun_completes(
     store = crash_store(s3_server.endpoint_url, bucket, path)
     store.connect()
     try:
-        entries = {e["fs_id"]: e for e in store.index.query()}
+        entries = {e["task_id"]: e for e in store.index.query()}
         # The consumer indexes each batch of CHUNK as it lands, so batches were flushed.
         assert entries, "no index batch was flushed before the kill"
         dangling = sorted(set(entries) - landed)

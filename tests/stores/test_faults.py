@@ -23,7 +23,7 @@ FAULT_RATE = 0.1
 
 
 def small_doc(i: int) -> dict:
-    return {"fs_id": f"doc-{i:05d}", "n": i, "label": f"label-{i % 13}"}
+    return {"task_id": f"doc-{i:05d}", "n": i, "label": f"label-{i % 13}"}
 
 
 def listed(s3_server: LocalS3, bucket: str) -> dict[str, str]:
@@ -34,7 +34,7 @@ def listed(s3_server: LocalS3, bucket: str) -> dict[str, str]:
 
 
 def indexed(store: S3Store) -> set[str]:
-    return set(store.index.distinct("fs_id"))
+    return set(store.index.distinct("task_id"))
 
 
 @pytest.fixture
@@ -64,13 +64,13 @@ def test_2000_documents_land_and_are_indexed_through_10_percent_faults(
     assert flaky.faults["InternalError"] > 0 and flaky.faults["SlowDown"] > 0
     record_property("faults_injected", sum(flaky.faults.values()))  # figures for the docs
     record_property("requests", sum(flaky.requests.values()))
-    expected = {d["fs_id"] for d in docs}
+    expected = {d["task_id"] for d in docs}
     assert indexed(store) == expected and store.count() == 2000
     # Every object landed whole: its ETag is the MD5 of maggma's body (plain msgpack).
     etags = listed(s3_server, bucket)
-    assert etags == {d["fs_id"]: hashlib.md5(msgpack.packb(d)).hexdigest() for d in docs}
+    assert etags == {d["task_id"]: hashlib.md5(msgpack.packb(d)).hexdigest() for d in docs}
     # Reads ride out the same faults.
-    sample = [d["fs_id"] for d in docs[::10]]
+    sample = [d["task_id"] for d in docs[::10]]
     assert [d["n"] for d in store.get_many(sample, workers=8, on_missing="raise")] == \
         [int(k.split("-")[1]) for k in sample]
     store.close()
@@ -82,7 +82,7 @@ def test_retries_exhausted_are_reported_per_key_and_index_matches_the_bucket(
     store = flaky_store(flaky, bucket)
     docs = [small_doc(i) for i in range(400)]
 
-    result = store.update(docs, workers=8, retries=1)
+    result = store.update(docs, workers=8, retries=1, errors="collect")
 
     failed = set(result.failed_keys)
     assert failed, "a 10 % fault rate with one attempt per request must lose some documents"
@@ -93,7 +93,7 @@ def test_retries_exhausted_are_reported_per_key_and_index_matches_the_bucket(
         assert failure.error.code in ("InternalError", "SlowDown")
     objects = set(listed(s3_server, bucket))
     assert indexed(store) == objects  # the index holds exactly what landed
-    assert objects | failed == {d["fs_id"] for d in docs} and not objects & failed
+    assert objects | failed == {d["task_id"] for d in docs} and not objects & failed
     assert result.written == len(objects)
     record_property("failed_keys", len(failed))
     store.close()
@@ -112,19 +112,19 @@ def test_a_key_that_always_fails_is_retried_then_reported_and_its_old_copy_kept(
         faulty.fail_when = None
         first = small_doc(3)
         assert store.update([first]).ok
-        before = store.index.query_one({"fs_id": "doc-00003"})
+        before = store.index.query_one({"task_id": "doc-00003"})
         faulty.fail_when = refuses_poisoned_puts
 
         changed = [{**small_doc(i), "label": "new"} for i in range(60)]
-        result = store.update(changed, workers=8, retries=3)
+        result = store.update(changed, workers=8, retries=3, errors="collect")
 
         assert set(result.failed_keys) == poisoned
         assert faulty.faults["SlowDown"] == 3 * len(poisoned)  # every attempt was made
-        expected = {d["fs_id"] for d in changed} - poisoned | {"doc-00003"}
+        expected = {d["task_id"] for d in changed} - poisoned | {"doc-00003"}
         assert set(listed(s3_server, bucket)) == expected == indexed(store)
         # The failed rewrite left the stored copy and its index entry untouched.
         assert store.get("doc-00003") == first
-        assert store.index.query_one({"fs_id": "doc-00003"}) == before
+        assert store.index.query_one({"task_id": "doc-00003"}) == before
         store.close()
 
 
@@ -175,10 +175,10 @@ def test_index_connection_lost_mid_update_is_a_clear_error_and_nothing_half_inde
     objects = listed(s3_server, bucket)
     bodies = s3_server.client()
     for entry in entries:  # every entry is complete and points at its landed object
-        assert entry["fs_id"] in objects
-        body = bodies.get_object(Bucket=bucket, Key=entry["fs_id"])["Body"].read()
+        assert entry["task_id"] in objects
+        body = bodies.get_object(Bucket=bucket, Key=entry["task_id"])["Body"].read()
         assert entry["obj_hash"] == hashlib.sha1(body).hexdigest()
-        assert entry["n"] == int(entry["fs_id"].split("-")[1])
+        assert entry["n"] == int(entry["task_id"].split("-")[1])
 
     client.fail_after = None  # the connection is back: rerunning completes the update
     result = store.update(docs, workers=4, chunk_size=10)

@@ -58,11 +58,11 @@ def index(request, tmp_path):
         store = BACKENDS[request.param](name)
     store.connect()
     store.update([
-        {"fs_id": "a", "formula": "Fe2O3", "nsites": 10, "calc": {"encut": 520},
+        {"task_id": "a", "formula": "Fe2O3", "nsites": 10, "calc": {"encut": 520},
          "elements": ["Fe", "O"], "last_updated": dt.datetime(2024, 1, 1)},
-        {"fs_id": "b", "formula": "NaCl", "nsites": 2, "calc": {"encut": 400},
+        {"task_id": "b", "formula": "NaCl", "nsites": 2, "calc": {"encut": 400},
          "elements": ["Na", "Cl"], "last_updated": dt.datetime(2024, 3, 1)},
-        {"fs_id": "c", "formula": "Si", "nsites": 2, "elements": ["Si"],
+        {"task_id": "c", "formula": "Si", "nsites": 2, "elements": ["Si"],
          "last_updated": dt.datetime(2024, 2, 1)},
     ])
     yield store
@@ -72,38 +72,38 @@ def index(request, tmp_path):
 
 
 def keys(docs) -> list:
-    return [d["fs_id"] for d in docs]
+    return [d["task_id"] for d in docs]
 
 
 def test_query_criteria_sort_skip_limit(index):
-    assert keys(index.query(sort={"fs_id": 1})) == ["a", "b", "c"]
-    assert keys(index.query({"nsites": 2}, sort={"fs_id": -1})) == ["c", "b"]
-    assert keys(index.query(sort={"fs_id": 1}, skip=1, limit=1)) == ["b"]
+    assert keys(index.query(sort={"task_id": 1})) == ["a", "b", "c"]
+    assert keys(index.query({"nsites": 2}, sort={"task_id": -1})) == ["c", "b"]
+    assert keys(index.query(sort={"task_id": 1}, skip=1, limit=1)) == ["b"]
     assert keys(index.query({"calc.encut": {"$gt": 450}})) == ["a"]
     assert keys(index.query({"elements": {"$in": ["Na"]}})) == ["b"]
 
 
 def test_query_hides_mongo_ids_unless_asked(index):
     assert all("_id" not in d for d in index.query())
-    assert "_id" in index.query_one(properties=["_id", "fs_id"])
+    assert "_id" in index.query_one(properties=["_id", "task_id"])
 
 
 def test_properties_project(index):
-    doc = index.query_one({"fs_id": "a"}, properties=["formula", "calc.encut"])
+    doc = index.query_one({"task_id": "a"}, properties=["formula", "calc.encut"])
     assert doc == {"formula": "Fe2O3", "calc": {"encut": 520}}
-    assert index.query_one({"fs_id": "a"}, properties={"nsites": 1}) == {"nsites": 10}
+    assert index.query_one({"task_id": "a"}, properties={"nsites": 1}) == {"nsites": 10}
 
 
 def test_count_distinct_query_one(index):
     assert index.count() == 3
     assert index.count({"nsites": 2}) == 2
     assert sorted(index.distinct("formula")) == ["Fe2O3", "NaCl", "Si"]
-    assert sorted(index.distinct("fs_id", {"nsites": {"$lt": 5}})) == ["b", "c"]
-    assert index.query_one({"fs_id": "zzz"}) is None
+    assert sorted(index.distinct("task_id", {"nsites": {"$lt": 5}})) == ["b", "c"]
+    assert index.query_one({"task_id": "zzz"}) is None
 
 
 def test_groupby(index):
-    groups = list(index.groupby("nsites", properties=["fs_id"]))
+    groups = list(index.groupby("nsites", properties=["task_id"]))
     assert [(g, sorted(keys(docs))) for g, docs in groups] == [
         ({"nsites": 2}, ["b", "c"]), ({"nsites": 10}, ["a"])
     ]
@@ -112,19 +112,19 @@ def test_groupby(index):
 
 
 def test_update_upserts_by_key(index):
-    index.update({"fs_id": "a", "formula": "Fe3O4", "nsites": 14})
+    index.update({"task_id": "a", "formula": "Fe3O4", "nsites": 14})
     assert index.count() == 3
-    assert index.query_one({"fs_id": "a"}) == {"fs_id": "a", "formula": "Fe3O4", "nsites": 14}
+    assert index.query_one({"task_id": "a"}) == {"task_id": "a", "formula": "Fe3O4", "nsites": 14}
 
 
 def test_update_by_other_key(index):
-    index.update([{"fs_id": "a2", "formula": "Si", "nsites": 8}], key="formula")
+    index.update([{"task_id": "a2", "formula": "Si", "nsites": 8}], key="formula")
     assert index.count({"formula": "Si"}) == 1
-    assert index.query_one({"formula": "Si"})["fs_id"] == "a2"
+    assert index.query_one({"formula": "Si"})["task_id"] == "a2"
 
 
 def test_update_rejects_bad_documents(index):
-    with pytest.raises(InvalidDocumentError, match="fs_id"):
+    with pytest.raises(InvalidDocumentError, match="task_id"):
         index.update([{"formula": "x"}])
     with pytest.raises(InvalidDocumentError, match="dict"):
         index.update(["not a doc"])
@@ -146,8 +146,8 @@ def test_last_updated_and_newer_in(index):
     empty.connect()
     assert empty.last_updated == dt.datetime.min
     assert sorted(empty.newer_in(index)) == ["a", "b", "c"]
-    empty.update([{"fs_id": "a", "last_updated": dt.datetime(2023, 12, 1)},
-                  {"fs_id": "c", "last_updated": dt.datetime(2024, 2, 15)}])
+    empty.update([{"task_id": "a", "last_updated": dt.datetime(2023, 12, 1)},
+                  {"task_id": "c", "last_updated": dt.datetime(2024, 2, 15)}])
     # by the newest date alone only b is newer; item by item, a is newer and b is new
     assert sorted(empty.newer_in(index)) == ["b"]
     assert sorted(empty.newer_in(index, exhaustive=True)) == ["a", "b"]
@@ -195,7 +195,7 @@ def test_close_before_connect_is_harmless_and_use_before_connect_is_clear():
 def test_memory_store_keeps_data_across_reconnect():
     store = MemoryStore("keep")
     with store:
-        store.update({"fs_id": 1})
+        store.update({"task_id": 1})
     with store:
         assert store.count() == 1
 
@@ -203,9 +203,9 @@ def test_memory_store_keeps_data_across_reconnect():
 def test_monty_store_persists_on_disk(tmp_path):
     path = str(tmp_path / "idx")
     with MontyStore("runs", database_path=path) as store:
-        store.update([{"fs_id": "x", "n": 1}])
+        store.update([{"task_id": "x", "n": 1}])
     with MontyStore("runs", database_path=path) as again:
-        assert again.query_one() == {"fs_id": "x", "n": 1}
+        assert again.query_one() == {"task_id": "x", "n": 1}
 
 
 def test_constructor_validation():
@@ -246,7 +246,7 @@ def test_mongogrant_without_the_extra_says_how_to_install():
 
 
 def test_groupby_on_nested_keys(index):
-    groups = list(index.groupby("calc.encut", properties=["fs_id"]))
+    groups = list(index.groupby("calc.encut", properties=["task_id"]))
     assert [g for g, _ in groups] == [{"calc": {"encut": 400}}, {"calc": {"encut": 520}}]
     assert [keys(docs) for _, docs in groups] == [["b"], ["a"]]
 
@@ -262,4 +262,4 @@ def test_monty_write_errors_are_store_errors(monkeypatch):
 
     monkeypatch.setattr(store.collection, "replace_one", broken)
     with pytest.raises(StoreConnectionError, match="writing 1 documents to the index monty://"):
-        store.update({"fs_id": "a"})
+        store.update({"task_id": "a"})

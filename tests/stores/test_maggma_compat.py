@@ -26,7 +26,7 @@ def documents(n: int = 6) -> list[dict]:
     rng = np.random.default_rng(0)
     return [
         {
-            "fs_id": f"mp-{i}",
+            "task_id": f"mp-{i}",
             "formula": ["Fe2O3", "NaCl", "Si"][i % 3],
             "nsites": i + 1,
             "band_gap": 0.5 * i,
@@ -48,7 +48,7 @@ def shared_collection():
 
 def maggma_store(collection, s3_server, bucket, **kwargs):
     index = maggma_stores.MongoStore.from_collection(collection)
-    index.key = "fs_id"
+    index.key = "task_id"
     store = maggma_stores.S3Store(index, bucket, s3_profile=dict(CREDENTIALS),
                                   endpoint_url=s3_server.endpoint_url, **kwargs)
     store.connect()
@@ -78,7 +78,7 @@ def assert_same_document(ours: dict, original: dict) -> None:
 
 def without_ids(entries) -> list[dict]:
     return sorted(({k: v for k, v in e.items() if k != "_id"} for e in entries),
-                  key=lambda e: e["fs_id"])
+                  key=lambda e: e["task_id"])
 
 
 @pytest.mark.parametrize("compress", [True, False])
@@ -93,10 +93,10 @@ def test_we_read_what_maggma_wrote(shared_collection, s3_server, bucket, compres
 
     ours = our_store(shared_collection, s3_server, bucket, compress=compress, sub_dir=sub_dir,
                      searchable_fields=fields)
-    read = {d["fs_id"]: d for d in ours.query()}
+    read = {d["task_id"]: d for d in ours.query()}
     assert len(read) == len(docs)
     for original in docs:
-        assert_same_document(read[original["fs_id"]], original)
+        assert_same_document(read[original["task_id"]], original)
     assert ours.count({"nsites": {"$gt": 3}}) == 3
 
     # Writing the same documents again through s3explore leaves identical index entries.
@@ -117,13 +117,13 @@ def test_maggma_reads_what_we_wrote(shared_collection, s3_server, bucket, compre
 
     theirs = maggma_store(shared_collection, s3_server, bucket, compress=compress,
                           sub_dir=sub_dir, searchable_fields=["formula", "nsites"])
-    read = {d["fs_id"]: d for d in theirs.query()}
+    read = {d["task_id"]: d for d in theirs.query()}
     assert len(read) == len(docs)
     for original in docs:
         body = {k: v for k, v in original.items() if k != "last_updated"}
         # maggma leaves tagged values tagged: compare with monty's own encoding
         expected = msgpack.unpackb(msgpack.packb(body, default=monty_default), raw=False)
-        got = dict(read[original["fs_id"]])
+        got = dict(read[original["task_id"]])
         assert got.pop("last_updated") == original["last_updated"]
         assert got == expected
     assert theirs.count({"formula": "Si"}) == 2

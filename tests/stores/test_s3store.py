@@ -23,6 +23,7 @@ from s3explore import (
     ProgressCounter,
     S3Store,
     StoreConnectionError,
+    UpdateError,
 )
 from s3explore.local_s3 import LocalS3
 from tests.conftest import CREDENTIALS
@@ -30,7 +31,7 @@ from tests.conftest import CREDENTIALS
 
 def material(i: int, **extra) -> dict:
     return {
-        "fs_id": f"mp-{i}",
+        "task_id": f"mp-{i}",
         "formula": ["Fe2O3", "NaCl", "Si", "GaAs"][i % 4],
         "nsites": i % 7 + 1,
         "band_gap": round(0.1 * i, 3),
@@ -54,10 +55,10 @@ def test_update_and_query_round_trip(make_store, compress, sub_dir):
     docs = [material(i) for i in range(20)]
     result = store.update(docs)
     assert result.ok and result.written == 20 and result.bytes > 0
-    back = list(store.query(sort={"fs_id": 1}))
-    assert [d["fs_id"] for d in back] == sorted(d["fs_id"] for d in docs)
+    back = list(store.query(sort={"task_id": 1}))
+    assert [d["task_id"] for d in back] == sorted(d["task_id"] for d in docs)
     original = docs[3]
-    fetched = store.query_one({"fs_id": "mp-3"})
+    fetched = store.query_one({"task_id": "mp-3"})
     assert fetched["last_updated"] == original["last_updated"]
     np.testing.assert_array_equal(fetched["dos"]["total"], original["dos"]["total"])
     assert store.count({"formula": "Si"}) == 5
@@ -68,16 +69,16 @@ def test_object_layout_and_metadata_are_maggmas(make_store, s3_server, bucket):
     store.update([material(1)], additional_metadata=["nsites"])
     response = raw_object(s3_server, bucket, "a/b/mp-1")
     assert response["Metadata"] == {
-        "nsites": "2", "formula": "NaCl", "band-gap": "0.1", "fs-id": "mp-1",
+        "nsites": "2", "formula": "NaCl", "band-gap": "0.1", "task-id": "mp-1",
         "sub-dir": "a/b/", "compression": "zlib",
-        "s3-to-mongo-keys": json.dumps({"fs_id": "fs-id", "nsites": "nsites",
+        "s3-to-mongo-keys": json.dumps({"task_id": "task-id", "nsites": "nsites",
                                         "formula": "formula", "band_gap": "band-gap",
                                         "sub_dir": "sub-dir", "compression": "compression",
                                         "s3-to-mongo-keys": "s3-to-mongo-keys"}),
     }
     entry = store.index.query_one()
     assert entry["last_updated"] == dt.datetime(2024, 1, 1, 1)
-    assert set(entry) == {"nsites", "formula", "band_gap", "fs_id", "sub_dir", "compression",
+    assert set(entry) == {"nsites", "formula", "band_gap", "task_id", "sub_dir", "compression",
                           "s3-to-mongo-keys", "last_updated", "obj_hash"}
     import hashlib
     body = response["Body"].read()
@@ -93,8 +94,8 @@ def test_store_hash_off_leaves_no_hash(make_store):
 def test_missing_searchable_field_is_sparse(make_store):
     store = make_store(searchable_fields=["formula", "spacegroup"])
     store.update([material(1), {**material(2), "spacegroup": "Fm-3m"}])
-    assert "spacegroup" not in store.index.query_one({"fs_id": "mp-1"})
-    assert store.index.query_one({"fs_id": "mp-2"})["spacegroup"] == "Fm-3m"
+    assert "spacegroup" not in store.index.query_one({"task_id": "mp-1"})
+    assert store.index.query_one({"task_id": "mp-2"})["spacegroup"] == "Fm-3m"
     assert store.count({"spacegroup": {"$exists": True}}) == 1
 
 
@@ -122,7 +123,7 @@ def test_get_get_object_and_get_many(make_store):
     assert obj.compression == "zstd" and obj.stored_size < obj.decoded_size
     assert obj.key == "mp-2" and obj.seconds >= 0
     got = list(store.get_many(["mp-5", "mp-0", "nope", "mp-3"], on_missing="none"))
-    assert [d and d["fs_id"] for d in got] == ["mp-5", "mp-0", None, "mp-3"]
+    assert [d and d["task_id"] for d in got] == ["mp-5", "mp-0", None, "mp-3"]
     assert len(list(store.get_many(["mp-1", "nope"]))) == 1
     with pytest.raises(ObjectNotFoundError, match="'nope'"):
         list(store.get_many(["nope"], on_missing="raise"))
@@ -136,7 +137,7 @@ def test_properties_in_the_index_do_not_touch_s3(make_store, s3_server):
     store = make_store(searchable_fields=["formula", "nsites"])
     store.update([material(i) for i in range(10)])
     s3_server.reset_counters()
-    rows = list(store.query(properties=["formula", "nsites"], sort={"fs_id": 1}))
+    rows = list(store.query(properties=["formula", "nsites"], sort={"task_id": 1}))
     assert rows[0] == {"formula": "Fe2O3", "nsites": 1}
     assert s3_server.requests["GET"] == 0
     rows = list(store.query(properties=["formula", "dos.energies"], limit=2))
@@ -149,7 +150,7 @@ def test_missing_object_is_logged_and_skipped_or_raised(make_store, s3_server, b
     store.update([material(i) for i in range(3)])
     s3_server.client().delete_object(Bucket=bucket, Key="mp-1")
     with caplog.at_level(logging.WARNING, logger="s3explore"):
-        assert [d["fs_id"] for d in store.query(sort={"fs_id": 1})] == ["mp-0", "mp-2"]
+        assert [d["task_id"] for d in store.query(sort={"task_id": 1})] == ["mp-0", "mp-2"]
     assert "mp-1" in caplog.text
     with pytest.raises(ObjectNotFoundError, match="mp-1"):
         list(store.query(on_missing="raise"))
@@ -161,7 +162,7 @@ def test_missing_object_is_logged_and_skipped_or_raised(make_store, s3_server, b
 def test_query_keeps_index_order_with_many_workers(make_store):
     store = make_store(s3_workers=8, searchable_fields=["band_gap"])
     store.update([material(i) for i in range(60)])
-    order = [d["fs_id"] for d in store.query(sort={"band_gap": -1})]
+    order = [d["task_id"] for d in store.query(sort={"band_gap": -1})]
     assert order == [f"mp-{i}" for i in reversed(range(60))]
 
 
@@ -209,7 +210,7 @@ def test_update_streams_any_iterable_and_reports_progress(make_store):
 def test_progress_counts_failures(make_store):
     store = make_store()
     counter = ProgressCounter()
-    store.update([material(1), {"no": "key"}, material(2)], progress=counter)
+    store.update([material(1), {"no": "key"}, material(2)], progress=counter, errors="collect")
     snap = counter.snapshot()
     assert (snap.total, snap.done, snap.failed) == (3, 2, 1)
 
@@ -217,13 +218,16 @@ def test_progress_counts_failures(make_store):
 def test_partial_failures_do_not_stop_the_batch(make_store):
     store = make_store(searchable_fields=["formula"])
     docs = [material(0), {"formula": "x"}, material(1, blob={1, 2}), "text",
-            {"fs_id": "../escape"}, material(2), material(2), material(3, formula="x" * 3000)]
-    result = store.update(docs)
+            {"task_id": "../escape"}, material(2), material(2), material(3, formula="x" * 3000)]
+    with pytest.raises(UpdateError, match="6 document.s. could not be stored") as caught:
+        store.update(docs)
+    assert "'mp-1': " in str(caught.value) and "errors='collect'" in str(caught.value)
+    result = caught.value.result
     assert result.written == 2
-    assert sorted(store.distinct("fs_id")) == ["mp-0", "mp-2"]
+    assert sorted(store.distinct("task_id")) == ["mp-0", "mp-2"]
     reasons = {f.key: f.reason for f in result.failures if f.key}
     keyless = [f.reason for f in result.failures if f.key is None]
-    assert any("no key field 'fs_id'" in r for r in keyless)
+    assert any("no key field 'task_id'" in r for r in keyless)
     assert any("must be dicts, got str" in r for r in keyless)
     assert "cannot encode" in reasons["mp-1"]
     assert "'.' or '..'" in reasons["../escape"]
@@ -238,10 +242,10 @@ def test_rerunning_an_update_is_idempotent(make_store, s3_server, bucket):
     store = make_store(searchable_fields=["formula"])
     docs = [material(i) for i in range(10)]
     first = store.update(docs)
-    entries = sorted(store.index.query(), key=lambda e: e["fs_id"])
+    entries = sorted(store.index.query(), key=lambda e: e["task_id"])
     second = store.update(docs)
     assert first.written == second.written == 10
-    assert sorted(store.index.query(), key=lambda e: e["fs_id"]) == entries
+    assert sorted(store.index.query(), key=lambda e: e["task_id"]) == entries
     listed = s3_server.client().list_objects_v2(Bucket=bucket)["KeyCount"]
     assert listed == 10 == store.count()
 
@@ -249,7 +253,7 @@ def test_rerunning_an_update_is_idempotent(make_store, s3_server, bucket):
 def test_metadata_limit_is_configurable(make_store):
     big = material(1, notes="n" * 2500)
     store = make_store(searchable_fields=["notes"])
-    assert not store.update([big]).ok
+    assert not store.update([big], errors="collect").ok
     roomy = make_store(searchable_fields=["notes"], metadata_limit=8192)
     assert roomy.update([big]).ok
 
@@ -261,7 +265,7 @@ def test_retries_ride_out_throttling_and_server_errors(bucket):
         flaky.fail_rate = 0.3
         store = S3Store(MemoryStore("flaky"), bucket, s3_profile=dict(CREDENTIALS),
                         endpoint_url=flaky.endpoint_url, retries=10)
-        store._retry = type(store._retry)(attempts=10, base_delay=0.001)
+        store.objects.retry = type(store.objects.retry)(attempts=10, base_delay=0.001)
         with store:
             result = store.update([material(i) for i in range(40)])
             assert result.ok and store.count() == 40
@@ -278,10 +282,10 @@ def test_retries_exhausted_are_reported_per_key_and_not_indexed(bucket):
         store = S3Store(MemoryStore("exhausted"), bucket, s3_profile=dict(CREDENTIALS),
                         endpoint_url=faulty.endpoint_url)
         with store:
-            result = store.update([material(i) for i in range(5)], retries=2)
+            result = store.update([material(i) for i in range(5)], retries=2, errors="collect")
             assert sorted(result.failed_keys) == ["mp-1", "mp-3"]
             assert all("SlowDown" in f.reason for f in result.failures)
-            assert sorted(store.distinct("fs_id")) == ["mp-0", "mp-2", "mp-4"]
+            assert sorted(store.distinct("task_id")) == ["mp-0", "mp-2", "mp-4"]
             listed = faulty.client().list_objects_v2(Bucket=bucket).get("Contents", [])
             assert sorted(o["Key"] for o in listed) == ["mp-0", "mp-2", "mp-4"]
 
@@ -299,7 +303,7 @@ def test_cancel_indexes_what_landed_and_nothing_else(make_store, s3_server, buck
     result = store.update(docs(), cancel=cancel, chunk_size=5)
     assert result.cancelled and not result.ok
     listed = {o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]}
-    assert set(store.distinct("fs_id")) == listed
+    assert set(store.distinct("task_id")) == listed
     assert 0 < result.written == len(listed) < 500
 
 
@@ -338,7 +342,7 @@ def test_index_delegation(make_store):
     assert store.last_updated == dt.datetime(2024, 1, 1, 7)
     other = MemoryStore("other")
     other.connect()
-    other.update([{"fs_id": "mp-1", "last_updated": dt.datetime(2030, 1, 1)}])
+    other.update([{"task_id": "mp-1", "last_updated": dt.datetime(2030, 1, 1)}])
     assert store.newer_in(other, exhaustive=True) == ["mp-1"]
 
 
@@ -352,10 +356,10 @@ def test_rebuild_index_from_s3_data(make_store, sub_dir):
     zstd_writer = make_store(index=store.index, compress="zstd", sub_dir=sub_dir,
                              searchable_fields=["formula", "nsites"])
     zstd_writer.update([material(i) for i in range(4, 8)])
-    before = {e["fs_id"]: e for e in store.index.query()}
-    store.index.remove_docs({"fs_id": {"$in": ["mp-0", "mp-5"]}})
+    before = {e["task_id"]: e for e in store.index.query()}
+    store.index.remove_docs({"task_id": {"$in": ["mp-0", "mp-5"]}})
     assert store.rebuild_index_from_s3_data() == 8
-    after = {e["fs_id"]: e for e in store.index.query()}
+    after = {e["task_id"]: e for e in store.index.query()}
     # entries that survived keep their last_updated; lost ones take the object's date
     for key in ("mp-0", "mp-5"):
         assert after[key].pop("last_updated") > before[key].pop("last_updated")
@@ -379,8 +383,8 @@ def test_rebuild_into_an_empty_index_uses_object_dates(make_store):
 def test_rebuild_metadata_from_index(make_store, s3_server, bucket):
     store = make_store(searchable_fields=["formula"])
     store.update([material(i) for i in range(3)])
-    store.index.update([{**store.index.query_one({"fs_id": "mp-1"}), "formula": "Changed"}])
-    assert store.rebuild_metadata_from_index({"fs_id": "mp-1"}) == 1
+    store.index.update([{**store.index.query_one({"task_id": "mp-1"}), "formula": "Changed"}])
+    assert store.rebuild_metadata_from_index({"task_id": "mp-1"}) == 1
     assert raw_object(s3_server, bucket, "mp-1")["Metadata"]["formula"] == "Changed"
     assert raw_object(s3_server, bucket, "mp-0")["Metadata"]["formula"] == "Fe2O3"
 
@@ -401,7 +405,7 @@ def test_profile_by_name_from_aws_files(tmp_path, monkeypatch, s3_server, bucket
         with store:
             store.update([material(1)])
             assert store.client.meta.region_name == "eu-west-1"
-            assert store.get("mp-1")["fs_id"] == "mp-1"
+            assert store.get("mp-1")["task_id"] == "mp-1"
         assert store.s3_profile == "lab"
         with pytest.raises(CredentialsError, match="'nobody'.*AWS config"):
             S3Store(MemoryStore("p2"), bucket, s3_profile="nobody",
@@ -445,7 +449,7 @@ def test_anonymous_requests_are_unsigned(make_store, s3_server, bucket):
                         s3_resource_kwargs={"region_name": "us-east-1"})
         with store:
             assert store.client.meta.config.signature_version is UNSIGNED
-            assert store.get("mp-1")["fs_id"] == "mp-1"
+            assert store.get("mp-1")["task_id"] == "mp-1"
     finally:
         s3_server.access_keys = None
 
@@ -505,9 +509,9 @@ def test_more_workers_than_configured_grow_the_connection_pool(make_store):
 
 def test_a_key_repeated_after_it_settled_is_stored_again_consistently(make_store):
     store = make_store(s3_workers=1, searchable_fields=["v"])
-    docs = [{"fs_id": "a", "v": 1}] + [{"fs_id": f"b{i}", "v": 0} for i in range(6)]
-    docs.append({"fs_id": "a", "v": 2})
+    docs = [{"task_id": "a", "v": 1}] + [{"task_id": f"b{i}", "v": 0} for i in range(6)]
+    docs.append({"task_id": "a", "v": 2})
     result = store.update(docs, chunk_size=1)
     assert result.ok and result.written == 8
-    assert store.get("a")["v"] == 2 and store.index.query_one({"fs_id": "a"})["v"] == 2
+    assert store.get("a")["v"] == 2 and store.index.query_one({"task_id": "a"})["v"] == 2
     assert store.verify().ok  # the entry's obj_hash is the object that stayed

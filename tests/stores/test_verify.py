@@ -15,12 +15,12 @@ from tests.conftest import CREDENTIALS
 
 
 def material(i: int) -> dict:
-    return {"fs_id": f"mp-{i}", "formula": ["Fe2O3", "NaCl", "Si"][i % 3], "nsites": i + 1,
+    return {"task_id": f"mp-{i}", "formula": ["Fe2O3", "NaCl", "Si"][i % 3], "nsites": i + 1,
             "sites": list(range(i + 1))}
 
 
 def snapshot(store: S3Store) -> list[dict]:
-    return sorted(store.index.query(), key=lambda e: e["fs_id"])
+    return sorted(store.index.query(), key=lambda e: e["task_id"])
 
 
 @pytest.fixture(params=[True, False], ids=["zlib", "plain"])
@@ -41,8 +41,8 @@ def broken(request, compress, make_store, s3_server, bucket):
     assert store.update([material(i) for i in range(6)]).ok
     raw = s3_server.client()
     prefix = store.sub_dir
-    store.index.remove_docs({"fs_id": "mp-1"})
-    foreign = msgpack.packb({"fs_id": "foreign-1", "formula": "GaAs", "nsites": 2})
+    store.index.remove_docs({"task_id": "mp-1"})
+    foreign = msgpack.packb({"task_id": "foreign-1", "formula": "GaAs", "nsites": 2})
     raw.put_object(Bucket=bucket, Key=prefix + "foreign-1",
                    Body=zlib.compress(foreign) if compress else foreign)
     raw.delete_object(Bucket=bucket, Key=prefix + "mp-2")
@@ -80,8 +80,8 @@ class _StateAtLogTime(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if "verify(repair=True)" in record.getMessage():
-            keys = set(self.store.index.distinct("fs_id"))
-            mp3 = self.store.index.query_one({"fs_id": "mp-3"}, ["obj_hash"])
+            keys = set(self.store.index.distinct("task_id"))
+            mp3 = self.store.index.query_one({"task_id": "mp-3"}, ["obj_hash"])
             self.seen.append((record.getMessage(), keys, mp3["obj_hash"]))
 
 
@@ -103,14 +103,14 @@ def test_repair_says_what_it_will_do_then_fixes_the_index(broken, caplog):
     assert any("re-index 1 object(s) whose obj_hash differs" in line for line in plan)
     assert all(broken.name in line for line in plan)
     # Each line was logged while the index was still as verify() found it.
-    unchanged = {e["fs_id"] for e in before}
-    old_hash = next(e["obj_hash"] for e in before if e["fs_id"] == "mp-3")
+    unchanged = {e["task_id"] for e in before}
+    old_hash = next(e["obj_hash"] for e in before if e["task_id"] == "mp-3")
     assert [(keys, h) for _, keys, h in spy.seen] == [(unchanged, old_hash)] * 3
 
     assert report.removed == ["mp-2"]
     assert sorted(report.reindexed) == ["foreign-1", "mp-1", "mp-3"]
     assert broken.verify().ok
-    entries = {e["fs_id"]: e for e in snapshot(broken)}
+    entries = {e["task_id"]: e for e in snapshot(broken)}
     assert set(entries) == {"foreign-1", "mp-0", "mp-1", "mp-3", "mp-4", "mp-5"}
     # Re-indexed entries carry the searchable fields with their types, from the bodies.
     assert (entries["mp-1"]["formula"], entries["mp-1"]["nsites"]) == ("NaCl", 2)
@@ -118,7 +118,7 @@ def test_repair_says_what_it_will_do_then_fixes_the_index(broken, caplog):
     assert entries["mp-3"]["nsites"] == 99
     assert entries["mp-3"]["obj_hash"] == broken.rewritten_hash
     assert broken.get("foreign-1")["formula"] == "GaAs"
-    assert sorted(d["fs_id"] for d in broken.query({"nsites": 2})) == ["foreign-1", "mp-1"]
+    assert sorted(d["task_id"] for d in broken.query({"nsites": 2})) == ["foreign-1", "mp-1"]
 
 
 def test_repair_of_an_index_that_agrees_does_nothing_and_logs_nothing(make_store, caplog):
