@@ -4,6 +4,10 @@ The simple form is one or more ``field OP value`` clauses joined by ``and``, wit
 ``== != > >= < <=`` (``=`` is taken as ``==``). Values are numbers, ``true``/``false``/
 ``null``, quoted strings, or bare words (taken as strings). Clauses on the same field merge
 (``nsites > 2 and nsites <= 8`` -> ``{"nsites": {"$gt": 2, "$lte": 8}}``).
+
+Filter text comes from a widget, so ``parse_filter`` also applies the limits of ``_guard``:
+allowed operators only, bounded size and depth, ``$regex`` values that compile and do not
+nest quantifiers. Every problem is a QueryError, never a RecursionError or a hang.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import re
 from typing import Any
 
 from s3explore._errors import QueryError
+from s3explore.widgets._guard import check_filter_criteria, check_filter_text
 
 OPERATORS = {"==": "$eq", "=": "$eq", "!=": "$ne", ">": "$gt", ">=": "$gte", "<": "$lt",
              "<=": "$lte"}
@@ -34,12 +39,12 @@ def parse_filter(text: str | None) -> dict:
         return {}
     if not isinstance(text, str):
         raise QueryError(f"a filter must be text, not {type(text).__name__}")
+    check_filter_text(text)
     text = text.strip()
     if not text:
         return {}
-    if text.startswith("{"):
-        return _parse_mapping(text)
-    return _parse_clauses(text)
+    criteria = _parse_mapping(text) if text.startswith("{") else _parse_clauses(text)
+    return check_filter_criteria(criteria)
 
 
 def _parse_mapping(text: str) -> dict:
@@ -48,11 +53,13 @@ def _parse_mapping(text: str) -> dict:
     except json.JSONDecodeError as json_error:
         try:  # Python users type {'nsites': {'$gt': 10}} with single quotes
             criteria = ast.literal_eval(text)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             raise QueryError(
                 f"the filter is not valid JSON: {json_error.msg} at character "
                 f"{json_error.pos + 1}; write it like {{\"nsites\": {{\"$gt\": 10}}}}"
             ) from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer past Python's digit limit
+        raise QueryError(f"cannot read the filter: {exc}") from None
     if not isinstance(criteria, dict):
         raise QueryError(f"a JSON filter must be an object, not a {type(criteria).__name__}")
     return criteria
@@ -90,14 +97,17 @@ def _clause_error(text: str, position: int) -> str:
 
 
 def _value(token: str) -> Any:
-    if token[0] in "\"'":
-        if token[0] == '"':
-            return json.loads(token)
-        return ast.literal_eval(token)
-    if _NUMBER.match(token):
-        number = float(token)
-        is_int = re.fullmatch(r"[+-]?\d+", token) is not None
-        return int(token) if is_int else number
+    try:
+        if token[0] in "\"'":
+            if token[0] == '"':
+                return json.loads(token)
+            return ast.literal_eval(token)
+        if _NUMBER.match(token):
+            number = float(token)
+            is_int = re.fullmatch(r"[+-]?\d+", token) is not None
+            return int(token) if is_int else number
+    except (ValueError, SyntaxError) as exc:  # a bad escape, a number past the digit limit
+        raise QueryError(f"cannot read the value {token[:40]!r}: {exc}") from None
     return _WORDS.get(token.lower(), token)
 
 
