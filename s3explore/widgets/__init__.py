@@ -7,7 +7,8 @@ VS Code and Voila.
 
 CSS classes on the rendered page, kept stable for tests and custom styling:
 ``s3x-browser`` (browser root), ``s3x-row`` (one per visible row; a click opens it),
-``s3x-next``, ``s3x-prev``, ``s3x-count`` (its text holds the total), ``s3x-filter`` (the
+``s3x-next``, ``s3x-prev``, ``s3x-count`` (its text holds the total; it also carries
+``s3x-stale`` while an error keeps the last good page on screen), ``s3x-filter`` (the
 filter box; the ``<input>`` is inside it), ``s3x-doc`` (viewer root), ``s3x-upload`` (upload
 Start button), ``s3x-cancel``, ``s3x-progress`` (progress bar; its label reads
 ``done / total``) and ``s3x-status`` (upload status text).

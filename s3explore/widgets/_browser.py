@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -13,26 +12,32 @@ from traitlets import Int, Unicode, observe
 
 from s3explore._errors import ConfigurationError, QueryError, S3ExploreError
 from s3explore._stores import StoredObject
+from s3explore.widgets._base import ErrorBox, Hooks, StoreWidget
 from s3explore.widgets._filters import EXAMPLES, combine, parse_filter
-from s3explore.widgets._state import Pager, SortState, check_page_size, check_store
-from s3explore.widgets._style import html, style_widget
+from s3explore.widgets._state import Pager, SortState, check_page_size
+from s3explore.widgets._style import html
 from s3explore.widgets._table import Row, Table
-from s3explore.widgets._tree import render_error
 from s3explore.widgets._viewer import DocumentViewer
 
 PAGE_SIZES = (10, 25, 50, 100)
-_NO_KEY = object()
 
 
-class IndexBrowser(widgets.VBox):
+class IndexBrowser(StoreWidget):
     """Browse an index page by page: count, filter, sort, and open rows in a DocumentViewer.
 
     Paging is server-side (``skip``/``limit`` on the index); only one page of index
     entries is ever read. ``page`` counts from 1. The filter takes Mongo-style JSON or the
-    simple form ``nsites > 10 and formula == "Fe2O3"``. An invalid filter (or any error of
-    the store) shows an inline error and keeps the last good page; ``error`` holds the
-    message. The root element carries the CSS class ``s3x-browser``.
+    simple form ``nsites > 10 and formula == "Fe2O3"``; typed filters are limited to plain
+    query operators and bounded in size (see ``s3explore.widgets._guard``). An invalid filter
+    (or any error of the store) shows an inline error and keeps the last good page, and the
+    count says it is the last good result; ``error`` holds the message and ``state`` is
+    ``error`` until a load succeeds (else ``ready``). ``on_open(callback)`` registers a
+    function called with the key and the StoredObject whenever a document is opened.
+    The root element carries the CSS class ``s3x-browser``.
     """
+
+    widget_name = "IndexBrowser"
+    css_classes = ("s3x-browser",)
 
     page = Int(1, help="the page shown, from 1")
     page_size = Int(25, help="rows per page")
@@ -56,8 +61,7 @@ class IndexBrowser(widgets.VBox):
         if criteria is not None and not isinstance(criteria, Mapping):
             raise QueryError(f"criteria must be a dict such as {{'nsites': {{'$gt': 10}}}}, "
                              f"not {type(criteria).__name__}")
-        check_store(store, "IndexBrowser", s3_only=False)
-        self.store = store
+        self._use_store(store)
         self.base_criteria = dict(criteria or {})
         self.fields = self._check_fields(fields)
         self._criteria = dict(self.base_criteria)
@@ -66,15 +70,15 @@ class IndexBrowser(widgets.VBox):
         self._rows = pd.DataFrame()
         self._selected: Any = None
         self._filter_text = ""
-        self._syncing = False
+        self._stale = False  # the last load failed: the page shown is the last good one
+        self._opened = Hooks("on_open")
         self.viewer = viewer if viewer is not None else DocumentViewer(store)
 
         self._filter_box = widgets.Text(placeholder=EXAMPLES, continuous_update=False)
         self._filter_box.add_class("s3x-filter")
         self._filter_box.observe(self._on_filter_box, "value")
         self._count = html("", "s3x-count")
-        self._error = html("", "s3x-errorbox")
-        self._error.layout.display = "none"
+        self._error = ErrorBox()
         self._table = Table(on_sort=self.sort_by, on_open=self._open_row)
         self._prev = self._button("\u2039 Prev", "s3x-prev", self.prev_page)
         self._next = self._button("Next \u203a", "s3x-next", self.next_page)
@@ -91,9 +95,7 @@ class IndexBrowser(widgets.VBox):
         footer.add_class("s3x-footer")
         card = widgets.VBox([toolbar, self._error, self._table.widget, footer])
         card.add_class("s3x-card")
-        children = [style_widget(), card] + ([self.viewer] if show_viewer else [])
-        super().__init__(children, **kwargs)
-        self.add_class("s3x-browser")
+        super().__init__([card] + ([self.viewer] if show_viewer else []), **kwargs)
         # The first page: bad criteria or fields raise here, there is no good page to keep.
         self._load(recount=True, raise_errors=True)
 
@@ -143,7 +145,7 @@ class IndexBrowser(widgets.VBox):
         try:
             extra = parse_filter(text)
         except QueryError as exc:
-            self._show_error(exc)
+            self._show_error(exc, stale=True)
             return False
         ok = self._load(criteria=combine(self.base_criteria, extra), pager=self._pager.go(1),
                         recount=True, filter_text=text.strip())
@@ -156,16 +158,25 @@ class IndexBrowser(widgets.VBox):
         """Count again and reload the page (the index may have changed)."""
         return self._load(recount=True)
 
-    def open(self, key: Any = _NO_KEY) -> StoredObject | None:
-        """Show the document under ``key`` in the viewer.
-
-        Without a key this is ipywidgets' own ``Widget.open()``, which opens the comm.
-        """
-        if key is _NO_KEY:
-            return super().open()
+    def open_document(self, key: Any) -> StoredObject | None:
+        """Show the document under ``key`` in the viewer and mark its row; the StoredObject,
+        or None when it could not be fetched (the viewer shows why). ``on_open`` callbacks
+        are called after a successful fetch."""
         self._selected = key
         self._table.render(self._rows, self._sort, self._selected)
-        return self.viewer.show(key)
+        stored = self.viewer.show(key)
+        if stored is not None:
+            problems = self._opened(key, stored)
+            if problems:
+                self._show_error("\n".join(problems))
+        return stored
+
+    def on_open(self, callback: Callable[[Any, StoredObject], Any],
+                remove: bool = False) -> None:
+        """Call ``callback(key, stored_object)`` whenever a document is opened (a row click or
+        ``open_document``); ``remove=True`` unregisters it. A callback that raises is shown
+        as an inline error."""
+        self._opened.register(callback, remove)
 
     # ------------------------------------------------------------ loading
 
@@ -185,7 +196,7 @@ class IndexBrowser(widgets.VBox):
         except S3ExploreError as exc:
             if raise_errors:
                 raise
-            self._show_error(exc)
+            self._show_error(exc, stale=True)
             return False
         self._criteria, self._pager, self._sort, self._rows = criteria, pager, sort, rows
         if filter_text is not None:
@@ -206,39 +217,30 @@ class IndexBrowser(widgets.VBox):
 
     # ------------------------------------------------------------ traits <-> state
 
-    @contextmanager
-    def _quiet(self) -> Iterator[None]:
-        """Set traits and widget values without reacting to them."""
-        before, self._syncing = self._syncing, True
-        try:
-            yield
-        finally:
-            self._syncing = before
-
     def _on_filter_box(self, change: dict) -> None:
-        if not self._syncing:
+        if self._reacting:
             self.apply_filter(change["new"])
 
     @observe("page")
     def _on_page(self, change: dict) -> None:
-        if not self._syncing:
+        if self._reacting:
             self.go_to(change["new"])
 
     @observe("page_size")
     def _on_page_size(self, change: dict) -> None:  # the trait and the dropdown
-        if not self._syncing:
+        if self._reacting:
             self._set_page_size(change["new"])
 
     @observe("filter")
     def _on_filter(self, change: dict) -> None:
-        if not self._syncing:
+        if self._reacting:
             self.apply_filter(change["new"])
 
     def _set_page_size(self, page_size: Any) -> bool:
         try:
             pager = self._pager.with_page_size(page_size)
         except ConfigurationError as exc:
-            self._show_error(exc)
+            self._show_error(exc, stale=True)
             return False
         return self._load(pager=pager)
 
@@ -263,22 +265,38 @@ class IndexBrowser(widgets.VBox):
         button.on_click(lambda _: action())
         return button
 
-    def _show_error(self, exc: BaseException) -> None:
-        self.error = str(exc)
-        self._error.value = f'<div class="s3x-error">{escape(str(exc))}</div>'
-        self._error.layout.display = None
-        self._sync_traits()
+    def _show_error(self, error: BaseException | str, *, stale: bool = False) -> None:
+        """The error box, ``error`` and ``state`` together; ``stale``: a load failed, so the
+        count says the rows are the last good result, not the answer to what was asked."""
+        with self._quiet():
+            self.error = str(error)
+            self._error.show(str(error))
+            self._stale = self._stale or stale
+            self.state = "error"
+            self._render_count()
+            self._sync_traits()
 
     def _hide_error(self) -> None:
-        self.error = ""
-        self._error.value = ""
-        self._error.layout.display = "none"
+        with self._quiet():
+            self.error = ""
+            self._error.clear()
+            self._stale = False
+            self.state = "ready"
+
+    def _render_count(self) -> None:
+        total = self._pager.total
+        if self._stale:
+            text = f"not updated · last good result: <b>{total}</b> documents"
+        elif self._criteria != self.base_criteria:
+            text = f"<b>{total}</b> documents match the filter"
+        else:
+            text = f"<b>{total}</b> documents"
+        self._count.value = text
+        (self._count.add_class if self._stale else self._count.remove_class)("s3x-stale")
 
     def _render(self) -> None:
         pager = self._pager
-        filtered = self._criteria != self.base_criteria
-        self._count.value = (f"<b>{pager.total}</b> documents"
-                             + (" match the filter" if filtered else ""))
+        self._render_count()
         self._page_info.value = escape(pager.describe())
         self._prev.disabled = not pager.has_prev
         self._next.disabled = not pager.has_next
@@ -289,9 +307,9 @@ class IndexBrowser(widgets.VBox):
         if row.key is None:
             return
         try:
-            self.open(row.key)
+            self.open_document(row.key)
         except Exception as exc:  # a click has no caller to raise to: show it
-            self.viewer._body.value = render_error(str(row.key), exc)
+            self.viewer.show_error(row.key, exc)
 
 
 def _size_options(sizes: set[int]) -> list[tuple[str, int]]:

@@ -110,6 +110,13 @@ def summary_text(result: UpdateResult, total: int | None, failures: Sequence[Fai
     return text
 
 
+def failed_text(error: BaseException, result: UpdateResult | None,
+                failures: Sequence[Failure]) -> str:
+    """A run that stopped on an error: the error, then the same counts as ``summary_text``."""
+    counts = f" \u00b7 {result.written} written" if result is not None else ""
+    return f"Failed: {error}{counts} \u00b7 {len(failures)} failed"
+
+
 def failure_lines(failures: Sequence[Failure], limit: int = MAX_FAILURES_SHOWN) -> list[str]:
     """``key: reason`` per failure, at most ``limit``, then how many more."""
     lines = [f"{f.key if f.key is not None else '(no key)'}: {f.reason}"

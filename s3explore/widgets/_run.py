@@ -7,6 +7,7 @@ from worker threads are fragile under ipykernel 7.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -23,7 +24,8 @@ class BackgroundUpdate:
 
     After ``done()``: ``result`` is the UpdateResult (also when the update raised part way,
     if the error carried one) and ``error`` the exception, if any. ``source_failures`` are
-    documents that could not even be read (reported by the source).
+    documents that could not even be read (reported by the source); they are counted like the
+    store's own failures, so ``result.failures`` holds them first, then the store's.
     """
 
     def __init__(self, store: Any, open_docs: Callable[[OnUnreadable], Iterable],
@@ -51,13 +53,16 @@ class BackgroundUpdate:
     def _run(self) -> None:
         try:
             docs = self._open_docs(self.report_unreadable)
-            self.result = self.store.update(docs, workers=self.workers,
-                                            progress=self.counter, cancel=self.cancel_event)
+            # "collect": per-document failures come back in the result and are listed;
+            # only an error that stops the whole run (the index went away) raises.
+            result = self.store.update(docs, workers=self.workers, progress=self.counter,
+                                       cancel=self.cancel_event, errors="collect")
         except Exception as exc:
             self.error = exc
-            self.result = getattr(exc, "result", None)
+            result = getattr(exc, "result", None)
         finally:
             self.counter.close()
+        self.result = self._with_unreadable(result)
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -79,8 +84,18 @@ class BackgroundUpdate:
     def snapshot(self) -> ProgressSnapshot:
         return self.counter.snapshot()
 
+    def _with_unreadable(self, result: UpdateResult | None) -> UpdateResult | None:
+        """``result`` with the unreadable documents as its first failures (a copy: the
+        store's own result object is not changed)."""
+        if not isinstance(result, UpdateResult):
+            return None
+        with self._lock:
+            unreadable = list(self.source_failures)
+        return dataclasses.replace(result, failures=unreadable + list(result.failures))
+
     def failures(self) -> list[Failure]:
         """Unreadable source documents first, then what the update reported."""
+        if self.result is not None:
+            return list(self.result.failures)
         with self._lock:
-            failures = list(self.source_failures)
-        return failures + (list(self.result.failures) if self.result else [])
+            return list(self.source_failures)

@@ -7,7 +7,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from s3explore._errors import ConfigurationError
-from s3explore._stores import S3Store, Store
 
 
 def check_page_size(page_size: Any) -> int:
@@ -134,13 +133,3 @@ class SortState:
             sort.setdefault(key, 1)
         return sort
 
-
-def check_store(store: Any, widget: str, *, s3_only: bool) -> None:
-    """A clear error when a widget is handed something that is not a store it can use."""
-    wanted = S3Store if s3_only else Store
-    if isinstance(store, wanted) and hasattr(store, "query_df"):
-        return
-    what = "an S3Store" if s3_only else "a store from s3explore (S3Store, MemoryStore, ...)"
-    raise ConfigurationError(
-        f"{widget} needs {what}, got {type(store).__name__}: {store!r:.60}"
-    )

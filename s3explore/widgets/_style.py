@@ -31,6 +31,7 @@ CSS = """
 .s3x-filter input { font-family: var(--s3x-mono); font-size: 12.5px; border-radius: 6px; }
 .s3x-count { margin: 0 !important; white-space: nowrap; color: var(--s3x-muted); }
 .s3x-count b { color: var(--jp-ui-font-color0, #1f2328); font-size: 14px; }
+.s3x-count.s3x-stale, .s3x-count.s3x-stale b { color: var(--jp-error-color1, #cf222e); }
 .s3x-error { color: var(--jp-error-color1, #cf222e); background: var(--jp-error-color3, #ffebe9);
   border: 1px solid var(--jp-error-color2, #ff8182); border-radius: 6px; padding: 6px 10px;
   margin: 4px 0; white-space: pre-wrap; }

@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
 import ipywidgets as widgets
-from traitlets import Unicode
 
 from s3explore._errors import ConfigurationError
 from s3explore._stores import Failure, UpdateResult
 from s3explore._transfer import check_workers
-from s3explore.widgets._format import failure_lines, progress_text, summary_text
+from s3explore.widgets._base import Hooks, StoreWidget
+from s3explore.widgets._format import failed_text, failure_lines, progress_text, summary_text
 from s3explore.widgets._run import BackgroundUpdate
 from s3explore.widgets._sources import DocumentSource, document_source
-from s3explore.widgets._state import check_store
-from s3explore.widgets._style import html, style_widget
+from s3explore.widgets._style import html
 
 POLL_SECONDS = 0.25
 MAX_WORKERS = 64
 STATES = ("ready", "running", "cancelling", "done", "cancelled", "failed")
 
 
-class UploadWidget(widgets.VBox):
+class UploadWidget(StoreWidget):
     """Upload ``source`` into ``store`` with ``store.update``, showing progress as it goes.
 
     ``source``: a list or iterable of dicts, a pandas DataFrame (one document per row), or a
@@ -32,15 +32,21 @@ class UploadWidget(widgets.VBox):
     widgets are updated by one owner: in a running event loop (a Jupyter kernel) an asyncio
     task polling a few times a second, otherwise ``start()`` blocks and polls until done.
     Cancel stops new uploads; what landed is indexed, nothing half-written is.
-    ``state`` is one of ready, running, cancelling, done, cancelled, failed.
+    ``state`` is one of ready, running, cancelling, done, cancelled, failed. Files that
+    cannot be read count as failures of the run like documents the store refused: they are
+    in ``result.failures`` and in every count shown. ``on_done(callback)`` registers a
+    function called with the UpdateResult (None if the run failed without one) when a run
+    ends.
     """
 
-    state = Unicode("ready", help="ready, running, cancelling, done, cancelled or failed")
+    widget_name = "UploadWidget"
+    needs_s3 = True
+    css_classes = ("s3x-uploader",)
+    STATES = STATES
 
     def __init__(self, store: Any, source: Any, workers: int | None = None, *,
                  poll_seconds: float = POLL_SECONDS, **kwargs: Any) -> None:
-        check_store(store, "UploadWidget", s3_only=True)
-        self.store = store
+        self._use_store(store)
         self.source: DocumentSource = document_source(source, store.key)
         default_workers = check_workers(workers or getattr(store, "s3_workers", 4))
         if not poll_seconds > 0:
@@ -48,6 +54,7 @@ class UploadWidget(widgets.VBox):
         self.poll_seconds = poll_seconds
         self.run: BackgroundUpdate | None = None
         self.task: asyncio.Task | None = None
+        self._done_hooks = Hooks("on_done")
 
         target = escape(getattr(store, "name", type(store).__name__))
         self._title = html(f'Upload <span class="s3x-meta">{escape(self.source.description)} '
@@ -74,8 +81,7 @@ class UploadWidget(widgets.VBox):
         controls.add_class("s3x-controls")
         card = widgets.VBox([self._title, controls, self._bar, self._status, self._failures])
         card.add_class("s3x-card")
-        super().__init__([style_widget(), card], **kwargs)
-        self.add_class("s3x-uploader")
+        super().__init__([card], **kwargs)
 
     # ------------------------------------------------------------ Python API
 
@@ -96,6 +102,13 @@ class UploadWidget(widgets.VBox):
     def failures(self) -> list[Failure]:
         """Documents that were not stored: unreadable files first, then failed uploads."""
         return self.run.failures() if self.run is not None else []
+
+    def on_done(self, callback: Callable[[UpdateResult | None], Any],
+                remove: bool = False) -> None:
+        """Call ``callback(result)`` when a run ends (done, cancelled or failed; ``result`` is
+        None if it failed without one); ``remove=True`` unregisters it. A callback that
+        raises is reported in the status line."""
+        self._done_hooks.register(callback, remove)
 
     def start(self) -> UpdateResult | None:
         """Start uploading. In a running event loop this returns at once (``task`` follows
@@ -174,8 +187,7 @@ class UploadWidget(widgets.VBox):
         result = run.result
         if run.error is not None:
             state, style = "failed", "danger"
-            partial = f" ({result})" if result is not None else ""
-            text = f"Failed: {run.error}{partial}"
+            text = failed_text(run.error, result, failures)
         else:
             assert result is not None
             state = "cancelled" if result.cancelled else "done"
@@ -190,6 +202,9 @@ class UploadWidget(widgets.VBox):
         self._workers.disabled = False
         self._cancel.disabled = True
         self.state = state
+        problems = self._done_hooks(result)
+        if problems:
+            self._status.value = escape(" \u00b7 ".join([text, *problems]))
 
 
 def _failures_html(failures: list[Failure]) -> str:

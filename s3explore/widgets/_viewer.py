@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import ipywidgets as widgets
 from traitlets import Unicode, observe
 
 from s3explore._errors import ObjectNotFoundError, S3ExploreError
 from s3explore._stores import StoredObject
-from s3explore.widgets._state import check_store
-from s3explore.widgets._style import html, style_widget
+from s3explore.widgets._base import StoreWidget
+from s3explore.widgets._style import html
 from s3explore.widgets._tree import (
     render_document,
     render_error,
@@ -21,29 +20,32 @@ from s3explore.widgets._tree import (
 PLACEHOLDER = "No document open: click a row of the browser, or call viewer.show(key)."
 
 
-class DocumentViewer(widgets.VBox):
+class DocumentViewer(StoreWidget):
     """Shows the document stored under ``key``: its fields as a tree, sizes and fetch time.
 
     Nothing is fetched until ``show(key)`` is called (or ``key`` is given or set). A missing
     or corrupt object shows an inline error naming the key; ``error`` then holds the
     exception. ``doc`` and ``stored`` give the decoded document and its StoredObject.
+    ``state`` is ``empty``, ``shown`` or ``error``. Other widgets drive it through
+    ``show(key)``, ``show_error(key, exc)`` and ``clear()``.
     The root element carries the CSS class ``s3x-doc``.
     """
+
+    widget_name = "DocumentViewer"
+    css_classes = ("s3x-doc", "s3x-viewer", "s3x-card")
+    STATES = ("empty", "shown", "error")
 
     key = Unicode(None, allow_none=True, help="the key shown (or that failed to load)")
 
     def __init__(self, store: Any, key: str | int | None = None, *, open_depth: int = 2,
                  **kwargs: Any) -> None:
-        check_store(store, "DocumentViewer", s3_only=False)
-        self.store = store
+        self._use_store(store)
         self.open_depth = open_depth
         self.stored: StoredObject | None = None
-        self.error: S3ExploreError | None = None
+        self.error: BaseException | None = None
         self._head = html("", "s3x-head")
         self._body = html(render_placeholder(PLACEHOLDER), "s3x-body")
-        super().__init__([style_widget(), self._head, self._body], **kwargs)
-        for name in ("s3x-doc", "s3x-viewer", "s3x-card"):
-            self.add_class(name)
+        super().__init__([self._head, self._body], **kwargs)
         if key is not None:
             self.show(key)
 
@@ -53,42 +55,55 @@ class DocumentViewer(widgets.VBox):
         return self.stored.doc if self.stored is not None else None
 
     def show(self, key: str | int) -> StoredObject | None:
-        """Fetch and show the object under ``key``; None (and an inline error) on failure."""
-        self._load(key)
-        return self.stored
+        """Fetch and show the object under ``key``; None (and an inline error) when the
+        store cannot give it (an S3ExploreError); other exceptions propagate."""
+        with self._quiet():
+            self.key = str(key)
+            self._head.value = render_placeholder(f"Loading {key!r} \u2026")
+            self._body.value = ""
+            try:
+                stored = self._fetch(key)
+            except S3ExploreError as exc:
+                self._show_error(key, exc)
+                return None
+            except Exception as exc:  # not the store's doing (a bug?): show it, then raise
+                self._show_error(key, exc)
+                raise
+            self.stored, self.error = stored, None
+            from_index = not hasattr(self.store, "get_object")
+            self._head.value = render_header(stored, from_index=from_index)
+            self._body.value = render_document(stored.doc, open_depth=self.open_depth)
+            self.state = "shown"
+        return stored
+
+    def show_error(self, key: str | int, error: BaseException) -> None:
+        """Show that ``key`` could not be shown, and why (``error`` is kept in ``error``)."""
+        with self._quiet():
+            self._show_error(key, error)
 
     def clear(self) -> None:
-        self.stored = self.error = None
-        self._set_key(None)
-        self._head.value = ""
-        self._body.value = render_placeholder(PLACEHOLDER)
+        """Forget the document shown; back to the placeholder."""
+        with self._quiet():
+            self.stored = self.error = None
+            self.key = None
+            self._head.value = ""
+            self._body.value = render_placeholder(PLACEHOLDER)
+            self.state = "empty"
 
-    def _set_key(self, key: str | None) -> None:
-        self._setting_key = True
-        try:
-            self.key = key
-        finally:
-            self._setting_key = False
+    def _show_error(self, key: str | int, error: BaseException) -> None:
+        self.stored, self.error = None, error
+        self.key = str(key)
+        self._head.value = ""
+        self._body.value = render_error(str(key), error)
+        self.state = "error"
 
     @observe("key")
     def _on_key(self, change: dict) -> None:
-        if change["new"] is not None and not getattr(self, "_setting_key", False):
-            self._load(change["new"])
-
-    def _load(self, key: str | int) -> None:
-        self._set_key(str(key))
-        self._head.value = render_placeholder(f"Loading {key!r} \u2026")
-        self._body.value = ""
-        try:
-            stored = self._fetch(key)
-        except S3ExploreError as exc:
-            self.stored, self.error = None, exc
-            self._head.value = ""
-            self._body.value = render_error(str(key), exc)
-            return
-        self.stored, self.error = stored, None
-        self._head.value = render_header(stored, from_index=not hasattr(self.store, "get_object"))
-        self._body.value = render_document(stored.doc, open_depth=self.open_depth)
+        if self._reacting:
+            if change["new"] is None:
+                self.clear()
+            else:
+                self.show(change["new"])
 
     def _fetch(self, key: str | int) -> StoredObject:
         get_object = getattr(self.store, "get_object", None)

@@ -19,7 +19,7 @@ N_DOCS = 60
 
 
 def material(i: int) -> dict:
-    return {"fs_id": f"mp-{i:03d}", "formula": ["Fe2O3", "NaCl", "Si", "GaAs"][i % 4],
+    return {"task_id": f"mp-{i:03d}", "formula": ["Fe2O3", "NaCl", "Si", "GaAs"][i % 4],
             "nsites": (i * 7) % 13 + 1, "band_gap": round(0.1 * i, 3)}
 
 
@@ -42,7 +42,7 @@ def seeded(s3_server, docs) -> Iterator[S3Store]:
 
 
 def keys(browser: IndexBrowser) -> list[str]:
-    return list(browser.rows["fs_id"])
+    return list(browser.rows["task_id"])
 
 
 def test_importing_s3explore_does_not_import_ipywidgets():
@@ -53,25 +53,25 @@ def test_importing_s3explore_does_not_import_ipywidgets():
 
 
 def test_first_page_and_count(seeded, docs):
-    browser = IndexBrowser(seeded, sort={"fs_id": 1})
+    browser = IndexBrowser(seeded, sort={"task_id": 1})
     assert browser.total == N_DOCS == seeded.count()
     assert browser.page == 1 and browser.page_count == 3
-    assert keys(browser) == [d["fs_id"] for d in docs[:25]]
-    assert list(browser.rows.columns) == ["fs_id", "formula", "nsites", "band_gap"]
+    assert keys(browser) == [d["task_id"] for d in docs[:25]]
+    assert list(browser.rows.columns) == ["task_id", "formula", "nsites", "band_gap"]
     assert f"<b>{N_DOCS}</b> documents" in browser._count.value
     assert browser._prev.disabled and not browser._next.disabled
 
 
 def test_paging_forward_back_and_past_the_end(seeded, docs):
-    browser = IndexBrowser(seeded, sort={"fs_id": 1})
+    browser = IndexBrowser(seeded, sort={"task_id": 1})
     assert browser.next_page() and browser.page == 2
-    assert keys(browser) == [d["fs_id"] for d in docs[25:50]]
-    assert browser.next_page() and keys(browser) == [d["fs_id"] for d in docs[50:]]
+    assert keys(browser) == [d["task_id"] for d in docs[25:50]]
+    assert browser.next_page() and keys(browser) == [d["task_id"] for d in docs[50:]]
     assert browser._next.disabled
     assert browser.next_page() is False and browser.page == 3
     assert browser.prev_page() and browser.page == 2
     browser.page = 1  # the trait moves too
-    assert keys(browser) == [d["fs_id"] for d in docs[:25]]
+    assert keys(browser) == [d["task_id"] for d in docs[:25]]
     assert browser.go_to(99) and browser.page == 3
 
 
@@ -92,10 +92,10 @@ def test_paging_is_server_side(seeded, monkeypatch):
 
 
 def test_page_size_change_keeps_the_first_row(seeded, docs):
-    browser = IndexBrowser(seeded, sort={"fs_id": 1}, page_size=10)
+    browser = IndexBrowser(seeded, sort={"task_id": 1}, page_size=10)
     browser.go_to(4)  # rows 31-40
     browser.page_size = 25
-    assert browser.page == 2 and keys(browser) == [d["fs_id"] for d in docs[25:50]]
+    assert browser.page == 2 and keys(browser) == [d["task_id"] for d in docs[25:50]]
     browser._size_box.value = 50  # the dropdown
     assert browser.page_size == 50 and len(browser.rows) == 50
 
@@ -109,10 +109,10 @@ def test_invalid_page_size_keeps_the_page(seeded):
 
 
 def test_simple_filter(seeded, docs):
-    browser = IndexBrowser(seeded, sort={"fs_id": 1})
+    browser = IndexBrowser(seeded, sort={"task_id": 1})
     browser.next_page()
     assert browser.apply_filter('nsites > 6 and formula != "Si"')
-    expected = [d["fs_id"] for d in docs if d["nsites"] > 6 and d["formula"] != "Si"]
+    expected = [d["task_id"] for d in docs if d["nsites"] > 6 and d["formula"] != "Si"]
     assert browser.total == len(expected) and browser.page == 1
     assert keys(browser) == expected[:25]
     assert browser.filter == 'nsites > 6 and formula != "Si"'
@@ -141,7 +141,7 @@ def test_filter_combines_with_the_browsers_criteria(seeded, docs):
     ('{"nsites": ', "not valid JSON"),
 ])
 def test_invalid_filter_shows_error_and_keeps_last_good_page(seeded, bad, says):
-    browser = IndexBrowser(seeded, sort={"fs_id": 1})
+    browser = IndexBrowser(seeded, sort={"task_id": 1})
     browser.apply_filter("nsites > 3")
     browser.next_page()
     state = (keys(browser), browser.page, browser.total, browser.criteria, browser.filter)
@@ -159,23 +159,23 @@ def test_sorting_by_header_click(seeded, docs):
     browser = IndexBrowser(seeded)
     header = {b.tooltip.removeprefix("sort by "): b for b in browser._table.header.children}
     header["nsites"].click()
-    by_nsites = sorted(docs, key=lambda d: (d["nsites"], d["fs_id"]))
-    assert keys(browser) == [d["fs_id"] for d in by_nsites[:25]]
+    by_nsites = sorted(docs, key=lambda d: (d["nsites"], d["task_id"]))
+    assert keys(browser) == [d["task_id"] for d in by_nsites[:25]]
     assert browser.sort == {"nsites": 1}
     assert header["nsites"].description == "nsites \u25b2"
     header["nsites"].click()
-    descending = sorted(docs, key=lambda d: (-d["nsites"], d["fs_id"]))
-    assert keys(browser) == [d["fs_id"] for d in descending[:25]]
+    descending = sorted(docs, key=lambda d: (-d["nsites"], d["task_id"]))
+    assert keys(browser) == [d["task_id"] for d in descending[:25]]
     assert browser._table.header.children[2].description == "nsites \u25bc"
     header["nsites"].click()
     assert browser.sort is None
 
 
 def test_clicking_a_row_opens_it_in_the_viewer(seeded, docs):
-    browser = IndexBrowser(seeded, sort={"fs_id": 1})
+    browser = IndexBrowser(seeded, sort={"task_id": 1})
     row = browser._table.rows[3]
     row.hit.click()
-    assert browser.viewer.key == docs[3]["fs_id"]
+    assert browser.viewer.key == docs[3]["task_id"]
     assert browser.viewer.doc["band_gap"] == docs[3]["band_gap"]
     assert "s3x-selected" in row.box._dom_classes
     assert "s3x-selected" not in browser._table.rows[0].box._dom_classes
@@ -184,7 +184,7 @@ def test_clicking_a_row_opens_it_in_the_viewer(seeded, docs):
 
 def test_open_missing_key_shows_error_in_viewer(seeded):
     browser = IndexBrowser(seeded)
-    assert browser.open("mp-nope") is None
+    assert browser.open_document("mp-nope") is None
     assert "mp-nope" in browser.viewer._body.value and "s3x-error" in browser.viewer._body.value
     browser.open()  # ipywidgets' own open(): the comm is already open, nothing happens
 
@@ -209,7 +209,7 @@ def test_shared_viewer_and_hidden_viewer(seeded):
     viewer = DocumentViewer(seeded)
     browser = IndexBrowser(seeded, viewer=viewer, show_viewer=False)
     assert browser.viewer is viewer and viewer not in browser.children
-    browser.open("mp-001")
+    browser.open_document("mp-001")
     assert viewer.key == "mp-001"
 
 
@@ -217,13 +217,13 @@ def test_index_store_alone_can_be_browsed(docs):
     index = MemoryStore("widgets-index-only")
     index.connect()
     index.update(docs)
-    browser = IndexBrowser(index, fields=["formula"], sort={"fs_id": 1})
-    assert list(browser.rows.columns) == ["fs_id", "formula"]
-    browser.open(docs[0]["fs_id"])
+    browser = IndexBrowser(index, fields=["formula"], sort={"task_id": 1})
+    assert list(browser.rows.columns) == ["task_id", "formula"]
+    browser.open_document(docs[0]["task_id"])
     assert browser.viewer.doc["nsites"] == docs[0]["nsites"]
     assert "index entry" in browser.viewer._head.value
-    browser.open("mp-none")
-    assert "no document with fs_id='mp-none'" in unescape(browser.viewer._body.value)
+    browser.open_document("mp-none")
+    assert "no document with task_id='mp-none'" in unescape(browser.viewer._body.value)
 
 
 def test_bad_arguments_raise(seeded):
@@ -247,7 +247,7 @@ def test_index_failure_keeps_the_last_good_page(make_store, docs):
     index = MongoStore("db", "widgets-flaky", client=client)
     store = make_store(index=index, searchable_fields=["formula", "nsites"])
     store.update(docs)
-    browser = IndexBrowser(store, sort={"fs_id": 1})
+    browser = IndexBrowser(store, sort={"task_id": 1})
     before = keys(browser)
     client.fail_after = 0  # the index goes away
     assert browser.next_page() is False
@@ -262,7 +262,7 @@ def test_no_secret_in_the_widget(make_store, docs):
                        searchable_fields=["formula"])
     store.update(docs[:3])
     browser = IndexBrowser(store)
-    browser.open("missing-key")
+    browser.open_document("missing-key")
     state = repr([w.get_state() for w in _all_widgets(browser)])
     assert "s3cr3t-value" not in state
 
