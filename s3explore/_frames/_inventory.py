@@ -8,7 +8,8 @@ from typing import Any
 import pandas as pd
 
 from s3explore._frames._columns import ABSENT, ColumnBuilder, column_order, setting
-from s3explore._frames._read import BOOKKEEPING_FIELDS, hook, index_of
+from s3explore._frames._read import BOOKKEEPING_FIELDS, find, hook, index_of
+from s3explore._query import Query
 from s3explore._stores import S3Store
 
 COLUMNS = ["field", "types", "count", "fraction", "distinct", "example"]
@@ -65,7 +66,7 @@ def _distinct(values: list) -> int:
 def draw(index: Any, size: int) -> list[dict]:
     """``size`` documents: random ones through the ``_sample`` hook, else the first ones."""
     sample = hook(index, "_sample")
-    return list(sample(size)) if sample is not None else list(index.query(limit=size))
+    return list(sample(size)) if sample is not None else list(find(index, Query({}, limit=size)))
 
 
 def table(docs: list[dict], key: str, skip: frozenset[str] | tuple = ()) -> pd.DataFrame:
@@ -108,7 +109,7 @@ def inventory(store: Any, sample: int | None = DEFAULT_SAMPLE) -> pd.DataFrame:
         read = total
     else:
         everything = total <= (READ_ALL_UP_TO if sample is None else size)
-        docs = list(index.query()) if everything else draw(index, size)
+        docs = list(find(index, Query({}))) if everything else draw(index, size)
         frame, read = table(docs, index.key, skip), len(docs)
     result = FieldsFrame(frame)
     result.attrs.update(sampled=read, total=total, complete=read >= total, index=index.name)

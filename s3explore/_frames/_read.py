@@ -64,8 +64,15 @@ def find(index: Any, q: Query) -> Iterator[dict]:
     """Index documents for ``q``: the ``_find`` hook, or the public query of a foreign store."""
     if isinstance(index, Store):
         return index._find(q)
-    return index.query(q.criteria, q.properties, dict(q.sort) if q.sort else None, q.skip,
-                       q.limit)
+    return _without_ids(index.query(criteria=q.criteria, properties=q.properties,
+                                    sort=dict(q.sort) if q.sort else None, skip=q.skip,
+                                    limit=q.limit))
+
+
+def _without_ids(docs: Iterator[dict]) -> Iterator[dict]:
+    for doc in docs:  # maggma's stores hand out MongoDB's _id; ours never do
+        doc.pop("_id", None)
+        yield doc
 
 
 def check_fetch(store: Any, fetch: Any) -> list[str]:
@@ -97,7 +104,7 @@ def fetch_columns(store: S3Store, keys: list, paths: list[str], flatten: bool,
 
 def sample_names(index: Any, size: int = 200) -> set[str]:
     builder = ColumnBuilder()
-    builder.extend(list(index.query(limit=size)))
+    builder.extend(list(find(index, Query({}, limit=size))))
     return set(builder.finish())
 
 

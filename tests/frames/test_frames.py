@@ -344,8 +344,9 @@ def test_fetch_missing_object_is_null_with_a_warning_naming_it(make_store, s3_se
 def test_fetch_path_in_no_object_warns(make_store):
     store = make_store(searchable_fields=["nsites"])
     store.update(_s3_docs(2))
-    with pytest.warns(UserWarning, match="'output.enrgy' is in none"):
+    with pytest.warns(UserWarning, match="'output.enrgy' is in none") as record:
         df = store.query_df(fetch=["output.enrgy"])
+    assert [w.filename for w in record] == [__file__]  # the caller's line
     assert df["output.enrgy"].isna().all()
 
 
@@ -427,14 +428,16 @@ def test_to_parquet_with_criteria_and_fields(memory, tmp_path):
 def test_export_writes_mixed_types_as_strings_with_a_warning(memory, tmp_path):
     memory.update([{"task_id": "m1", "nsites": 1, "tag": 7},
                    {"task_id": "m2", "nsites": 1, "tag": "seven"}])
-    with pytest.warns(UserWarning, match="'tag' mixes types"):
+    with pytest.warns(UserWarning, match="'tag' mixes types") as record:
         table = memory.to_arrow({"nsites": 1}, ["tag"])
+    assert [w.filename for w in record] == [__file__]  # the caller's line
     assert table.schema.field("tag").type == pa.string()
     assert sorted(v for v in table.column("tag").to_pylist() if v) == ["7", "seven"]
     # the conflict between batches (int in one, str in the next) is caught too
-    with pytest.warns(UserWarning, match="'tag' mixes types"):
+    with pytest.warns(UserWarning, match="'tag' mixes types") as record:
         memory.to_parquet(tmp_path / "t.parquet", {"task_id": {"$in": ["m1", "m2"]}}, ["tag"],
                           batch_size=1)
+    assert [w.filename for w in record] == [__file__]
     assert pq.read_table(tmp_path / "t.parquet").schema.field("tag").type == pa.string()
 
 

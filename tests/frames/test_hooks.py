@@ -194,7 +194,9 @@ def test_an_index_without_hooks_uses_its_public_query(make_store):
     df = store.query_df(fields=["nsites"], sort={"nsites": -1}, limit=3, fetch=["calc.encut"])
     assert df["task_id"].tolist() == ["mp-4", "mp-3", "mp-2"]
     assert df["calc.encut"].tolist() == [524, 523, 522]
+    assert "_id" not in store.query_df()  # maggma hands out MongoDB's _id; frames drop it
     assert not hasattr(index, "_sample")
     inv = store.fields(sample=2)  # the first entries: maggma's stores draw no samples
     assert inv.attrs["complete"] is False
     assert inv.set_index("field").loc["task_id", "count"] == 2
+    assert "_id" not in inv["field"].tolist()
