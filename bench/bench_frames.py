@@ -8,7 +8,9 @@ One run, three parts, printed as markdown tables and written as JSON to bench/re
 2. The index engines themselves (mongomock for MemoryStore, montydb for MontyStore): time to
    return N documents, and both paths end to end on the same index. mongomock's cursor is
    quadratic in the result size, so its sizes are kept small unless asked for.
-3. ``fetch=`` throughput against the raw boto3 GET ceiling, on LocalS3 with a latency.
+3. ``fields()`` on MemoryStore at 10k and 100k entries: sampled (1,000), every entry, the
+   ``_sample`` hook alone, and mongomock's ``$sample`` aggregate it replaced (small sizes).
+4. ``fetch=`` throughput against the raw boto3 GET ceiling, on LocalS3 with a latency.
 
     python bench/bench_frames.py              # the recorded run (about 6 minutes)
     python bench/bench_frames.py --quick      # smaller sizes, about a minute
@@ -79,28 +81,30 @@ def generated_cursor(count: int) -> Iterator[dict]:
 
 
 def _generated_index(count: int) -> Any:
-    """An index store whose query() is the instant cursor: no engine cost but making dicts."""
-    from s3explore._frames import DataFrameMixin
+    """An index store whose ``_find`` is the instant cursor: no engine cost but making dicts."""
 
-    class GeneratedIndex(DataFrameMixin, OfflineStore):
+    class GeneratedIndex(OfflineStore):
         @property
         def name(self) -> str:
             return "generated://"
 
-        def query(self, criteria=None, properties=None, sort=None, skip=0, limit=0):
-            return generated_cursor(min(count, limit) if limit else count)
+        def _connect(self, force_reset: bool) -> None:
+            pass
 
-        def count(self, criteria=None) -> int:
+        def _close(self) -> None:
+            pass
+
+        def _find(self, q: Any) -> Iterator[dict]:
+            return generated_cursor(min(count, q.limit) if q.limit else count)
+
+        def _count(self, criteria: dict) -> int:
             return count
 
-        def update(self, docs, key=None):
+        def _upsert(self, docs: list[dict], keys: list[str]) -> None:
             raise NotImplementedError
 
-        def remove_docs(self, criteria) -> None:
+        def _delete(self, criteria: dict) -> None:
             raise NotImplementedError
-
-        def ensure_index(self, key, unique=False) -> bool:
-            return False
 
     return GeneratedIndex("task_id")
 
@@ -193,7 +197,54 @@ def engines(sizes: dict[str, list[int]]) -> list[dict]:
     return rows
 
 
-# ---------------------------------------------------------------- part 3: fetch=
+# ---------------------------------------------------------------- part 3: fields()
+
+
+def _loaded_memory_store(count: int) -> Any:
+    from s3explore import MemoryStore
+
+    store = MemoryStore("inventory")
+    store.connect()
+    for start in range(0, count, 50_000):  # insert_many: the store's upserts are O(n) each
+        store.collection.insert_many([index_entry(i)
+                                      for i in range(start, min(count, start + 50_000))])
+    return store
+
+
+def fields_case(count: int, sample: int, aggregate: bool) -> dict:
+    """Runs in a fresh interpreter: ``fields()`` on a MemoryStore of ``count`` entries."""
+    store = _loaded_memory_store(count)
+    store.query_df(limit=10)  # imports pandas, pyarrow and the frames layer, untimed
+    timings: dict[str, tuple[float, float]] = {}
+
+    def timed(name: str, fn: Any) -> Any:
+        cpu, start = time.process_time(), time.perf_counter()
+        value = fn()
+        timings[name] = (time.perf_counter() - start, time.process_time() - cpu)
+        return value
+
+    sampled = timed(f"fields(sample={sample})", lambda: store.fields(sample=sample))
+    timed("fields(sample=all)", lambda: store.fields(sample=count))
+    timed("_sample hook", lambda: store._sample(sample))
+    if aggregate:  # what _sample did before: mongomock's $sample, quadratic in the index
+        pipeline = [{"$sample": {"size": sample}}, {"$project": {"_id": 0}}]
+        timed("$sample aggregate (before)", lambda: list(store.collection.aggregate(pipeline)))
+    store.close()
+    return {"docs": count, "sample": sample, "timings": timings,
+            "caption": sampled.caption, "fields": len(sampled)}
+
+
+def inventories(sizes: list[int], sample: int, aggregate_up_to: int) -> list[dict]:
+    rows = []
+    for count in sizes:
+        print(f"fields: MemoryStore of {count:,} (load {load_average()})", file=sys.stderr,
+              flush=True)
+        rows.append(run_in_subprocess(fields_case, count, sample, count <= aggregate_up_to,
+                                      timeout=3600))
+    return rows
+
+
+# ---------------------------------------------------------------- part 4: fetch=
 
 
 def fetch(objects: int, latency: float, workers: int, repeats: int) -> dict:
@@ -277,6 +328,17 @@ def engines_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def fields_table(rows: list[dict]) -> str:
+    names = list(dict.fromkeys(n for r in rows for n in r["timings"]))
+    lines = ["| MemoryStore entries | " + " | ".join(f"`{n}`" for n in names) + " |",
+             "| ---: |" + " ---: |" * len(names)]
+    for r in rows:
+        cells = [f"{r['timings'][n][0]:.2f} s" if n in r["timings"] else "not run"
+                 for n in names]
+        lines.append(f"| {r['docs']:,} | {' | '.join(cells)} |")
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {r['caption']}" for r in rows)
+
+
 def fetch_table(result: dict) -> str:
     ceiling = result["docs_per_s"]["boto3 GET ceiling"]
     lines = ["| contender | objects/s (median) | runs (min-max) | % of ceiling "
@@ -300,12 +362,17 @@ def main(argv: list[str] | None = None) -> None:
                              "minutes per read)")
     parser.add_argument("--monty-sizes", type=lambda s: [int(x) for x in s.split(",") if x],
                         help="default 10000,100000")
+    parser.add_argument("--fields-sizes", type=lambda s: [int(x) for x in s.split(",") if x],
+                        help="MemoryStore entries for fields() (default 10000,100000)")
+    parser.add_argument("--aggregate-up-to", type=int, default=20_000,
+                        help="time mongomock's $sample only up to this many entries (it is "
+                             "quadratic: 164 s at 100k)")
     parser.add_argument("--objects", type=int, help="objects for fetch= (default 2000)")
     parser.add_argument("--latency", type=float, default=0.02)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--parts", default="frames,engines,fetch",
-                        help="comma-separated subset of frames,engines,fetch")
+    parser.add_argument("--parts", default="frames,engines,fields,fetch",
+                        help="comma-separated subset of frames,engines,fields,fetch")
     args = parser.parse_args(argv)
     parts = set(args.parts.split(","))
     quick = args.quick
@@ -317,6 +384,7 @@ def main(argv: list[str] | None = None) -> None:
         else ([5_000] if quick else [10_000, 100_000]),
     }
     objects = args.objects or (300 if quick else 2000)
+    fields_sizes = args.fields_sizes or ([5_000, 20_000] if quick else [10_000, 100_000])
 
     command = f"python bench/bench_frames.py {' '.join(sys.argv[1:] if argv is None else argv)}"
     info = {"python": sys.version.split()[0],
@@ -324,7 +392,7 @@ def main(argv: list[str] | None = None) -> None:
                                        "montydb", "boto3", "moto")}}
     print(f"command: {command}\nversions: {info}\n", flush=True)
     started = time.perf_counter()
-    frame_rows = engine_rows = fetched = None
+    frame_rows = engine_rows = fields_rows = fetched = None
     if "frames" in parts:
         frame_rows = frames(sizes)
         print("## Frame building (index engine excluded)\n\n" + frames_table(frame_rows)
@@ -332,6 +400,10 @@ def main(argv: list[str] | None = None) -> None:
     if "engines" in parts:
         engine_rows = engines(engine_sizes)
         print("## Index engines\n\n" + engines_table(engine_rows) + "\n", flush=True)
+    if "fields" in parts:
+        fields_rows = inventories(fields_sizes, 1000, args.aggregate_up_to)
+        print("## fields() on MemoryStore (sample 1,000)\n\n" + fields_table(fields_rows)
+              + "\n", flush=True)
     if "fetch" in parts:
         fetched = fetch(objects, args.latency, args.workers, args.repeats)
         print(f"## fetch= ({fetched['objects']:,} objects of "
@@ -342,7 +414,8 @@ def main(argv: list[str] | None = None) -> None:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"frames-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps({"command": command, "versions": info, "frames": frame_rows,
-                               "engines": engine_rows, "fetch": fetched}, indent=1,
+                               "engines": engine_rows, "fields": fields_rows,
+                               "fetch": fetched}, indent=1,
                               default=str))
     print(f"wrote {out}")
 
