@@ -200,3 +200,12 @@ def test_an_index_without_hooks_uses_its_public_query(make_store):
     assert inv.attrs["complete"] is False
     assert inv.set_index("field").loc["task_id", "count"] == 2
     assert "_id" not in inv["field"].tolist()
+
+
+def test_memory_store_samples_distinct_entries(plain):
+    drawn = plain._sample(4)
+    keys = [d["task_id"] for d in drawn]
+    assert len(set(keys)) == 4 and set(keys) <= {d["task_id"] for d in _docs()}
+    assert all("_id" not in d for d in drawn)
+    assert sorted(d["task_id"] for d in plain._sample(100)) == sorted(
+        d["task_id"] for d in _docs())  # never more than the index holds
