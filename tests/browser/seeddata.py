@@ -31,7 +31,7 @@ def make_doc(i: int, prefix: str = "mp") -> dict:
     nsites = 1 + (i * 7) % 24
     lattice = np.eye(3) * (3.5 + (i % 5) * 0.25)
     return {
-        "fs_id": f"{prefix}-{i:05d}",
+        "task_id": f"{prefix}-{i:05d}",
         "formula": formula,
         "elements": _elements(formula),
         "nsites": nsites,

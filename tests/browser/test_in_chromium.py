@@ -3,7 +3,8 @@
 The page is loaded once (its kernel seeds a store); each test starts from page 1 without a
 filter, and the upload goes to a store of its own, so tests do not depend on each other's
 order. Screenshots go to $S3X_SCREENSHOTS when set (``S3X_SCREENSHOTS=docs/img``
-refreshes the README's pictures), else to a temporary folder.
+refreshes the README's pictures), else to a temporary folder. The README's browser picture
+shows the demo store users meet in the tour (``demo_browser.ipynb``), not the test data.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,8 @@ pytestmark = pytest.mark.browser
 
 HERE = Path(__file__).parent
 NOTEBOOK = "widgets_demo.ipynb"
+DEMO_NOTEBOOK = "demo_browser.ipynb"
+DEMO_DOCS = 2000
 SEED_DOCS = 240
 UPLOAD_DOCS = 150
 PAGE_SIZE = 25
@@ -53,14 +57,21 @@ class Voila:
 
 @pytest.fixture(scope="module")
 def voila(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Voila]:
-    runtime = tmp_path_factory.mktemp("jupyter")
+    with serve(NOTEBOOK, tmp_path_factory.mktemp("jupyter"),
+               {"S3X_SEED_DOCS": str(SEED_DOCS), "S3X_UPLOAD_DOCS": str(UPLOAD_DOCS)}) as server:
+        yield server
+
+
+@contextmanager
+def serve(notebook: str, runtime: Path, extra_env: dict[str, str]) -> Iterator[Voila]:
+    """Voila serving ``notebook`` (from this folder) on 127.0.0.1 until the block ends."""
     log = runtime / "voila.log"
     port = _free_port()
-    env = {**os.environ, "S3X_SEED_DOCS": str(SEED_DOCS), "S3X_UPLOAD_DOCS": str(UPLOAD_DOCS),
+    env = {**os.environ, **extra_env,
            "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_DATA_DIR": str(runtime / "data"),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parents[1]),
                                                        os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "voila", NOTEBOOK, "--no-browser", f"--port={port}",
+    command = [sys.executable, "-m", "voila", notebook, "--no-browser", f"--port={port}",
                "--Voila.ip=127.0.0.1", "--VoilaConfiguration.show_tracebacks=True"]
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=HERE, env=env, stdout=out,
@@ -176,22 +187,23 @@ def first_key(page) -> str:
 # ---------------------------------------------------------------- tests
 
 
-def test_browser_shows_count_and_first_page(page, shots: Path) -> None:
+def test_browser_shows_count_and_first_page(page, tmp_path: Path) -> None:
     wait_text(page.locator(".s3x-count"), rf"\b{SEED_DOCS}\b")
     rows = page.locator(".s3x-row:visible")
     assert rows.count() == PAGE_SIZE
-    assert first_key(page) == make_docs(1)[0]["fs_id"]
-    page.locator(".s3x-browser .s3x-card").first.screenshot(path=str(shots / "browser.png"))
+    assert first_key(page) == make_docs(1)[0]["task_id"]
+    # test data: not the README's picture (test_demo_store_browser takes that one)
+    page.locator(".s3x-browser .s3x-card").first.screenshot(path=str(tmp_path / "seeded.png"))
 
 
 def test_next_and_prev_page(page) -> None:
     docs = make_docs(SEED_DOCS)
     page.locator(".s3x-next").click()
-    wait_text(page.locator(".s3x-row .s3x-keycell").first, docs[PAGE_SIZE]["fs_id"])
+    wait_text(page.locator(".s3x-row .s3x-keycell").first, docs[PAGE_SIZE]["task_id"])
     assert page.locator(".s3x-row:visible").count() == PAGE_SIZE
     wait_text(page.locator(".s3x-pageinfo"), r"page 2 of")
     page.locator(".s3x-prev").click()
-    wait_text(page.locator(".s3x-row .s3x-keycell").first, docs[0]["fs_id"])
+    wait_text(page.locator(".s3x-row .s3x-keycell").first, docs[0]["task_id"])
 
 
 def test_filter_simple_form_then_invalid_filter_keeps_page(page) -> None:
@@ -200,7 +212,7 @@ def test_filter_simple_form_then_invalid_filter_keeps_page(page) -> None:
     box.fill("nsites > 20")
     box.press("Enter")
     wait_text(page.locator(".s3x-count"), rf"\b{len(matching)}\b")
-    keys = [d["fs_id"] for d in matching[:PAGE_SIZE]]
+    keys = [d["task_id"] for d in matching[:PAGE_SIZE]]
     expect(page.locator(".s3x-row:visible .s3x-keycell")).to_have_text(keys, timeout=WAIT_MS)
 
     box.fill("nsites >")
@@ -208,13 +220,21 @@ def test_filter_simple_form_then_invalid_filter_keeps_page(page) -> None:
     wait_text(page.locator(".s3x-browser .s3x-error"), "cannot read")
     assert page.locator(".s3x-row:visible .s3x-keycell").all_inner_texts() == keys
     assert re.search(rf"\b{len(matching)}\b", page.locator(".s3x-count").inner_text())
+    # the count says the rows are the last good result, not an answer to the bad filter
+    expect(page.locator(".s3x-count")).to_have_class(re.compile(r"\bs3x-stale\b"))
+    assert "match the filter" not in page.locator(".s3x-count").inner_text()
+
+    box.fill('{"$where": "sleep(1000) || true"}')
+    box.press("Enter")
+    wait_text(page.locator(".s3x-browser .s3x-error"), r"does not support the operator")
+    assert page.locator(".s3x-row:visible .s3x-keycell").all_inner_texts() == keys
 
 
 def test_click_row_opens_document(page, shots: Path) -> None:
     doc = make_docs(4)[3]
     page.locator(".s3x-row").nth(3).click()
     viewer = page.locator(".s3x-doc")
-    wait_text(viewer.locator(".s3x-key"), doc["fs_id"])
+    wait_text(viewer.locator(".s3x-key"), doc["task_id"])
     text = wait_text(viewer, "nsites")
     for field in ("formula", "nsites", "band_gap", "structure", "dos", "created"):
         assert field in text
@@ -248,3 +268,22 @@ def test_cancel_during_upload(page) -> None:
     assert text.startswith("Cancelled"), f"the upload ended before Cancel reached it: {text}"
     written = int(re.search(r"Cancelled: (\d+) of", text).group(1))
     assert written < UPLOAD_DOCS and "not uploaded" in text
+
+
+def test_demo_store_browser(chromium, tmp_path_factory: pytest.TempPathFactory,
+                            shots: Path) -> None:
+    """The README's picture of the IndexBrowser: the tour's browser over the demo store."""
+    with serve(DEMO_NOTEBOOK, tmp_path_factory.mktemp("jupyter-demo"), {}) as server:
+        context = chromium.new_context(viewport={"width": 1180, "height": 900})
+        try:
+            page = context.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.goto(server.url, wait_until="domcontentloaded")
+            expect_visible(page, server, ".s3x-browser .s3x-row")
+            wait_text(page.locator(".s3x-count"), rf"\b{DEMO_DOCS}\b documents")
+            assert page.locator(".s3x-row:visible").count() == 10
+            assert page.locator(".s3x-row .s3x-keycell").first.inner_text().startswith("mp-")
+            page.locator(".s3x-browser .s3x-card").first.screenshot(
+                path=str(shots / "browser.png"))
+        finally:
+            context.close()
