@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from s3explore._api import MemoryStore, S3Store
 from s3explore._errors import ConfigurationError, NotConnectedError
+from s3explore._stores import MemoryStore, S3Store
 from s3explore.local_s3 import LocalS3, LocalS3Process
 
 __all__ = ["DEMO_KEY", "DEMO_SEARCHABLE_FIELDS", "DemoStore", "demo_documents", "demo_store"]

@@ -235,7 +235,8 @@ class Store(ConfigMixin, ABC):
                  **kwargs: Any) -> pd.DataFrame:
         """One row per index entry: the key, index ``fields`` and ``fetch`` paths from objects.
 
-        See ``s3explore._frames.query_df`` for the column conventions.
+        See ``s3explore._frames.query_df`` for the arguments (fields, fetch, flatten,
+        batch_size) and the column conventions.
         """
         from s3explore import _frames
 
@@ -243,19 +244,32 @@ class Store(ConfigMixin, ABC):
                                 flatten=flatten, **kwargs)
 
     def fields(self, sample: int = 1000) -> pd.DataFrame:
-        """Every dotted path in the index: types, how often present, distinct count, example."""
+        """Every dotted path in the index: types, count and fraction, distinct values, example.
+
+        Counts every entry when the index has at most ``sample`` entries (or computes the
+        table itself), else a sample, and says so in the table's caption and ``attrs``. See
+        ``s3explore._frames.inventory``.
+        """
         from s3explore import _frames
 
         return _frames.inventory(self, sample)
 
     def to_arrow(self, criteria: dict | None = None, fields: list[str] | None = None,
                  **kwargs: Any) -> pa.Table:
+        """The matching index documents as an Arrow table, read ``batch_size`` at a time.
+
+        See ``s3explore._frames.to_arrow``.
+        """
         from s3explore import _frames
 
         return _frames.to_arrow(self, criteria, fields, **kwargs)
 
     def to_parquet(self, path: str | os.PathLike, criteria: dict | None = None,
                    fields: list[str] | None = None, **kwargs: Any) -> int:
+        """Stream the matching index documents to a Parquet file; returns the rows written.
+
+        See ``s3explore._frames.to_parquet``.
+        """
         from s3explore import _frames
 
         return _frames.to_parquet(self, path, criteria, fields, **kwargs)

@@ -1,10 +1,10 @@
 """Stores as configuration: MSONable dicts, copies for other processes, equality.
 
-maggma compares, serializes (builder JSON files, ``mrun``) and sends (``mrun -n``) stores by
-their constructor arguments. Secrets are never part of ``as_dict()``: an inline credential is
-written as a marker that ``from_dict`` explains. Copies sent to worker processes
-(``__getstate__``) keep them, since such a copy stays in the
-user's own processes (multiprocessing, Dask workers).
+maggma compares, serializes (builder JSON files, ``mrun``) and sends (``mrun -n``, which
+copies a Builder through its ``as_dict()``) stores by their constructor arguments. An inline
+credential appears in ``as_dict()`` only sealed: shown as a marker, written to JSON as a marker
+that ``from_dict`` explains, and carried only when the dict is copied to another of the user's
+own processes (multiprocessing, Dask workers), which is what a sealed value is for.
 """
 
 from __future__ import annotations
@@ -17,6 +17,47 @@ from s3explore._errors import ConfigurationError
 
 CREDENTIALS_MARKER = "@s3explore:credentials-not-serialized"
 _CLASSES: dict[str, type] = {}
+
+
+class Sealed:
+    """An inline credential inside ``as_dict()``: never shown, never written to JSON.
+
+    Process copies (``__reduce__``) carry it, so a Builder holding the store still works in
+    ``mrun -n`` or on Dask workers; JSON gets a marker that ``from_dict`` explains.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def unseal(self) -> Any:
+        return self._value
+
+    def __repr__(self) -> str:
+        return repr(CREDENTIALS_MARKER)
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sealed) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(CREDENTIALS_MARKER)
+
+    def __reduce__(self) -> tuple:
+        return (Sealed, (self._value,))
+
+    def as_dict(self) -> dict[str, Any]:  # what MontyEncoder writes to JSON
+        return {"@module": __name__, "@class": "Sealed", "value": CREDENTIALS_MARKER}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        _decode(CREDENTIALS_MARKER, "an argument")
+
+
+def seal(value: Any) -> Sealed | None:
+    return None if value is None else Sealed(value)
 
 
 def _version() -> str:
@@ -61,7 +102,7 @@ class ConfigMixin:
         return target(**kwargs)
 
     def to_json(self) -> str:
-        return json.dumps(self.as_dict(), default=str)
+        return json.dumps(self.as_dict(), default=_json_default)
 
     # ------------------------------------------------------------ equality
 
@@ -72,7 +113,7 @@ class ConfigMixin:
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, json.dumps(self.as_dict(), sort_keys=True,
-                                                      default=str)))
+                                                      default=_json_default)))
 
     # ------------------------------------------------------------ copies for other processes
 
@@ -87,7 +128,13 @@ class ConfigMixin:
         self.__dict__.update(state)
 
 
+def _json_default(value: Any) -> Any:
+    return value.as_dict() if isinstance(value, Sealed) else str(value)
+
+
 def _encode(value: Any) -> Any:
+    if isinstance(value, Sealed):
+        return value
     if hasattr(value, "as_dict") and callable(value.as_dict):
         return value.as_dict()
     if isinstance(value, dict):
@@ -98,16 +145,21 @@ def _encode(value: Any) -> Any:
 
 
 def _decode(value: Any, name: str) -> Any:
-    if value == CREDENTIALS_MARKER:
+    if isinstance(value, Sealed):
+        return value.unseal()
+    if value == CREDENTIALS_MARKER or (
+            isinstance(value, dict) and value.get("value") == CREDENTIALS_MARKER):
         raise ConfigurationError(
-            f"{name} held inline credentials, which are never serialized; rebuild the store "
-            "with credentials from an AWS profile (s3_profile='name') or pass them to the "
-            "constructor yourself")
+            f"{name} held inline credentials, which are never serialized to JSON; keep "
+            "credentials in a profile instead (s3_profile='name' from ~/.aws; for MongoDB "
+            "mongogrant or a URI without a password), or pass them to the constructor yourself")
     if isinstance(value, list):
         return [_decode(v, name) for v in value]
     if not isinstance(value, dict):
         return value
     if "@class" in value and "@module" in value:
+        if value["@class"] == "Sealed":
+            _decode(CREDENTIALS_MARKER, name)
         module, cls_name = str(value["@module"]), value["@class"]
         if (module == "s3explore" or module.startswith("s3explore.")) and cls_name in _CLASSES:
             return _CLASSES[cls_name].from_dict(value)

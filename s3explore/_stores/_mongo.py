@@ -20,7 +20,7 @@ from s3explore._errors import (
 from s3explore._query import Query, get_path, nested
 from s3explore._s3client import redact_url
 from s3explore._stores._base import Store
-from s3explore._stores._config import CREDENTIALS_MARKER
+from s3explore._stores._config import seal
 
 # Query operators every embedded engine here understands; MongoDB itself accepts more.
 PORTABLE_OPERATORS = frozenset(
@@ -231,19 +231,14 @@ class MongoStore(MongoLikeStore):
                 for k, v in self.__client_kwargs.items()}
 
     def _config(self) -> dict[str, Any]:
-        secret = bool(self.__password) or any(
-            k.lower() in SECRET_OPTIONS for k in self.__client_kwargs)
-        uri = self.__uri
-        if uri is not None and redact_url(uri) != uri:
-            uri, secret = CREDENTIALS_MARKER, False
         config = {"database": self.database, "collection_name": self.collection_name,
                   "host": self.host, "port": self.port, "username": self.username,
-                  "password": CREDENTIALS_MARKER if secret else "",
+                  "password": seal(self.__password) if self.__password else "",
                   "safe_update": self.safe_update, "auth_source": self.auth_source,
-                  "mongoclient_kwargs": self.mongoclient_kwargs,
-                  "default_sort": self.default_sort, **self._store_config()}
-        if uri is not None:
-            config["uri"] = uri
+                  "mongoclient_kwargs": seal(self.__client_kwargs) if self.__client_kwargs
+                  else {}, "default_sort": self.default_sort, **self._store_config()}
+        if self.__uri is not None:
+            config["uri"] = seal(self.__uri) if redact_url(self.__uri) != self.__uri else self.__uri
         return config
 
     @property

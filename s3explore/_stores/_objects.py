@@ -23,6 +23,7 @@ from s3explore._errors import (
     S3RequestError,
 )
 from s3explore._s3client import is_transient, make_client, redact_url, strip_userinfo, translate
+from s3explore._stores._config import seal
 from s3explore._transfer import RetryPolicy, call_with_retries, check_workers, iter_batches
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -65,9 +66,11 @@ class ObjectIO:
         """The profile name; a dict of credentials is not given back."""
         return self.__profile if isinstance(self.__profile, str) else None
 
-    @property
-    def has_inline_credentials(self) -> bool:
-        return isinstance(self.__profile, Mapping) or bool(self.__client_kwargs)
+    def sealed_settings(self) -> tuple[Any, Any]:
+        """``(s3_profile, client_kwargs)`` for ``as_dict``: inline credentials sealed."""
+        profile = self.__profile
+        return (seal(profile) if isinstance(profile, Mapping) else profile,
+                seal(self.__client_kwargs) if self.__client_kwargs else {})
 
     @property
     def name(self) -> str:

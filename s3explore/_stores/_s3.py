@@ -19,7 +19,6 @@ from s3explore._errors import (
 )
 from s3explore._query import Properties, Query, SortSpec, check_criteria, has_path, project
 from s3explore._stores._base import Store
-from s3explore._stores._config import CREDENTIALS_MARKER
 from s3explore._stores._maintenance import MaintenanceMixin
 from s3explore._stores._objects import ObjectIO
 from s3explore._stores._results import StoredObject, UpdateResult
@@ -153,13 +152,12 @@ class S3Store(MaintenanceMixin, Store):
                 for k, v in self.__resource_kwargs.items()}
 
     def _config(self) -> dict[str, Any]:
-        inline = self.objects.has_inline_credentials and self.s3_profile is None
+        profile, client_kwargs = self.objects.sealed_settings()
         return {
-            "index": self.index, "bucket": self.bucket,
-            "s3_profile": CREDENTIALS_MARKER if inline else self.s3_profile,
+            "index": self.index, "bucket": self.bucket, "s3_profile": profile,
             "compress": self.compression or False, "endpoint_url": self.endpoint_url,
             "sub_dir": self.sub_dir or None, "s3_workers": self.s3_workers,
-            "s3_resource_kwargs": self.s3_resource_kwargs, "store_hash": self.store_hash,
+            "s3_resource_kwargs": client_kwargs, "store_hash": self.store_hash,
             "unpack_data": self.unpack_data, "searchable_fields": self.searchable_fields,
             "anonymous": self.anonymous, "compression_level": self.compression_level,
             "metadata_limit": self.metadata_limit, "retries": self._retries,

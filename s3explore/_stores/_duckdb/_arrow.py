@@ -1,0 +1,160 @@
+"""The frames layer's hooks: Arrow tables straight from DuckDB, the field inventory in SQL,
+random samples."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from s3explore._query import Query, get_path
+from s3explore._stores._duckdb._schema import PathInfo, bits
+from s3explore._stores._duckdb._values import (
+    BOOL,
+    DATE,
+    DICT,
+    FLOAT,
+    INT,
+    LIST,
+    NONE,
+    STR,
+    TAG_NAMES,
+    unpack_doc,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from s3explore._stores._duckdb._store import DuckDBStore
+
+_PATHS_PER_QUERY = 40
+_ELEMENT_COLUMN = {STR: "es", BOOL: "eb", DATE: "ed"}
+
+
+def _expression(info: PathInfo) -> str | None:
+    """SQL for the path's values as one typed Arrow column, or None when they have no
+    single type (mixed types, arrays of documents, ...)."""
+    tags = bits(info.tags) - {NONE, DICT}
+    if not tags:
+        return "NULL"
+    if tags <= {INT, FLOAT}:
+        n = info.col("n")
+        return f"{n}::BIGINT" if tags == {INT} and not info.big else n
+    if len(tags) == 1 and (tag := next(iter(tags))) in (STR, BOOL, DATE):
+        return info.col({STR: "s", BOOL: "b", DATE: "d"}[tag])
+    if tags != {LIST} or info.via:
+        return None
+    items = bits(info.items)
+    if not items:
+        return info.col("es")
+    if items <= {INT, FLOAT}:
+        en = info.col("en")
+        return f"{en}::BIGINT[]" if items == {INT} and not info.big else en
+    if len(items) == 1 and (item := next(iter(items))) in _ELEMENT_COLUMN:
+        return info.col(_ELEMENT_COLUMN[item])
+    return None
+
+
+def _paths(store: DuckDBStore, fields: list[str] | None) -> list[PathInfo] | None:
+    catalog = store._catalog
+    leaves = [i for i in catalog.paths.values() if bits(i.tags) - {DICT}]
+    if fields is None:
+        return sorted(leaves, key=lambda i: (i.path != store.key, i.path))
+    chosen: dict[str, PathInfo] = {}
+    for field in fields:
+        for info in sorted(leaves, key=lambda i: i.path):
+            if info.path == field or info.path.startswith(field + "."):
+                chosen.setdefault(info.path, info)
+    return list(chosen.values())
+
+
+def find_arrow(store: DuckDBStore, q: Query) -> pa.Table | None:
+    if store._catalog is None or q.properties is not None and "_id" in q.properties:
+        return None
+    with store._state.lock:
+        infos = _paths(store, q.properties)
+        expressions = [_expression(info) for info in infos]
+        if any(e is None for e in expressions):
+            return None  # the frames layer builds these columns from documents
+        columns = ", ".join(f"{e} AS c{i}" for i, e in enumerate(expressions)) or "_rid AS c"
+        sql, params = store._select(columns, q)
+        table = store._arrow(sql, params)
+    if not infos:
+        return table.drop_columns(["c"])
+    table = table.rename_columns([info.path for info in infos])
+    if q.properties is None:  # whole documents: only the fields these entries have
+        table = table.select([n for n in table.column_names
+                              if table.column(n).null_count < table.num_rows])
+    return table
+
+
+def _type_names(tags: int, items: int) -> str:
+    names = {TAG_NAMES[t] for t in bits(tags) - {NONE, DICT, LIST}}
+    if tags >> LIST & 1:
+        inner = sorted("NoneType" if t == NONE else TAG_NAMES[t] for t in bits(items))
+        names.add(f"list[{'|'.join(inner)}]" if inner else "list")
+    return ", ".join(sorted(names) + (["null"] if tags >> NONE & 1 else []))
+
+
+def inventory(store: DuckDBStore) -> pd.DataFrame:
+    """``fields()`` over the whole index, computed in SQL (columns as the frames layer's)."""
+    import pandas as pd
+
+    columns = ["field", "types", "count", "fraction", "distinct", "example"]
+    catalog = store._catalog
+    if catalog is None:
+        return _sampled(pd.DataFrame([], columns=columns), 0)
+    with store._state.lock:
+        total = store._count({})
+        infos = [i for i in catalog.paths.values() if bits(i.tags) - {DICT, NONE}
+                 or not i.tags >> DICT & 1 and i.tags]
+        found = []
+        for start in range(0, len(infos), _PATHS_PER_QUERY):
+            group = infos[start:start + _PATHS_PER_QUERY]
+            selects = []
+            for info in group:
+                t = info.col("t")
+                here = f"{t} <> {DICT}"
+                distinct = " + ".join(
+                    f"count(DISTINCT CASE WHEN {here} THEN {info.col(s)} END)"
+                    for s in ("n", "s", "b", "d", "k") if info.col(s)) or "0"
+                items = f"bit_or({info.col('it')})" if info.col("it") else "0"
+                selects += [f"count({t}) FILTER (WHERE {here})",
+                            f"bit_or(1::INTEGER << {t}) FILTER (WHERE {here})",
+                            items, distinct,
+                            f"arg_min(_rid, _rid) FILTER (WHERE {here} AND {t} <> {NONE})"]
+            row = store._execute(f"SELECT {', '.join(selects)} FROM {catalog.data}",
+                                 []).fetchone()
+            for i, info in enumerate(group):
+                found.append((info, *row[5 * i:5 * i + 5]))
+        rids = sorted({f[5] for f in found if f[5] is not None})
+        docs = dict(store._execute(f"SELECT _rid, _doc FROM {catalog.data} WHERE _rid IN "
+                                   "(SELECT unnest(?::BIGINT[]))", [rids]).fetchall()) if rids else {}
+    rows = []
+    for info, count, tags, items, distinct, rid in found:
+        if not count:
+            continue
+        example = get_path(unpack_doc(docs[rid]), info.path) if rid in docs else None
+        rows.append({"field": info.path, "types": _type_names(tags or 0, items or 0),
+                     "count": count, "fraction": count / total if total else 0.0,
+                     "distinct": distinct, "example": example})
+    rows.sort(key=lambda r: (r["field"] != store.key, r["field"]))
+    return _sampled(pd.DataFrame(rows, columns=columns), total)
+
+
+def _sampled(frame: pd.DataFrame, total: int) -> pd.DataFrame:
+    frame.attrs.update(sampled=total)
+    return frame
+
+
+def sample(store: DuckDBStore, n: int) -> list[dict]:
+    catalog = store._catalog
+    if catalog is None:
+        return []
+    with store._state.lock:
+        # n is a validated int (the base checks it), so it can be part of the SQL text
+        cursor = store._execute(f"SELECT _doc FROM {catalog.data} USING SAMPLE "
+                                f"reservoir({int(n)} ROWS)", [])
+    try:
+        return [unpack_doc(data) for (data,) in cursor.fetchall()]
+    finally:
+        cursor.close()

@@ -1,0 +1,373 @@
+"""DuckDBStore: an embedded index store on DuckDB, in memory or in a file, for millions of
+entries.
+
+Documents are stored whole (msgpack, exact round trip) beside typed shadow columns per dotted
+path (``_schema``), and MongoDB criteria and sorts run as SQL over those columns (``_sql``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from s3explore._errors import (
+    ConfigurationError,
+    NotConnectedError,
+    QueryError,
+    StoreConnectionError,
+)
+from s3explore._query import Query, get_path
+from s3explore._stores._base import Store
+from s3explore._stores._duckdb import _match
+from s3explore._stores._duckdb._project import project
+from s3explore._stores._duckdb._schema import Catalog
+from s3explore._stores._duckdb._sql import Translator
+from s3explore._stores._duckdb._values import BOOL, DATE, FLOAT, INT, NONE, STR
+from s3explore._stores._duckdb._write import Batch
+from s3explore._stores._mongo import PORTABLE_OPERATORS
+
+CHUNK = 20_000  # documents per write transaction
+FETCH = 4_096  # rows per fetch while reading
+_PLAIN_TAGS = sum(1 << t for t in (NONE, INT, FLOAT, STR, BOOL, DATE))
+
+
+class _Shared:
+    """What every store object on one database and collection shares in this process."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.catalog: Catalog | None = None
+        self.next_rid = 0
+
+
+_shared: weakref.WeakValueDictionary[tuple, _Shared] = weakref.WeakValueDictionary()
+
+
+class DuckDBStore(Store):
+    """An index store on DuckDB: ``DuckDBStore("index", path="idx.duckdb")``.
+
+    Without ``path`` the index lives in memory for as long as the store object (a pickled
+    copy arrives empty). A file can be written by one process at a time: a second process
+    gets StoreConnectionError, or read-only access with ``read_only=True`` once the writer
+    has closed it. ``duckdb_config`` goes to ``duckdb.connect(config=...)`` (e.g.
+    ``{"memory_limit": "2GB", "threads": 2}``).
+
+    Datetimes keep their microseconds; aware ones come back as naive UTC, as from MemoryStore
+    and pymongo. Arrays sort by their first element, as in MemoryStore (MongoDB uses the
+    smallest or largest).
+    """
+
+    supported_operators = PORTABLE_OPERATORS
+    _transient: ClassVar[tuple[str, ...]] = ("_conn", "_memory", "_state")
+
+    def __init__(self, collection_name: str = "index", path: str | os.PathLike | None = None,
+                 read_only: bool = False, duckdb_config: dict | None = None,
+                 **store_kwargs: Any) -> None:
+        super().__init__(**store_kwargs)
+        if not isinstance(collection_name, str) or not collection_name:
+            raise ConfigurationError(f"collection_name must be a non-empty string, got "
+                                     f"{collection_name!r}")
+        if duckdb_config is not None and not isinstance(duckdb_config, dict):
+            raise ConfigurationError("duckdb_config must be a dict of DuckDB settings such "
+                                     "as {'memory_limit': '2GB'}")
+        if read_only and path is None:
+            raise ConfigurationError("read_only=True needs the path of an index file")
+        self.collection_name = collection_name
+        self.path = os.fspath(path) if path is not None else None
+        self.read_only = bool(read_only)
+        self.duckdb_config = dict(duckdb_config or {})
+        self._conn: Any = None
+        self._memory: Any = None  # the in-memory database, kept across close()/connect()
+        self._state: _Shared | None = None
+
+    def _config(self) -> dict[str, Any]:
+        return {"collection_name": self.collection_name, "path": self.path,
+                "read_only": self.read_only, "duckdb_config": self.duckdb_config,
+                "key": self.key, "last_updated_field": self.last_updated_field,
+                "last_updated_type": self.last_updated_type, "validator": self.validator}
+
+    @property
+    def name(self) -> str:
+        return f"duckdb://{self.path or ':memory:'}/{self.collection_name}"
+
+    def __repr__(self) -> str:
+        where = f", path={self.path!r}" if self.path else ""
+        return f"DuckDBStore({self.collection_name!r}{where}, key={self.key!r})"
+
+    # ------------------------------------------------------------ connection
+
+    def _connect(self, force_reset: bool) -> None:
+        if self._conn is not None and not force_reset:
+            return
+        self._close()
+        import duckdb
+
+        if self.path is None:
+            if self._memory is None:
+                self._memory = duckdb.connect(":memory:", config=self.duckdb_config)
+                self._state = _Shared()
+            conn = self._memory
+        else:
+            conn = self._open_file(duckdb)
+        _match.install(conn)
+        state = self._state
+        if self.path is not None:
+            key = (os.path.realpath(self.path), self.read_only, self.collection_name)
+            state = _shared.get(key)
+            if state is None:
+                state = _shared[key] = _Shared()
+        with state.lock:
+            if state.catalog is None:
+                state.catalog = Catalog.open(conn, self.collection_name,
+                                             create=not self.read_only)
+                if state.catalog is not None:
+                    state.next_rid = conn.execute(
+                        f"SELECT coalesce(max(_rid), -1) + 1 FROM {state.catalog.data}"
+                    ).fetchone()[0]
+        self._state = state
+        self._conn = conn
+
+    def _open_file(self, duckdb: Any) -> Any:
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not self.read_only and not os.path.isdir(folder):
+            raise StoreConnectionError(f"cannot create the index file {self.path!r}: the "
+                                       f"folder {folder!r} does not exist")
+        if self.read_only and not os.path.exists(self.path):
+            raise StoreConnectionError(f"the index file {self.path!r} does not exist; open it "
+                                       "without read_only=True to create it")
+        try:
+            return duckdb.connect(self.path, read_only=self.read_only, config=self.duckdb_config)
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                holder = text.split("Conflicting lock is held in", 1)[-1].split(".")[0]
+                raise StoreConnectionError(
+                    f"the index file {self.path!r} is open for writing in another process"
+                    f"{' (' + holder.strip() + ')' if 'PID' in holder else ''}; DuckDB allows "
+                    "one writer per file: close it there, or open it read-only "
+                    "(read_only=True) once that process has closed it") from None
+            raise StoreConnectionError(f"cannot open the index file {self.path!r}: "
+                                       f"{text}") from None
+        except (duckdb.ConnectionException, duckdb.InvalidInputException) as exc:
+            raise StoreConnectionError(
+                f"cannot open the index file {self.path!r} ({exc}); this process already "
+                "has it open with other settings (read_only or duckdb_config)") from None
+
+    def _close(self) -> None:
+        if self._conn is not None and self._conn is not self._memory:
+            self._conn.close()
+        self._conn = None
+
+    @property
+    def connection(self) -> Any:
+        """The DuckDB connection (tables ``s3x_data_N``; see ``_schema``)."""
+        if self._conn is None:
+            raise NotConnectedError(f"{self.name} is not connected; call connect() or use `with`")
+        return self._conn
+
+    @property
+    def _catalog(self) -> Catalog | None:
+        self.connection  # noqa: B018 - raises NotConnectedError
+        return self._state.catalog
+
+    # ------------------------------------------------------------ reading
+
+    def _translator(self) -> Translator:
+        return Translator(self._catalog, _match.register, self._re2_accepts)
+
+    def _re2_accepts(self, pattern: str) -> bool:
+        try:
+            self.connection.cursor().execute("SELECT regexp_matches('', ?)", [pattern])
+            return True
+        except Exception:  # RE2 lacks it (lookaround, backreferences): Python runs it
+            return False
+
+    def _select(self, columns: str, q: Query, ordered: bool = True) -> tuple[str, list]:
+        catalog = self._catalog
+        tr = self._translator()
+        sql = f"SELECT {columns} FROM {catalog.data} WHERE {tr.where(q.criteria)}"
+        if ordered:  # ties and unsorted queries in insertion order, as MongoDB's
+            sql += f" ORDER BY {tr.order_by(q.sort)}"
+        if q.limit:
+            sql += f" LIMIT {tr.p(q.limit)}"
+        if q.skip:
+            sql += f" OFFSET {tr.p(q.skip)}"
+        return sql, tr.params
+
+    def _execute(self, sql: str, params: list) -> Any:
+        import duckdb
+
+        cursor = self.connection.cursor()
+        try:
+            return cursor.execute(sql, params)
+        except duckdb.Error as exc:
+            cursor.close()
+            raise QueryError(f"the index {self.name} could not run the query: {exc}") from None
+
+    def _arrow(self, sql: str, params: list) -> Any:
+        """The result as an Arrow table, straight from DuckDB."""
+        import duckdb
+
+        cursor = self.connection.cursor()
+        try:
+            return cursor.sql(sql, params=params).to_arrow_table()
+        except duckdb.Error as exc:
+            raise QueryError(f"the index {self.name} could not run the query: {exc}") from None
+        finally:
+            cursor.close()
+
+    def _find(self, q: Query) -> Iterator[dict]:
+        if self._catalog is None:
+            return iter(())
+        with self._state.lock:
+            sql, params = self._select("_rid, _doc", q)
+            cursor = self._execute(sql, params)
+        return self._rows(cursor, q.properties)
+
+    def _rows(self, cursor: Any, properties: list[str] | None) -> Iterator[dict]:
+        from s3explore._stores._duckdb._values import unpack_doc
+
+        try:
+            while True:
+                rows = cursor.fetchmany(FETCH)
+                if not rows:
+                    return
+                for rid, data in rows:
+                    doc = unpack_doc(data)
+                    if properties is not None:
+                        doc = project(doc, properties, rid)
+                    yield doc
+        finally:
+            cursor.close()
+
+    def _count(self, criteria: dict) -> int:
+        if self._catalog is None:
+            return 0
+        with self._state.lock:
+            sql, params = self._select("count(*)", Query(criteria), ordered=False)
+            return self._execute(sql, params).fetchone()[0]
+
+    def _distinct(self, field: str, criteria: dict) -> list:
+        catalog = self._catalog
+        info = catalog.get(field) if catalog is not None else None
+        if info is None:
+            return []
+        if info.multi or info.big or info.tags & ~_PLAIN_TAGS:  # dicts, lists, bytes
+            return super()._distinct(field, criteria)
+        cols = [info.col(s) or "NULL" for s in ("t", "n", "s", "b", "d")]
+        t = cols[0]
+        with self._state.lock:
+            tr = self._translator()
+            sql = (f"SELECT min({t}), {', '.join(cols[1:])} FROM {catalog.data} "
+                   f"WHERE {tr.where(criteria)} AND {t} IS NOT NULL "
+                   f"GROUP BY {t} - ({t} >= 3)::UTINYINT, {', '.join(cols[1:])} "
+                   "ORDER BY min(_rid)")
+            rows = self._execute(sql, tr.params).fetchall()
+        out = []
+        for tag, n, s, b, d in rows:
+            if tag == NONE:
+                out.append(None)
+            else:
+                value = next(v for v in (n, s, b, d) if v is not None)
+                out.append(int(value) if tag == INT else value)
+        return out
+
+    # ------------------------------------------------------------ writing
+
+    def _writable(self) -> Any:
+        conn = self.connection
+        if self.read_only:
+            raise StoreConnectionError(f"the index {self.name} is open read-only; open it "
+                                       "without read_only=True to change it")
+        return conn
+
+    def _upsert(self, docs: list[dict], keys: list[str]) -> None:
+        conn = self._writable()
+        by_store_key = keys == [self.key]
+        with self._state.lock:
+            for start in range(0, len(docs), CHUNK):
+                chunk = docs[start:start + CHUNK]
+                batch = Batch(chunk, self.key, keys, self._state.next_rid)
+                self._state.next_rid += batch.rows
+                self._transaction(conn, lambda b=batch: self._write(conn, b, by_store_key))
+
+    def _transaction(self, conn: Any, work: Any) -> None:
+        import duckdb
+
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            work()
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            conn.execute("ROLLBACK")
+            self._catalog.reload(conn)  # forget columns the rollback removed
+            if isinstance(exc, duckdb.Error):
+                raise StoreConnectionError(f"writing to the index {self.name} failed: {exc}; "
+                                           "nothing of this batch was stored") from None
+            raise
+
+    def _write(self, conn: Any, batch: Batch, by_store_key: bool) -> None:
+        catalog = self._catalog
+        if not by_store_key:
+            self._replace_by_other_keys(conn, batch)
+        catalog.grow(conn, batch.seen(catalog))
+        table = batch.table(catalog)
+        names = table.column_names
+        conn.register("s3x_batch", table)
+        try:
+            listed = ", ".join(names)
+            present = set(names)
+            sets = ", ".join(f"{c} = {'excluded.' + c if c in present else 'NULL'}"
+                             for c in ["_doc", *catalog.columns()])
+            conn.execute(f"INSERT INTO {catalog.data} ({listed}) SELECT {listed} FROM "
+                         f"s3x_batch ON CONFLICT (_key) DO UPDATE SET {sets}")
+        finally:
+            conn.unregister("s3x_batch")
+
+    def _replace_by_other_keys(self, conn: Any, batch: Batch) -> None:
+        """Upserts by other fields than the store's key: each document takes the place (and
+        position) of the first entry whose fields match, as MongoDB's replace_one does."""
+        catalog = self._catalog
+        for i, doc in enumerate(batch.docs):
+            tr = self._translator()
+            where = tr.where({k: get_path(doc, k) for k in batch.keys})
+            found = conn.execute(f"SELECT _rid FROM {catalog.data} WHERE {where} "
+                                 "ORDER BY _rid LIMIT 1", tr.params).fetchone()
+            if found is not None:
+                conn.execute(f"DELETE FROM {catalog.data} WHERE _rid = ?", [found[0]])
+                batch.rids[i] = found[0]
+
+    def _delete(self, criteria: dict) -> None:
+        conn = self._writable()
+        catalog = self._catalog
+        if catalog is None:
+            return
+        with self._state.lock:
+            tr = self._translator()
+            sql = f"DELETE FROM {catalog.data} WHERE {tr.where(criteria)}"
+            self._transaction(conn, lambda: conn.execute(sql, tr.params))
+
+    def _create_index(self, field: str, unique: bool) -> bool:
+        # Column scans with zone maps need no index; uniqueness is kept for the key only.
+        return not unique or field == self.key
+
+    # ------------------------------------------------------------ frames layer
+
+    def _find_arrow(self, q: Query) -> Any:
+        from s3explore._stores._duckdb._arrow import find_arrow
+
+        return find_arrow(self, q)
+
+    def _inventory(self) -> Any:
+        from s3explore._stores._duckdb._arrow import inventory
+
+        return inventory(self)
+
+    def _sample(self, n: int) -> list[dict]:
+        from s3explore._stores._duckdb._arrow import sample
+
+        return sample(self, n)
+

@@ -1,0 +1,109 @@
+"""One batch of documents on its way into the index: keys, stored bytes and shadow columns,
+as an Arrow table DuckDB inserts in one statement."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from s3explore._errors import InvalidDocumentError
+from s3explore._query import get_path
+from s3explore._stores._duckdb._rows import PathColumns, walk
+from s3explore._stores._duckdb._schema import COLUMN_TYPES, Catalog
+from s3explore._stores._duckdb._values import enc, normalize, pack_doc
+
+_MISSING = object()
+
+
+def _arrow_types() -> dict[str, Any]:
+    import pyarrow as pa
+
+    scalar = {"UTINYINT": pa.uint8(), "USMALLINT": pa.uint16(), "DOUBLE": pa.float64(),
+              "VARCHAR": pa.string(), "BOOLEAN": pa.bool_(), "TIMESTAMP": pa.timestamp("us"),
+              "BLOB": pa.binary(), "INTEGER": pa.int32()}
+    out = {}
+    for suffix, sql in COLUMN_TYPES.items():
+        out[suffix] = pa.list_(scalar[sql[:-2]]) if sql.endswith("[]") else scalar[sql]
+    return out
+
+
+def missing_key(rid: int) -> bytes:
+    """A unique ``_key`` for a document without the store's key field."""
+    return b"\xff" + uuid.uuid4().bytes + rid.to_bytes(8, "big")
+
+
+class Batch:
+    """Documents (normalized, the last copy of a key kept) with their rows' values."""
+
+    def __init__(self, docs: list[dict], store_key: str, keys: list[str], first_rid: int):
+        self.keys = keys
+        latest: dict[Any, dict] = {}
+        for doc in docs:
+            doc = normalize(doc)
+            try:
+                ident = tuple(enc(get_path(doc, k)) for k in keys)
+            except TypeError as exc:
+                raise InvalidDocumentError(f"a key field of document {get_path(doc, keys[0])!r} "
+                                           f"holds a value the index cannot store ({exc})",
+                                           key=str(get_path(doc, keys[0]))) from None
+            latest.pop(ident, None)  # the last copy wins, in its own position
+            latest[ident] = doc
+        self.docs = list(latest.values())
+        self.rids = list(range(first_rid, first_rid + len(self.docs)))
+        self.store_keys: list[bytes] = []
+        for rid, doc in zip(self.rids, self.docs, strict=True):
+            value = get_path(doc, store_key, _MISSING)
+            self.store_keys.append(missing_key(rid) if value is _MISSING else enc(value))
+        if keys != [store_key]:  # by other fields: still one entry per store key
+            last = {k: i for i, k in enumerate(self.store_keys)}
+            keep = sorted(last.values())
+            self.docs = [self.docs[i] for i in keep]
+            self.rids = [self.rids[i] for i in keep]
+            self.store_keys = [self.store_keys[i] for i in keep]
+        self.packed = [pack_doc(d, get_path(d, store_key)) for d in self.docs]
+        try:
+            self.walked = [walk(d) for d in self.docs]
+        except (TypeError, InvalidDocumentError) as exc:
+            raise InvalidDocumentError(f"a document holds a value the index cannot store: "
+                                       f"{exc}") from None
+        self.columns: dict[str, PathColumns] = {}
+
+    @property
+    def rows(self) -> int:
+        return len(self.docs)
+
+    def seen(self, catalog: Catalog) -> dict[str, dict]:
+        """Build every path's columns; return what each path holds, for ``Catalog.grow``."""
+        multi: dict[str, bool] = {}
+        for entries in self.walked:
+            for path, (direct, cands) in entries.items():
+                if not multi.get(path):
+                    multi[path] = cands is not None or type(direct) is list
+        columns: dict[str, PathColumns] = {}
+        for path, is_multi in multi.items():
+            info = catalog.get(path)
+            columns[path] = PathColumns(self.rows, is_multi or (info is not None and info.multi))
+        for row, entries in enumerate(self.walked):
+            for path, entry in entries.items():
+                columns[path].add(row, entry)
+        self.columns = columns
+        return {path: {"tags": c.tags, "items": c.items, "via": c.via, "big": c.big,
+                       "multi": c.multi} for path, c in columns.items()}
+
+    def table(self, catalog: Catalog) -> Any:
+        import pyarrow as pa
+
+        types = _arrow_types()
+        arrays: dict[str, Any] = {
+            "_rid": pa.array(self.rids, pa.int64()),
+            "_key": pa.array(self.store_keys, pa.binary()),
+            "_doc": pa.array(self.packed, pa.binary()),
+        }
+        for path, column in self.columns.items():
+            info = catalog.get(path)
+            if info is None:
+                continue  # beyond MAX_PATHS: kept in the document only
+            for suffix, values in column.values.items():
+                arrays[f"c{info.id}_{suffix}"] = pa.array(values, types[suffix])
+        return pa.table(arrays)
+
