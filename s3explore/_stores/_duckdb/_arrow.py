@@ -68,7 +68,7 @@ def _paths(store: DuckDBStore, fields: list[str] | None) -> list[PathInfo] | Non
 
 
 def find_arrow(store: DuckDBStore, q: Query) -> pa.Table | None:
-    if store._catalog is None or q.properties is not None and "_id" in q.properties:
+    if store._catalog is None or (q.properties is not None and "_id" in q.properties):
         return None
     with store._state.lock:
         infos = _paths(store, q.properties)
@@ -106,7 +106,7 @@ def inventory(store: DuckDBStore) -> pd.DataFrame:
     with store._state.lock:
         total = store._count({})
         infos = [i for i in catalog.paths.values() if bits(i.tags) - {DICT, NONE}
-                 or not i.tags >> DICT & 1 and i.tags]
+                 or (not i.tags >> DICT & 1 and i.tags)]
         found = []
         for start in range(0, len(infos), _PATHS_PER_QUERY):
             group = infos[start:start + _PATHS_PER_QUERY]
@@ -127,8 +127,10 @@ def inventory(store: DuckDBStore) -> pd.DataFrame:
             for i, info in enumerate(group):
                 found.append((info, *row[5 * i:5 * i + 5]))
         rids = sorted({f[5] for f in found if f[5] is not None})
-        docs = dict(store._execute(f"SELECT _rid, _doc FROM {catalog.data} WHERE _rid IN "
-                                   "(SELECT unnest(?::BIGINT[]))", [rids]).fetchall()) if rids else {}
+        docs = {}
+        if rids:
+            docs = dict(store._execute(f"SELECT _rid, _doc FROM {catalog.data} WHERE _rid IN "
+                                       "(SELECT unnest(?::BIGINT[]))", [rids]).fetchall())
     rows = []
     for info, count, tags, items, distinct, rid in found:
         if not count:

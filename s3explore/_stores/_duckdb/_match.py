@@ -8,6 +8,7 @@ MemoryStore uses.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from collections import OrderedDict
@@ -47,8 +48,6 @@ def install(conn: Any) -> None:
     """Register the function once per database (DuckDB shares it between connections)."""
     import duckdb
 
-    try:
+    with contextlib.suppress(duckdb.CatalogException):  # another store registered it
         conn.create_function(FUNCTION, _match, ["BLOB", "VARCHAR"], "BOOLEAN",
                              null_handling="special", side_effects=False)
-    except duckdb.CatalogException:
-        pass  # another store on this database registered it

@@ -134,7 +134,7 @@ def enc(value: Any) -> bytes:
     head = _TYPE_BYTE[tag]
     if tag == STR:
         return head + _str(value)
-    if tag == INT or tag == FLOAT:
+    if tag in (INT, FLOAT):
         return head + _num(float(value))
     if tag == NONE:
         return head
