@@ -29,10 +29,10 @@ def text_of(html: str) -> str:
 
 
 def test_tree_holds_field_names_and_values():
-    doc = {"fs_id": "mp-1", "nsites": 12, "band_gap": 1.25, "ok": True, "note": None,
+    doc = {"task_id": "mp-1", "nsites": 12, "band_gap": 1.25, "ok": True, "note": None,
            "calc": {"encut": 520, "kpoints": [4, 4, 4]}}
     text = text_of(render_document(doc))
-    for piece in ('fs_id: "mp-1"', "nsites: 12", "band_gap: 1.25", "ok: true", "note: null",
+    for piece in ('task_id: "mp-1"', "nsites: 12", "band_gap: 1.25", "ok: true", "note: null",
                   "encut: 520", "kpoints: [4, 4, 4]", "{2 fields}"):
         assert piece in text
 
@@ -161,13 +161,13 @@ def test_progress_text():
 
 
 def test_summary_and_failure_lines():
-    failures = [Failure("k1", "too big"), Failure(None, "no key field 'fs_id'")]
+    failures = [Failure("k1", "too big"), Failure(None, "no key field 'task_id'")]
     done = UpdateResult(written=98, bytes=2000, failures=failures, seconds=0.5)
     assert summary_text(done, 100, failures) == (
         "Done: 98 of 100 documents written (2.0 kB) in 500 ms \u00b7 196 docs/s \u00b7 2 failed")
     cancelled = UpdateResult(written=40, cancelled=True, seconds=1.0)
     assert "Cancelled: 40 of 100" in summary_text(cancelled, 100, [])
     assert "60 not uploaded" in summary_text(cancelled, 100, [])
-    assert failure_lines(failures) == ["k1: too big", "(no key): no key field 'fs_id'"]
+    assert failure_lines(failures) == ["k1: too big", "(no key): no key field 'task_id'"]
     many = [Failure(f"k{i}", "x") for i in range(30)]
     assert failure_lines(many, limit=5)[-1] == "\u2026 and 25 more (see .failures)"

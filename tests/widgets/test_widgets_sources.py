@@ -22,29 +22,29 @@ def read_all(source):
 
 
 def test_list_and_single_dict():
-    docs = [{"fs_id": "a"}, {"fs_id": "b"}]
-    source = document_source(docs, "fs_id")
+    docs = [{"task_id": "a"}, {"task_id": "b"}]
+    source = document_source(docs, "task_id")
     assert (source.total, source.reusable) == (2, True)
     assert read_all(source) == (docs, [])
-    assert document_source({"fs_id": "a"}, "fs_id").total == 1
+    assert document_source({"task_id": "a"}, "task_id").total == 1
 
 
 def test_iterator_has_no_total_and_is_one_shot():
-    source = document_source(({"fs_id": str(i)} for i in range(3)), "fs_id")
+    source = document_source(({"task_id": str(i)} for i in range(3)), "task_id")
     assert (source.total, source.reusable) == (None, False)
     assert len(read_all(source)[0]) == 3
 
 
 def test_dataframe_rows_become_plain_documents():
     frame = pd.DataFrame({
-        "fs_id": ["a", "b"],
+        "task_id": ["a", "b"],
         "nsites": np.array([3, 4], dtype=np.int64),
         "gap": [0.5, np.nan],
         "name": pd.array(["x", None], dtype="str"),
         "when": pd.to_datetime(["2024-01-02", None]),
         "dos": [np.arange(3.0), np.arange(2.0)],
     })
-    source = document_source(frame, "fs_id")
+    source = document_source(frame, "task_id")
     assert source.total == 2
     docs = list(source.documents(lambda f: None))
     assert len(source.documents(lambda f: None)) == 2  # sized, so update knows the total
@@ -57,40 +57,40 @@ def test_dataframe_rows_become_plain_documents():
 
 
 def test_dataframe_key_may_be_the_index():
-    frame = pd.DataFrame({"nsites": [1, 2]}, index=pd.Index(["a", "b"], name="fs_id"))
-    docs = list(document_source(frame, "fs_id").documents(lambda f: None))
-    assert [d["fs_id"] for d in docs] == ["a", "b"]
+    frame = pd.DataFrame({"nsites": [1, 2]}, index=pd.Index(["a", "b"], name="task_id"))
+    docs = list(document_source(frame, "task_id").documents(lambda f: None))
+    assert [d["task_id"] for d in docs] == ["a", "b"]
 
 
 def test_dataframe_without_key_column_is_refused():
-    with pytest.raises(ConfigurationError, match="no column 'fs_id'.*nsites"):
-        document_source(pd.DataFrame({"nsites": [1]}), "fs_id")
+    with pytest.raises(ConfigurationError, match="no column 'task_id'.*nsites"):
+        document_source(pd.DataFrame({"nsites": [1]}), "task_id")
     with pytest.raises(ConfigurationError, match="column names must be strings"):
-        document_source(pd.DataFrame({"fs_id": ["a"], 3: [1]}), "fs_id")
+        document_source(pd.DataFrame({"task_id": ["a"], 3: [1]}), "task_id")
 
 
 def test_folder_of_json_gz_and_msgpack(tmp_path):
-    (tmp_path / "a.json").write_text(json.dumps({"fs_id": "a", "n": 1}))
-    (tmp_path / "b.json.gz").write_bytes(gzip.compress(json.dumps({"fs_id": "b"}).encode()))
+    (tmp_path / "a.json").write_text(json.dumps({"task_id": "a", "n": 1}))
+    (tmp_path / "b.json.gz").write_bytes(gzip.compress(json.dumps({"task_id": "b"}).encode()))
     (tmp_path / "c.msgpack").write_bytes(msgpack.packb({
-        "fs_id": "c", "x": {"@module": "numpy", "@class": "array", "dtype": "int64",
+        "task_id": "c", "x": {"@module": "numpy", "@class": "array", "dtype": "int64",
                             "data": [1, 2]}}))
     (tmp_path / "notes.txt").write_text("ignored")
-    source = document_source(tmp_path, "fs_id")
+    source = document_source(tmp_path, "task_id")
     assert source.total == 3
     docs, unreadable = read_all(source)
-    assert [d["fs_id"] for d in docs] == ["a", "b", "c"] and unreadable == []
+    assert [d["task_id"] for d in docs] == ["a", "b", "c"] and unreadable == []
     np.testing.assert_array_equal(docs[2]["x"], [1, 2])  # tagged values decoded
 
 
 def test_unreadable_files_are_reported_by_name(tmp_path):
-    (tmp_path / "good.json").write_text('{"fs_id": "good"}')
+    (tmp_path / "good.json").write_text('{"task_id": "good"}')
     (tmp_path / "broken.json").write_text("{not json")
     (tmp_path / "list.json").write_text("[1, 2]")
     (tmp_path / "bad.json.gz").write_bytes(b"not gzip")
     (tmp_path / "bad.msgpack").write_bytes(b"\xc1")
-    docs, unreadable = read_all(document_source(str(tmp_path), "fs_id"))
-    assert docs == [{"fs_id": "good"}]
+    docs, unreadable = read_all(document_source(str(tmp_path), "task_id"))
+    assert docs == [{"task_id": "good"}]
     reasons = {f.key: f.reason for f in unreadable}
     assert set(reasons) == {"broken.json", "list.json", "bad.json.gz", "bad.msgpack"}
     assert "not valid JSON" in reasons["broken.json"]
@@ -101,15 +101,15 @@ def test_unreadable_files_are_reported_by_name(tmp_path):
 
 def test_bad_folders_and_types(tmp_path):
     with pytest.raises(ConfigurationError, match="does not exist"):
-        document_source(tmp_path / "nope", "fs_id")
+        document_source(tmp_path / "nope", "task_id")
     (tmp_path / "file.json").write_text("{}")
     with pytest.raises(ConfigurationError, match="is not a folder"):
-        document_source(tmp_path / "file.json", "fs_id")
+        document_source(tmp_path / "file.json", "task_id")
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ConfigurationError, match="holds no .json"):
-        document_source(empty, "fs_id")
+        document_source(empty, "task_id")
     with pytest.raises(ConfigurationError, match="not int"):
-        document_source(42, "fs_id")
+        document_source(42, "task_id")
     with pytest.raises(ConfigurationError, match="not bytes"):
-        document_source(b"abc", "fs_id")
+        document_source(b"abc", "task_id")

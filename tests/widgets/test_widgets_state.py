@@ -161,8 +161,8 @@ def test_header_clicks_cycle_ascending_descending_none():
 
 
 def test_key_breaks_ties_so_pages_do_not_overlap():
-    assert SortState.from_sort({"nsites": -1}).as_sort("fs_id") == {"nsites": -1, "fs_id": 1}
-    assert SortState.from_sort({"fs_id": -1}).as_sort("fs_id") == {"fs_id": -1}
+    assert SortState.from_sort({"nsites": -1}).as_sort("task_id") == {"nsites": -1, "task_id": 1}
+    assert SortState.from_sort({"task_id": -1}).as_sort("task_id") == {"task_id": -1}
 
 
 @pytest.mark.parametrize("sort", [{"a": 2}, {"a": True}, ["a"], "a"])
@@ -180,4 +180,4 @@ def test_widgets_refuse_what_is_not_a_store_they_can_use():
     with pytest.raises(ConfigurationError, match="DocumentViewer needs a store.*got int"):
         DocumentViewer(42)
     with pytest.raises(ConfigurationError, match="UploadWidget needs an S3Store, got MemoryStore"):
-        UploadWidget(MemoryStore("index-only"), [{"fs_id": "a"}])
+        UploadWidget(MemoryStore("index-only"), [{"task_id": "a"}])

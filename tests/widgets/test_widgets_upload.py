@@ -16,7 +16,7 @@ from tests._faulty_index import FlakyMongoClient
 
 
 def docs(n: int, prefix: str = "d") -> list[dict]:
-    return [{"fs_id": f"{prefix}-{i:04d}", "nsites": i % 9, "formula": "NaCl"} for i in range(n)]
+    return [{"task_id": f"{prefix}-{i:04d}", "nsites": i % 9, "formula": "NaCl"} for i in range(n)]
 
 
 def test_upload_list_blocking(store):
@@ -36,7 +36,7 @@ def test_upload_list_blocking(store):
 
 
 def test_failures_are_listed_with_keys_and_reasons(store):
-    bad = [*docs(5), {"nsites": 3}, {"fs_id": "../escape"}, {"fs_id": "big", "x": object()}]
+    bad = [*docs(5), {"nsites": 3}, {"task_id": "../escape"}, {"task_id": "big", "x": object()}]
     widget = UploadWidget(store, bad)
     result = widget.start()
     assert result.written == 5 and widget.state == "done"
@@ -50,7 +50,7 @@ def test_failures_are_listed_with_keys_and_reasons(store):
 
 
 def test_dataframe_source(store):
-    frame = pd.DataFrame({"fs_id": ["a", "b", "c"], "nsites": np.array([1, 2, 3]),
+    frame = pd.DataFrame({"task_id": ["a", "b", "c"], "nsites": np.array([1, 2, 3]),
                           "gap": [0.5, np.nan, 1.5]})
     result = UploadWidget(store, frame).start()
     assert result.written == 3
@@ -60,7 +60,7 @@ def test_dataframe_source(store):
 
 def test_folder_source_reports_unreadable_files(store, tmp_path):
     for i in range(4):
-        (tmp_path / f"doc{i}.json").write_text(json.dumps({"fs_id": f"f{i}", "n": i}))
+        (tmp_path / f"doc{i}.json").write_text(json.dumps({"task_id": f"f{i}", "n": i}))
     (tmp_path / "zz-broken.json").write_text("{oops")
     widget = UploadWidget(store, tmp_path)
     result = widget.start()
@@ -162,7 +162,7 @@ def test_workers_control(store):
 def test_bad_sources_raise(store):
     with pytest.raises(ConfigurationError, match="source must be"):
         UploadWidget(store, 3.5)
-    with pytest.raises(ConfigurationError, match="no column 'fs_id'"):
+    with pytest.raises(ConfigurationError, match="no column 'task_id'"):
         UploadWidget(store, pd.DataFrame({"x": [1]}))
     with pytest.raises(ConfigurationError, match="poll_seconds"):
         UploadWidget(store, docs(1), poll_seconds=0)

@@ -18,7 +18,7 @@ def text_of(viewer: DocumentViewer) -> str:
 
 
 def test_nothing_is_fetched_until_asked(store, s3_server):
-    store.update([{"fs_id": "a", "nsites": 1}])
+    store.update([{"task_id": "a", "nsites": 1}])
     s3_server.reset_counters()
     viewer = DocumentViewer(store)
     assert s3_server.requests["GET"] == 0
@@ -29,7 +29,7 @@ def test_nothing_is_fetched_until_asked(store, s3_server):
 
 
 def test_shows_fields_values_sizes_and_time(store):
-    doc = {"fs_id": "mp-7", "formula": "Fe2O3", "nsites": 10,
+    doc = {"task_id": "mp-7", "formula": "Fe2O3", "nsites": 10,
            "created": dt.datetime(2024, 3, 4, 5, 6, 7), "dos": np.linspace(0, 1, 400)}
     store.update([doc])
     viewer = DocumentViewer(store, "mp-7")
@@ -64,7 +64,7 @@ def test_corrupt_object_shows_error_naming_the_key(store):
 
 
 def test_good_document_after_an_error_clears_it(store):
-    store.update([{"fs_id": "ok", "x": 1}])
+    store.update([{"task_id": "ok", "x": 1}])
     viewer = DocumentViewer(store)
     viewer.show("missing")
     viewer.show("ok")
@@ -73,7 +73,7 @@ def test_good_document_after_an_error_clears_it(store):
 
 
 def test_setting_the_key_trait_loads_and_clear_forgets(store):
-    store.update([{"fs_id": "k1", "v": "one"}, {"fs_id": "k2", "v": "two"}])
+    store.update([{"task_id": "k1", "v": "one"}, {"task_id": "k2", "v": "two"}])
     viewer = DocumentViewer(store)
     viewer.key = "k2"
     assert viewer.doc["v"] == "two"
@@ -83,7 +83,7 @@ def test_setting_the_key_trait_loads_and_clear_forgets(store):
 
 def test_integer_keys(make_store):
     store = make_store()
-    store.update([{"fs_id": 42, "v": 1}])
+    store.update([{"task_id": 42, "v": 1}])
     viewer = DocumentViewer(store)
     viewer.show(42)
     assert viewer.doc["v"] == 1 and viewer.key == "42"
