@@ -21,13 +21,21 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
-from werkzeug.serving import make_server
+
+try:  # the embedded endpoint is an extra: pip install 's3explore[demo]'
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    from s3explore._errors import MissingDependencyError
+
+    raise MissingDependencyError(
+        "the local S3 endpoint (demo, tests) needs moto's server: "
+        "pip install 's3explore[demo]'") from exc
 
 __all__ = ["LocalS3", "LocalS3Process"]
 
