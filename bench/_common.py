@@ -23,14 +23,10 @@ import psutil
 from botocore.config import Config
 
 from s3explore import Store
-from s3explore.local_s3 import LocalS3Process
+from s3explore.local_s3 import LOCAL_CREDENTIALS, LocalS3Process
 
-# Moto's dummy credentials: the benchmark never touches the machine's AWS profiles.
-CREDENTIALS = {
-    "aws_access_key_id": "testing",
-    "aws_secret_access_key": "testing",
-    "region_name": "us-east-1",
-}
+# The local endpoint's credentials: the benchmark never touches the machine's AWS profiles.
+CREDENTIALS = dict(LOCAL_CREDENTIALS)
 SEARCHABLE_FIELDS = ["formula", "nsites", "band_gap"]
 
 _SPAWN = mp.get_context("spawn")

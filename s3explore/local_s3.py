@@ -37,7 +37,11 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "the local S3 endpoint (demo, tests) needs moto's server: "
         "pip install 's3explore[demo]'") from exc
 
-__all__ = ["LocalS3", "LocalS3Process"]
+__all__ = ["LOCAL_CREDENTIALS", "LocalS3", "LocalS3Process"]
+
+# What every local server accepts: moto's dummy credentials (nothing secret).
+LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing",
+                     "region_name": "us-east-1"}
 
 _FAULTS = ((500, "InternalError", "We encountered an internal error. Please try again."),
            (503, "SlowDown", "Please reduce your request rate."))
@@ -106,16 +110,16 @@ class _Endpoint:
 
     endpoint_url: str
 
+    @property
+    def credentials(self) -> dict[str, str]:
+        """boto3.Session arguments this server accepts (moto's dummy credentials): pass them
+        as ``S3Store(..., s3_profile=server.credentials)``."""
+        return dict(LOCAL_CREDENTIALS)
+
     def client(self, **config: Any) -> Any:
-        """A plain boto3 client for this server, with moto's dummy credentials."""
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-            config=Config(**config) if config else None,
-        )
+        """A plain boto3 client for this server, with its credentials."""
+        return boto3.client("s3", endpoint_url=self.endpoint_url, **self.credentials,
+                            config=Config(**config) if config else None)
 
     def create_bucket(self, name: str) -> str:
         self.client().create_bucket(Bucket=name)

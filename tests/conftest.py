@@ -9,16 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 from s3explore import MemoryStore, S3Store
-from s3explore.local_s3 import LocalS3
+from s3explore.local_s3 import LOCAL_CREDENTIALS, LocalS3
 
 _bucket_ids = itertools.count()
 
-# Moto's dummy credentials, so no test depends on the machine's ~/.aws.
-CREDENTIALS = {
-    "aws_access_key_id": "testing",
-    "aws_secret_access_key": "testing",
-    "region_name": "us-east-1",
-}
+# The local endpoint's credentials, as it exposes them, so no test depends on ~/.aws.
+CREDENTIALS = dict(LOCAL_CREDENTIALS)
 
 
 @pytest.fixture(autouse=True)
@@ -27,8 +23,8 @@ def _isolated_aws_config(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("aws")
     (home / "config").write_text("[default]\nregion = us-east-1\n")
     (home / "credentials").write_text(
-        "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
-    )
+        f"[default]\naws_access_key_id = {CREDENTIALS['aws_access_key_id']}\n"
+        f"aws_secret_access_key = {CREDENTIALS['aws_secret_access_key']}\n")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
     for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
@@ -56,8 +52,9 @@ def make_store(s3_server: LocalS3, bucket: str):
     def factory(endpoint: LocalS3 | None = None, **kwargs) -> S3Store:
         kwargs.setdefault("index", MemoryStore(f"index-{bucket}-{len(stores)}"))
         kwargs.setdefault("bucket", bucket)
-        kwargs.setdefault("s3_profile", dict(CREDENTIALS))
-        kwargs.setdefault("endpoint_url", (endpoint or s3_server).endpoint_url)
+        server = endpoint or s3_server
+        kwargs.setdefault("s3_profile", server.credentials)
+        kwargs.setdefault("endpoint_url", server.endpoint_url)
         store = S3Store(**kwargs)
         store.connect()
         stores.append(store)
