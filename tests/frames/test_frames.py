@@ -22,13 +22,14 @@ from s3explore import (
     ConfigurationError,
     MemoryStore,
     MongoStore,
-    MontyStore,
     QueryError,
     S3Store,
+    Store,
     _stores,
 )
 from s3explore._stores import _mongo_arrow
 from s3explore.local_s3 import LocalS3
+from tests.backends import EMBEDDED, make_index
 
 _names = itertools.count()
 
@@ -52,10 +53,9 @@ def _docs(n: int = 6) -> list[dict]:
     ]
 
 
-@pytest.fixture(params=["memory", "monty"])
-def index(request) -> MemoryStore | MontyStore:
-    name = f"frames-{next(_names)}"
-    store = MemoryStore(name) if request.param == "memory" else MontyStore(name)
+@pytest.fixture(params=EMBEDDED)
+def index(request, tmp_path) -> Store:
+    store = make_index(request.param, f"frames-{next(_names)}", tmp_path)
     store.connect()
     store.update(_docs())
     yield store
@@ -466,6 +466,10 @@ def test_fields_inventory(memory):
 
 def test_fields_samples_at_most_sample_documents(index):
     inv = index.fields(sample=4)
+    if getattr(index, "_inventory", lambda: None)() is not None:
+        # an engine that computes the inventory itself counts everything, and says so
+        assert inv.attrs["complete"] and inv.attrs["sampled"] == index.count() > 4
+        return
     assert inv.attrs["sampled"] == 4
     assert (inv["count"] <= 4).all()
     assert inv.set_index("field").loc["task_id", "count"] == 4

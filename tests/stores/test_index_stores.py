@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
-import os
 import uuid
 
-import mongomock_ng
 import pytest
 
 from s3explore import (
@@ -26,36 +24,12 @@ from s3explore import (
     QueryError,
     StoreConnectionError,
 )
-
-MONGODB_URI = os.environ.get("S3X_MONGODB_URI")
-
-
-def _mongo_injected(name: str) -> MongoStore:
-    return MongoStore("s3x_test", name, client=mongomock_ng.MongoClient())
+from tests.backends import INDEX_BACKENDS, make_index
 
 
-def _mongo_real(name: str) -> MongoStore:
-    return MongoStore.from_uri(MONGODB_URI, name, database="s3x_test")
-
-
-BACKENDS = {
-    "memory": lambda name: MemoryStore(name),
-    "monty-memory": lambda name: MontyStore(name),
-    "monty-disk": None,  # needs tmp_path, built in the fixture
-    "mongo-injected": _mongo_injected,
-    "mongo-real": _mongo_real,
-}
-
-
-@pytest.fixture(params=list(BACKENDS))
+@pytest.fixture(params=list(INDEX_BACKENDS))
 def index(request, tmp_path):
-    name = f"c{uuid.uuid4().hex[:8]}"
-    if request.param == "mongo-real" and not MONGODB_URI:
-        pytest.skip("set S3X_MONGODB_URI to run against a real MongoDB server")
-    if request.param == "monty-disk":
-        store = MontyStore(name, database_path=str(tmp_path / "monty"))
-    else:
-        store = BACKENDS[request.param](name)
+    store = make_index(request.param, f"c{uuid.uuid4().hex[:8]}", tmp_path)
     store.connect()
     store.update([
         {"task_id": "a", "formula": "Fe2O3", "nsites": 10, "calc": {"encut": 520},
