@@ -56,7 +56,9 @@ def check_index(index: Any) -> None:
 class S3Store(MaintenanceMixin, Store):
     """Documents in an S3 bucket, indexed in another store; reads and writes maggma's layout.
 
-    ``index``: any store with maggma's Store API; its ``key`` is this store's key.
+    ``index``: any store with maggma's Store API; its ``key`` is this store's key. ``None``
+    gives an embedded DuckDB index in memory (keyed on ``key``, "task_id" by default), for
+    instance to fill with ``rebuild_index_from_s3_data()``.
     ``compress``: True or "zlib" (maggma-compatible), "zstd" (s3explore only), or False.
     ``s3_profile``: None (boto3's defaults), a profile name from ~/.aws, or a dict of
     boto3.Session arguments (kept out of reprs and ``as_dict``). ``metadata_limit``: bytes of
@@ -92,6 +94,10 @@ class S3Store(MaintenanceMixin, Store):
             raise ConfigurationError(
                 "ssh_tunnel (maggma's SSHTunnel) is not supported by s3explore; open the "
                 "tunnel yourself and pass its local address as endpoint_url")
+        if index is None:  # an embedded index, e.g. to fill with rebuild_index_from_s3_data()
+            from s3explore._stores._duckdb import DuckDBStore
+
+            index = DuckDBStore(f"index-{bucket}", key=key or "task_id")
         check_index(index)
         if index_store_kwargs:
             if not isinstance(index_store_kwargs, dict):

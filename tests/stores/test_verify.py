@@ -154,3 +154,15 @@ def test_verify_fails_loudly_when_it_cannot_read_an_object(s3_server, bucket):
             # A hash it could not check is not a hash that matched.
             with pytest.raises(TransientS3Error, match="'mp-2'"):
                 store.verify()
+
+
+def test_a_store_without_an_index_rebuilds_one_in_duckdb(make_store, s3_server, bucket):
+    writer = make_store(sub_dir="lost", searchable_fields=["formula", "nsites"])
+    assert writer.update([material(i) for i in range(6)]).ok
+    store = S3Store(None, bucket, s3_profile=s3_server.credentials, sub_dir="lost",
+                    endpoint_url=s3_server.endpoint_url, searchable_fields=["formula", "nsites"])
+    assert type(store.index).__name__ == "DuckDBStore" and store.key == "task_id"
+    with store:
+        assert store.rebuild_index_from_s3_data() == 6
+        assert store.count({"nsites": {"$gte": 0}}) == 6
+        assert store.verify().ok
