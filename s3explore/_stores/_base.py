@@ -243,6 +243,26 @@ class Store(ConfigMixin, ABC):
         return _frames.query_df(self, criteria, fields, sort, skip, limit, fetch=fetch,
                                 flatten=flatten, **kwargs)
 
+    def to_dask(self, criteria: dict | None = None, fields: list[str] | None = None, *,
+                fetch: list[str] | None = None, partition_size: int = 10_000,
+                **kwargs: Any) -> Any:
+        """``query_df`` as a Dask DataFrame, one partition per key range of the index.
+
+        Needs ``s3explore[dask]``. See ``s3explore._frames._dask.to_dask``.
+        """
+        from s3explore._frames import _dask
+
+        return _dask.to_dask(self, criteria, fields, fetch=fetch,
+                             partition_size=partition_size, **kwargs)
+
+    def map_objects(self, func: Any, criteria: dict | None = None, **kwargs: Any) -> Any:
+        """``func(doc)`` for every matching document, on Dask (a bag, or futures with
+        ``client=``). Needs ``s3explore[dask]``. See ``s3explore._frames._dask.map_objects``.
+        """
+        from s3explore._frames import _dask
+
+        return _dask.map_objects(self, func, criteria, **kwargs)
+
     def fields(self, sample: int = 1000) -> pd.DataFrame:
         """Every dotted path in the index: types, count and fraction, distinct values, example.
 

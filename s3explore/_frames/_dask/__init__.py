@@ -1,0 +1,140 @@
+"""Analysis on Dask: ``store.to_dask`` (a Dask DataFrame) and ``store.map_objects`` (a bag).
+
+Dask schedules; s3explore only cuts the work. Partitions are key ranges computed in the
+index store (``_plan``); each task queries its slice of the index and fetches its objects in
+parallel inside the worker (``s3_workers`` threads, as ``query_df`` does in one process).
+Stores travel to workers pickled without their clients and reconnect there (``_workers``);
+an index that lives in this process's memory is refused before any task runs when the
+workers are other processes.
+
+Progress: in a notebook, ``client.dashboard_link`` and
+``distributed.progress(frame.persist())`` (a widget; text in a terminal); with the local
+schedulers, ``with dask.diagnostics.ProgressBar(): frame.compute()``.
+
+Warnings raised inside a task (a missing object, an unknown fetch path) are issued in the
+worker that ran it: in a distributed cluster they appear in its log
+(``client.get_worker_logs()``), not in the notebook.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from s3explore._errors import ConfigurationError, MissingDependencyError
+from s3explore._frames._columns import setting
+from s3explore._frames._dask._meta import build_meta, conform
+from s3explore._frames._dask._plan import Slice, plan
+from s3explore._frames._dask._workers import StoreRef, check_travel
+from s3explore._frames._inventory import inventory
+from s3explore._frames._read import BATCH_SIZE, check_fetch, index_of
+from s3explore._query import check_fields
+
+try:
+    import dask
+    import dask.bag as db
+    import dask.dataframe as dd
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError(
+        "to_dask and map_objects need Dask: pip install 's3explore[dask]'") from exc
+
+__all__ = ["Slice", "map_objects", "plan", "to_dask"]
+
+PARTITION_SIZE = 10_000
+MAP_PARTITION_SIZE = 1_000
+META_SAMPLE = 100
+
+
+def _query_df(store: Any, criteria: Any, fields: Any, limit: int, fetch: Any, flatten: bool,
+              batch_size: int) -> Any:
+    from s3explore._frames import query_df
+
+    key = index_of(store).key
+    return query_df(store, criteria, fields, {key: 1}, 0, limit, fetch=fetch, flatten=flatten,
+                    batch_size=batch_size)
+
+
+def read_partition(part: Slice, ref: StoreRef, fields: list[str] | None, fetch: list[str],
+                   flatten: bool, batch_size: int, meta: Any) -> Any:
+    """One partition, run in a worker: its slice of the index, its objects fetched there."""
+    frame = _query_df(ref.get(), part.criteria, fields, 0, fetch, flatten, batch_size)
+    return conform(frame, meta, part.start, f"partition {part.number} ({part!r})")
+
+
+def to_dask(store: Any, criteria: dict | None = None, fields: list[str] | None = None, *,
+            fetch: list[str] | None = None, flatten: bool = True,
+            partition_size: int = PARTITION_SIZE, batch_size: int = BATCH_SIZE,
+            client: Any = None) -> dd.DataFrame:
+    """A Dask DataFrame of the index entries matching ``criteria``, in key order.
+
+    The same columns and conventions as ``query_df(criteria, fields, fetch=fetch,
+    flatten=flatten)``; its rows are those of ``query_df(..., sort={key: 1})`` and so is
+    its index (0..n-1). ``partition_size`` entries per partition, each a key range read by
+    one task. ``client``: the distributed Client it will run on, when not the default one
+    (used only to check that the workers can reach the index).
+
+    Raises before any task runs: QueryError for bad criteria or an unknown field,
+    ConfigurationError for fetch= on an index store or an index the workers cannot read.
+    """
+    fields = check_fields(fields)
+    fetch = check_fetch(store, fetch)
+    flatten = bool(flatten)
+    batch_size = setting(batch_size, "batch_size")
+    slices = plan(store, criteria, partition_size)
+    check_travel(store, client)
+    first = slices[0].criteria if slices else criteria
+    sample = _query_df(store, first, fields, META_SAMPLE, fetch, flatten, batch_size)
+    table = inventory(store, None)
+    if not table.attrs.get("complete", True) and fields is None:
+        from s3explore._errors import warn
+
+        warn(f"the columns come from a sample of {table.attrs.get('sampled')} index entries; "
+             "a field that none of them has is left out of the frame, with a warning from "
+             "the partition that meets it: pass fields= to choose the columns")
+    meta = build_meta(sample, table, index_of(store).key, fields, fetch, flatten)
+    ref = StoreRef(store)
+    with dask.config.set({"dataframe.convert-string": False}):  # keep query_df's dtypes
+        if not slices:
+            return dd.from_pandas(meta, npartitions=1)
+        return dd.from_map(read_partition, slices, args=[ref, fields, fetch, flatten,
+                                                         batch_size, meta],
+                           meta=meta, label="s3explore-read", enforce_metadata=False)
+
+
+def map_partition(part: Slice, ref: StoreRef, func: Any, properties: list[str] | None,
+                  on_missing: str, on_error: str) -> list:
+    store = ref.get()
+    key = index_of(store).key
+    options = {"on_missing": on_missing, "on_error": on_error} if hasattr(
+        store, "get_many") else {}
+    docs = store.query(part.criteria, properties, {key: 1}, **options)
+    return [func(doc) for doc in docs]
+
+
+def map_objects(store: Any, func: Any, criteria: dict | None = None, *,
+                properties: list[str] | None = None,
+                partition_size: int = MAP_PARTITION_SIZE, on_missing: str = "skip",
+                on_error: str = "raise", client: Any = None) -> Any:
+    """``func(doc)`` for every document matching ``criteria``, in key order, on Dask.
+
+    Documents are decoded whole (or projected onto ``properties``) in the worker, fetched
+    in parallel there; ``on_missing``/``on_error`` as in ``S3Store.query``. Returns a
+    ``dask.bag.Bag`` with one partition per ``partition_size`` entries; with ``client=``
+    (a ``distributed.Client``), the work is submitted at once and a list of futures comes
+    back, one per partition, each holding the list of that partition's results.
+    """
+    if not callable(func):
+        raise ConfigurationError(f"func must be callable, such as a function of one "
+                                 f"document, got {type(func).__name__}")
+    properties = check_fields(properties, "properties")
+    slices = plan(store, criteria, partition_size)
+    check_travel(store, client)
+    ref = StoreRef(store)
+    token = dask.base.tokenize(ref, func, properties, on_missing, on_error,
+                               [part.criteria for part in slices])
+    parts = [dask.delayed(map_partition, pure=True)(
+        part, ref, func, properties, on_missing, on_error,
+        dask_key_name=("s3explore-map-" + token, part.number)) for part in slices]
+    bag = db.from_delayed(parts) if parts else db.from_sequence([], npartitions=1)
+    if client is None:
+        return bag
+    return client.compute(bag.to_delayed())

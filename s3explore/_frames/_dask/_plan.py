@@ -1,0 +1,89 @@
+"""Partitions as key ranges, computed in the index store.
+
+The client reads the matching keys once, in the index's own key order (one projected query
+on the key, columnar where the backend can), and cuts them into runs of ``partition_size``.
+Each partition is then a criterion on the key (``$gte`` first key, ``$lt`` the next run's
+first key) that the worker's index answers with its key index: no skip/limit, which would
+make every partition re-read all the entries before it.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+from s3explore._frames._columns import setting
+from s3explore._frames._read import find, hook, index_of, index_query
+from s3explore._query import get_path, has_path
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One partition: its criteria (the user's AND a key range), where its rows start in
+    the whole result, and how many entries it held when planned."""
+
+    number: int
+    criteria: dict
+    start: int
+    rows: int
+    first: Any = None
+    last: Any = None
+
+    def __repr__(self) -> str:
+        return f"Slice({self.number}, keys {self.first!r:.40}..{self.last!r:.40}, {self.rows} rows)"
+
+
+def _kind(value: Any) -> str | None:
+    """Values a range criterion compares the same way in every engine: strings, numbers."""
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return "number"
+    return None
+
+
+def keys_in_order(store: Any, criteria: Any) -> tuple[list, int]:
+    """The keys of the index entries matching ``criteria`` in the index's key order, and
+    how many matching entries have no key (null or absent)."""
+    index = index_of(store)
+    key = index.key
+    q = index_query(index, criteria, [key], {key: 1}, 0, 0)
+    find_arrow = hook(index, "_find_arrow")
+    table = find_arrow(q) if find_arrow is not None else None
+    if table is not None and key in table.column_names:
+        values = table.column(key).to_pylist()
+    else:
+        values = [get_path(d, key) if has_path(d, key) else None for d in find(index, q)]
+    keys = [v for v in values if v is not None]
+    return keys, len(values) - len(keys)
+
+
+def _both(criteria: dict, clause: dict) -> dict:
+    return {"$and": [criteria, clause]} if criteria else clause
+
+
+def plan(store: Any, criteria: Any, partition_size: Any) -> list[Slice]:
+    """The partitions of the entries matching ``criteria``, ``partition_size`` entries each."""
+    size = setting(partition_size, "partition_size")
+    index = index_of(store)
+    key = index.key
+    criteria = index_query(index, criteria, None, None, 0, 0).criteria
+    keys, keyless = keys_in_order(store, criteria)
+    kinds = {_kind(k) for k in keys}
+    ranged = len(kinds) == 1 and None not in kinds
+    slices: list[Slice] = []
+    start = 0
+    for number, first in enumerate(range(0, len(keys), size)):
+        run = keys[first:first + size]
+        if ranged:
+            upper = ({"$lt": keys[first + size]} if first + size < len(keys)
+                     else {"$lte": run[-1]})
+            clause = {key: {"$gte": run[0], **upper}}
+        else:  # mixed key types: MongoDB ranges compare within one type only; list them
+            clause = {key: {"$in": run}}
+        slices.append(Slice(number, _both(criteria, clause), start, len(run), run[0], run[-1]))
+        start += len(run)
+    if keyless:  # entries without a key still get their rows, in one last partition
+        slices.append(Slice(len(slices), _both(criteria, {key: None}), start, keyless))
+    return slices
