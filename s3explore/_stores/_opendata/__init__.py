@@ -1,0 +1,27 @@
+"""Open data: browse bucket prefixes without a database, from a manifest.
+
+``open(url)`` recognises the layout under a prefix (``_layout``), loads or builds its
+manifest (``_manifest``, ``_build``) into a local DuckDB index (``_index``) and returns a
+read-only ``ManifestStore`` (``_store``) whose documents are read lazily, one GET per object
+(``_reader``); JSON documents use extended JSON (``_json``). ``write_manifest``
+(``_publish``) publishes an S3Store's index in the forms s3explore and maggma read.
+"""
+
+from s3explore._stores._opendata._build import BuildResult
+from s3explore._stores._opendata._layout import LayoutNotRecognizedError
+from s3explore._stores._opendata._manifest import Layout
+from s3explore._stores._opendata._open import CancelledBuildError, open
+from s3explore._stores._opendata._publish import PublishedManifest, write_manifest
+from s3explore._stores._opendata._store import ManifestStore, ReadOnlyStoreError
+
+__all__ = [
+    "BuildResult",
+    "CancelledBuildError",
+    "Layout",
+    "LayoutNotRecognizedError",
+    "ManifestStore",
+    "PublishedManifest",
+    "ReadOnlyStoreError",
+    "open",
+    "write_manifest",
+]

@@ -1,0 +1,168 @@
+"""JSON documents of public buckets: gzip through the codec registry, MongoDB extended JSON.
+
+Objects in the public layouts are JSON (one document) or JSON lines (one document per line),
+written by ``bson.json_util.dumps``: dates as ``{"$date": ...}``, ids as ``{"$oid": ...}``,
+64-bit integers possibly as ``{"$numberLong": ...}``. They are read back as plain Python
+values: naive UTC datetimes (as MemoryStore and maggma give them), ObjectIds as their hex
+strings (so every index engine and DataFrame can hold them), numbers as numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import uuid
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from typing import Any
+
+from s3explore import _codec as codec
+from s3explore._errors import CorruptObjectError
+
+_EPOCH = _dt.datetime(1970, 1, 1)
+
+
+def _date(value: Any) -> _dt.datetime:
+    if isinstance(value, Mapping):  # canonical form: {"$numberLong": "ms since epoch"}
+        value = int(value.get("$numberLong", 0))
+    if isinstance(value, (int, float)):
+        return _EPOCH + _dt.timedelta(milliseconds=value)
+    parsed = _dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(_dt.UTC).replace(tzinfo=None)
+    return parsed
+
+
+def _double(value: Any) -> float:
+    return float(value)  # "NaN", "Infinity", "-Infinity" and plain numbers
+
+
+_SIMPLE = {
+    "$date": _date,
+    "$oid": str,
+    "$numberLong": int,
+    "$numberInt": int,
+    "$numberDouble": _double,
+    "$numberDecimal": Decimal,
+    "$uuid": uuid.UUID,
+}
+
+
+def object_hook(obj: dict) -> Any:
+    """Extended JSON wrappers to Python values; everything else untouched."""
+    if len(obj) == 1:
+        (name, value), = obj.items()
+        convert = _SIMPLE.get(name)
+        if convert is not None:
+            try:
+                return convert(value)
+            except (TypeError, ValueError, OverflowError):
+                return obj  # not extended JSON after all: keep the data as it is
+    if obj and all(isinstance(k, str) and k.startswith("$") for k in obj) and len(obj) <= 2:
+        from bson import json_util  # $binary, $regularExpression, $timestamp...
+
+        try:
+            value = json_util.object_hook(dict(obj))
+        except Exception:
+            return obj
+        return bytes(value) if isinstance(value, bytes) else value
+    return obj
+
+
+def loads(text: str | bytes) -> Any:
+    return json.loads(text, object_hook=object_hook)
+
+
+def plain(body: bytes, name: str) -> bytes:
+    """The body of object ``name`` decompressed when its name or magic bytes say so."""
+    _, by_suffix = codec.strip_compression_suffix(name)
+    compression = by_suffix.name if by_suffix is not None else codec.sniff_compression(body)
+    return codec.decompress_bytes(body, compression, name)
+
+
+def read_document(body: bytes, name: str) -> dict:
+    """One JSON document (``.json`` or ``.json.gz``)."""
+    return parse_document(plain(body, name), name)
+
+
+def parse_document(text: str | bytes, name: str) -> dict:
+    """One JSON document from its (decompressed) text."""
+    try:
+        doc = loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptObjectError(f"object {name!r} is not valid JSON ({exc})", key=name) from None
+    if not isinstance(doc, dict):
+        raise CorruptObjectError(f"object {name!r} holds a JSON {type(doc).__name__}, not a "
+                                 "document (a JSON object)", key=name)
+    return doc
+
+
+def read_lines(body: bytes, name: str) -> Iterator[dict]:
+    """The documents of a JSON-lines object (``.jsonl`` or ``.jsonl.gz``), one per line."""
+    text = plain(body, name)
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            doc = loads(line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CorruptObjectError(f"line {number} of {name!r} is not valid JSON ({exc})",
+                                     key=name) from None
+        if not isinstance(doc, dict):
+            raise CorruptObjectError(f"line {number} of {name!r} is a JSON "
+                                     f"{type(doc).__name__}, not a document", key=name)
+        yield doc
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _iso(value: _dt.datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(_dt.UTC).replace(tzinfo=None)
+    text = value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
+    return text + "Z"
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, _dt.datetime):
+        return {"$date": _iso(value)}
+    if isinstance(value, _dt.date):
+        return {"$date": _iso(_dt.datetime(value.year, value.month, value.day))}
+    if isinstance(value, Decimal):
+        return {"$numberDecimal": str(value)}
+    if isinstance(value, uuid.UUID):
+        return {"$uuid": value.hex}
+    if isinstance(value, bytes):
+        from bson import json_util
+
+        return json.loads(json_util.dumps(value))
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item):
+        return item()
+    tolist = getattr(value, "tolist", None)  # numpy arrays
+    if callable(tolist):
+        return tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities as canonical extended JSON (bare NaN is not JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"$numberDouble": "NaN" if value != value else
+                ("Infinity" if value > 0 else "-Infinity")}
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps(doc: Mapping) -> str:
+    """One line of extended JSON, as ``bson.json_util.dumps`` writes it (relaxed mode), with
+    ISO dates keeping their microseconds; what maggma's open-data stores read."""
+    try:
+        return json.dumps(doc, default=_default, allow_nan=False, ensure_ascii=False)
+    except ValueError:
+        return json.dumps(_finite(doc), default=_default, allow_nan=False, ensure_ascii=False)

@@ -1,0 +1,311 @@
+"""ManifestStore: a read-only store over a bucket prefix, its index loaded from a manifest.
+
+Paging, filtering, sorting, ``distinct`` and ``query_df`` run on the local index (DuckDB);
+documents are fetched lazily, in parallel, one GET per object however many documents of a
+batch it holds. Writes are refused: the bucket belongs to someone else (or is public).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from s3explore import _codec as codec
+from s3explore._errors import ConfigurationError, ObjectNotFoundError, S3ExploreError
+from s3explore._query import Properties, Query, SortSpec, has_path, project
+from s3explore._stores._duckdb import DuckDBStore
+from s3explore._stores._opendata import _index
+from s3explore._stores._opendata._manifest import (
+    MANIFEST_JSONL,
+    MANIFEST_NAMES,
+    MANIFEST_PARQUET,
+    Layout,
+    cache_folder,
+    cache_root,
+)
+from s3explore._stores._opendata._reader import DEFAULT_CACHE_BYTES, DocumentReader
+from s3explore._stores._results import StoredObject, VerifyReport
+from s3explore._stores._s3 import ON_ERROR, ON_MISSING, S3Store
+from s3explore._transfer import Outcome, iter_batches
+
+
+class ReadOnlyStoreError(S3ExploreError, PermissionError):
+    """A write was attempted on a store opened read-only (a manifest-backed store)."""
+
+
+class ManifestStore(S3Store):
+    """Documents under ``s3://bucket/prefix``, indexed by a manifest; read-only.
+
+    ``layout``: a ``Layout`` (or its dict) saying where each entry's document lives.
+    ``manifest``: the manifest's name under the prefix (``manifest.parquet`` or
+    ``manifest.jsonl``), or ``manifest_path``: a local Parquet manifest (one built by
+    ``s3explore.open``). ``cache_dir``: where the loaded index is kept between sessions
+    (default ``~/.cache/s3explore``, or ``$S3EXPLORE_CACHE``); ``cache=False`` keeps it in
+    memory only. ``cache_bytes``: memory for fetched objects kept for later reads.
+    Usually made by ``s3explore.open(url)``.
+    """
+
+    _transient: ClassVar[tuple[str, ...]] = ("_reader", "_entries")
+
+    def __init__(self, bucket: str, prefix: str | None = None, layout: Layout | Mapping | None
+                 = None, manifest: str | None = MANIFEST_PARQUET, *,
+                 manifest_path: str | os.PathLike | None = None,
+                 s3_profile: str | dict | None = None, endpoint_url: str | None = None,
+                 anonymous: bool = False, s3_workers: int = 8,
+                 s3_resource_kwargs: dict | None = None, retries: int = 5,
+                 cache_dir: str | os.PathLike | None = None, cache: bool = True,
+                 cache_bytes: int = DEFAULT_CACHE_BYTES, found: str = "",
+                 _entries: list[dict] | None = None, _objects: Any = None) -> None:
+        if layout is None:
+            raise ConfigurationError("layout is required; use s3explore.open(url), which "
+                                     "detects it")
+        layout = layout if isinstance(layout, Layout) else Layout.from_dict(layout)
+        if manifest_path is None and manifest not in MANIFEST_NAMES:
+            raise ConfigurationError(f"manifest must be one of {MANIFEST_NAMES} (a name "
+                                     f"under the prefix), got {manifest!r}")
+        if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0:
+            raise ConfigurationError(f"cache_bytes must be a whole number >= 0, got "
+                                     f"{cache_bytes!r}")
+        super().__init__(DuckDBStore(_index.COLLECTION, key=layout.key), bucket,
+                         s3_profile=s3_profile, endpoint_url=endpoint_url, sub_dir=prefix,
+                         s3_workers=s3_workers, s3_resource_kwargs=s3_resource_kwargs,
+                         anonymous=anonymous, retries=retries)
+        if _objects is not None:  # open()'s connected ObjectIO, same settings: no new client
+            self.objects = _objects
+        self.layout = layout
+        self.manifest = None if manifest_path is not None else manifest
+        self.manifest_path = os.fspath(manifest_path) if manifest_path is not None else None
+        self.cache_dir = os.fspath(cache_dir) if cache_dir is not None else None
+        self.cache = bool(cache)
+        self.cache_bytes = cache_bytes
+        self.found = found
+        self._entries = _entries
+        self._reader = DocumentReader(self.objects, layout, cache_bytes)
+        self._loaded = False
+
+    def _config(self) -> dict[str, Any]:
+        profile, client_kwargs = self.objects.sealed_settings()
+        return {"bucket": self.bucket, "prefix": self.sub_dir or None,
+                "layout": self.layout.to_dict(), "manifest": self.manifest,
+                "manifest_path": self.manifest_path, "s3_profile": profile,
+                "endpoint_url": self.endpoint_url, "anonymous": self.anonymous,
+                "s3_workers": self.s3_workers, "s3_resource_kwargs": client_kwargs,
+                "retries": self._retries, "cache_dir": self.cache_dir, "cache": self.cache,
+                "cache_bytes": self.cache_bytes, "found": self.found}
+
+    def __repr__(self) -> str:
+        where = self.manifest_path or f"{self.name}{self.manifest}"
+        return (f"ManifestStore({self.name!r}, {self.layout.kind}, key={self.key!r}, "
+                f"manifest={where!r}{', anonymous' if self.anonymous else ''})")
+
+    @property
+    def read_stats(self) -> Any:
+        """GETs sent, bytes received, documents served and cache hits so far."""
+        return self._reader.stats
+
+    @property
+    def cache_folder(self) -> Path:
+        return cache_folder(cache_root(self.cache_dir), self.endpoint_url, self.bucket,
+                            self.sub_dir)
+
+    # ------------------------------------------------------------ connection
+
+    def _connect(self, force_reset: bool) -> None:
+        self.objects.connect(force_reset)
+        if self._loaded and not force_reset:
+            return
+        self.index.close()
+        folder = self.cache_folder if self.cache else None
+        if self.manifest_path is not None:
+            path = self.manifest_path
+            fingerprint = _index.local_fingerprint(path)
+            read = lambda: _index.read_local(path)[0]  # noqa: E731
+        else:
+            name = self.manifest
+            fingerprint = _index.remote_fingerprint(self.objects, name) if folder else None
+            read = lambda: _index.read_remote(self.objects, name)[0]  # noqa: E731
+        self.index = _index.load(self._entries, self.layout, fingerprint, folder, read)
+        self._entries = None  # in the index now
+        self._reader.clear()
+        self._loaded = True
+
+    def _close(self) -> None:
+        self.objects.close()
+        self.index.close()
+        self._loaded = False
+
+    # ------------------------------------------------------------ reads
+
+    def _check(self, on_missing: str, on_error: str, workers: int | None) -> int:
+        if on_missing not in ON_MISSING:
+            raise ConfigurationError(f"on_missing must be one of {ON_MISSING}, got {on_missing!r}")
+        if on_error not in ON_ERROR:
+            raise ConfigurationError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        workers = self.objects.with_workers(workers)
+        self.client  # noqa: B018 -- fail now, not on the first item, when not connected
+        return workers
+
+    def query(self, criteria: dict | None = None, properties: Properties = None,
+              sort: SortSpec = None, skip: int = 0, limit: int = 0, *,
+              workers: int | None = None, on_missing: str = "skip",
+              on_error: str = "raise") -> Iterator[dict]:
+        """Documents matching ``criteria`` in index order, fetched in parallel batches.
+
+        Answered from the manifest alone when it holds every requested property. Missing
+        and corrupt objects behave as in ``S3Store.query``.
+        """
+        q = Query.build(criteria, properties, sort, skip, limit)
+        workers = self._check(on_missing, on_error, workers)
+        names = q.properties
+        entries = self.index.query(q.criteria, sort=q.sort and dict(q.sort), skip=q.skip,
+                                   limit=q.limit)
+
+        def outcomes() -> Iterator[Outcome]:
+            for batch in iter_batches(entries, 512):
+                if names is not None and all(all(has_path(e, n) for n in names)
+                                             for e in batch):
+                    yield from (Outcome(e, value=project(e, names)) for e in batch)
+                    continue
+                for outcome in self._reader.outcomes(batch, workers):
+                    if outcome.error is None and names is not None:
+                        outcome.value = project(outcome.value, names)
+                    yield outcome
+
+        return self._outcomes(outcomes(), on_missing, lambda e: str(e.get(self.key)), True,
+                              on_error)
+
+    def _entries_for(self, keys: list) -> Iterator[Outcome]:
+        """``Outcome(key, entry | ObjectNotFoundError)`` for each key, in order."""
+        wanted = []
+        for k in keys:
+            wanted += [k, *codec.key_aliases(k, self.key)]
+        found = {str(e[self.key]): e for e in self.index.query({self.key: {"$in": wanted}})}
+        for k in keys:
+            entry = found.get(codec.key_string(k, self.key))
+            if entry is None:
+                yield Outcome(k, error=ObjectNotFoundError(
+                    f"the manifest of {self.name} has no entry with {self.key} = {k!r}",
+                    key=str(k)))
+            else:
+                yield Outcome(k, value=entry)
+
+    def get_many(self, keys: Iterable[str | int], workers: int | None = None,
+                 on_missing: str = "skip", on_error: str = "raise") -> Iterator[dict | None]:
+        """Documents for ``keys``, in their order; documents sharing an object share a GET."""
+        workers = self._check(on_missing, on_error, workers)
+
+        def outcomes() -> Iterator[Outcome]:
+            for batch in iter_batches(keys, 512):
+                looked = list(self._entries_for(batch))
+                docs = self._reader.outcomes([o.value for o in looked if o.error is None],
+                                             workers)
+                for item in looked:
+                    yield item if item.error is not None else next(docs)
+
+        def key_of(item: Any) -> str:  # a key not in the manifest, or an entry
+            return str(item.get(self.key)) if isinstance(item, Mapping) else str(item)
+
+        return self._outcomes(outcomes(), on_missing, key_of, False, on_error)
+
+    def get_object(self, key: str | int) -> StoredObject:
+        """One document with what it took to get it (sizes are those of its whole object)."""
+        outcome = next(self._entries_for([key]))
+        if outcome.error is not None:
+            raise outcome.error
+        entry = outcome.value
+        name = self.layout.object_name(entry)
+        bodies = self._reader.bodies([entry], 1)
+        body = bodies[name]
+        if isinstance(body, BaseException):
+            raise body
+        doc = self._reader.decode(body, entry)
+        return StoredObject(codec.key_string(entry[self.key], self.key), doc, body.stored_size,
+                            body.decoded_size, body.compression, body.seconds,
+                            {"object": name})
+
+    def get(self, key: str | int) -> dict:
+        return self.get_object(key).doc
+
+    # ------------------------------------------------------------ checks
+
+    def verify(self, repair: bool = False, check_hashes: bool = True,
+               workers: int | None = None) -> VerifyReport:
+        """Compare the manifest with the objects under the prefix (read-only: no repair).
+
+        ``orphans``: objects no entry points at; ``dangling``: keys whose object is missing;
+        ``mismatched`` (s3store layout, with ``check_hashes``): ``obj_hash`` differs.
+        """
+        if repair:
+            self._refuse("verify(repair=True)")
+        listed = {name for name, _ in self.objects.list()
+                  if name not in (MANIFEST_JSONL, MANIFEST_PARQUET)}
+        by_object: dict[str, list] = {}
+        hashes: dict[str, str] = {}
+        entries = 0
+        for entry in self.index.query():
+            entries += 1
+            name = self.layout.object_name(entry)
+            by_object.setdefault(name, []).append(entry[self.key])
+            if entry.get("obj_hash"):
+                hashes[name] = entry["obj_hash"]
+        data_objects = {n for n in listed if self._is_data(n)}
+        report = VerifyReport(objects=len(data_objects), entries=entries)
+        report.orphans = sorted(data_objects - by_object.keys())
+        report.dangling = sorted(str(k) for n in by_object.keys() - listed for k in by_object[n])
+        if check_hashes and hashes:
+            from s3explore._transfer import ordered_map
+
+            report.hashes_checked = True
+            both = sorted(n for n in hashes if n in listed)
+
+            def differs(name: str) -> bool:
+                raw, *_ = self.objects.read(name)
+                return codec.content_hash(raw) != hashes[name]
+
+            for outcome in ordered_map(differs, both, self.objects.with_workers(workers)):
+                if outcome.error is not None and not isinstance(outcome.error,
+                                                                ObjectNotFoundError):
+                    raise outcome.error
+                if outcome.value:
+                    report.mismatched.append(outcome.item)
+        return report
+
+    def _is_data(self, name: str) -> bool:
+        if self.layout.kind == "grouped-jsonl":
+            return name.endswith(self.layout.suffix or ".jsonl.gz")
+        if self.layout.kind == "json-objects":
+            return codec.strip_compression_suffix(name)[0].endswith(".json")
+        return not name.startswith(".")
+
+    # ------------------------------------------------------------ writes: refused
+
+    def _refuse(self, what: str) -> None:
+        raise ReadOnlyStoreError(
+            f"{what}: {self.name} is opened read-only from its manifest (s3explore.open); "
+            "its documents cannot be changed here. To build your own collection from them, "
+            "copy documents into an S3Store on a bucket you can write "
+            "(S3Store(...).update(store.query(...)))")
+
+    def update(self, docs: Any, key: Any = None, additional_metadata: Any = None,
+               **kwargs: Any) -> Any:
+        self._refuse("update")
+
+    def remove_docs(self, criteria: dict, remove_s3_object: bool = False) -> None:
+        self._refuse("remove_docs")
+
+    def rebuild_index_from_s3_data(self, workers: int | None = None) -> int:
+        self._refuse("rebuild_index_from_s3_data")
+        return 0
+
+    def rebuild_metadata_from_index(self, index_query: dict | None = None,
+                                    workers: int | None = None) -> int:
+        self._refuse("rebuild_metadata_from_index")
+        return 0
+
+    def _upsert(self, docs: list[dict], keys: list[str]) -> None:
+        self._refuse("update")
+
+    def _delete(self, criteria: dict) -> None:
+        self._refuse("remove_docs")
