@@ -56,7 +56,8 @@ def _query_df(store: Any, criteria: Any, fields: Any, limit: int, fetch: Any, fl
 def read_partition(part: Slice, ref: StoreRef, fields: list[str] | None, fetch: list[str],
                    flatten: bool, batch_size: int, meta: Any) -> Any:
     """One partition, run in a worker: its slice of the index, its objects fetched there."""
-    frame = _query_df(ref.get(), part.criteria, fields, 0, fetch, flatten, batch_size)
+    with ref.use() as store:
+        frame = _query_df(store, part.criteria, fields, 0, fetch, flatten, batch_size)
     return conform(frame, meta, part.start, f"partition {part.number} ({part!r})")
 
 
@@ -102,12 +103,12 @@ def to_dask(store: Any, criteria: dict | None = None, fields: list[str] | None =
 
 def map_partition(part: Slice, ref: StoreRef, func: Any, properties: list[str] | None,
                   on_missing: str, on_error: str) -> list:
-    store = ref.get()
-    key = index_of(store).key
-    options = {"on_missing": on_missing, "on_error": on_error} if hasattr(
-        store, "get_many") else {}
-    docs = store.query(part.criteria, properties, {key: 1}, **options)
-    return [func(doc) for doc in docs]
+    with ref.use() as store:
+        key = index_of(store).key
+        options = {"on_missing": on_missing, "on_error": on_error} if hasattr(
+            store, "get_many") else {}
+        docs = store.query(part.criteria, properties, {key: 1}, **options)
+        return [func(doc) for doc in docs]
 
 
 def map_objects(store: Any, func: Any, criteria: dict | None = None, *,

@@ -12,6 +12,7 @@ the threaded scheduler or an in-process cluster.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import hmac
 import os
@@ -20,6 +21,7 @@ import sys
 import threading
 import uuid
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 from s3explore._errors import ConfigurationError
@@ -30,6 +32,7 @@ PROCESS = uuid.uuid4().hex  # tells this process apart from workers, whatever th
 _SALT = os.urandom(32)  # tokens are keyed digests: equal within a session, opaque outside
 _LIVE: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 _CONNECTED: collections.OrderedDict[str, Any] = collections.OrderedDict()
+_USERS: collections.Counter[str] = collections.Counter()  # tasks using a store's index file
 _LOCK = threading.Lock()
 MAX_CONNECTED = 8  # stores kept connected per worker process
 
@@ -89,8 +92,35 @@ class StoreRef:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
 
+    @contextlib.contextmanager
+    def use(self) -> Iterator[Any]:
+        """The store to read from in this process, connected, for one task.
+
+        A worker's copy keeps its S3 client between tasks, but an index file is closed as
+        soon as no task of this process reads it: an open DuckDB file, even read-only,
+        keeps every other process from writing to it.
+        """
+        live = _LIVE.get(self.token) if self.origin == PROCESS else None
+        if live is not None:
+            yield live
+            return
+        store = self.get()
+        index = index_of(store)
+        closes = isinstance(index, DuckDBStore)
+        with _LOCK:
+            if closes and not _USERS[self.token]:
+                index.connect()
+            _USERS[self.token] += 1
+        try:
+            yield store
+        finally:
+            with _LOCK:
+                _USERS[self.token] -= 1
+                if closes and not _USERS[self.token]:
+                    index.close()
+
     def get(self) -> Any:
-        """The store to read from in this process, connected."""
+        """The store to read from in this process, connected (see ``use``)."""
         if self.origin == PROCESS:
             live = _LIVE.get(self.token)
             if live is not None:
