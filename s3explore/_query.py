@@ -2,6 +2,18 @@
 
 Pure: every store's public methods run their arguments through these checks before a backend
 sees them, so a malformed query fails the same way everywhere, naming what is wrong.
+
+Regexes (``$regex``, and compiled patterns used as values, in ``$in``/``$all`` or under
+``$not``) must compile, be at most ``MAX_REGEX_CHARS`` long and have no nested quantifier:
+mongomock and montydb (and DuckDB's fallback for what RE2 cannot run) evaluate them with
+Python's backtracking ``re``, which cannot be interrupted, not even by Ctrl-C. The one
+structural rule refuses a quantifier that can repeat (``*``, ``+``, ``{n,m}`` with m > 1)
+applied to something that itself holds such a quantifier, as in ``(a+)+``, ``(a*b?)*`` or
+``(\\w+\\s?)*$``: the classic exponential patterns. It cannot prove a pattern fast: it lets
+through overlapping alternatives under one repeat (``(a|aa)*$``, exponential) and chains of
+unbounded repeats (``.*a.*a.*a.*b``, polynomial in the value's length). The rule is applied
+to every store alike, so a query behaves the same everywhere; MongoDB (PCRE, also
+backtracking) gets a server-side time limit on top (``MongoStore(max_time_ms=...)``).
 """
 
 from __future__ import annotations
@@ -13,11 +25,20 @@ from typing import Any
 
 from s3explore._errors import QueryError
 
+try:  # the parser ``re`` itself uses; parsing only, after ``re.compile`` accepted the pattern
+    from re import _constants as _sre_constants  # type: ignore[attr-defined]
+    from re import _parser as _sre_parser  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - Python < 3.11
+    import sre_constants as _sre_constants  # type: ignore[no-redef]
+    import sre_parse as _sre_parser  # type: ignore[no-redef]
+
 Properties = list[str] | Mapping[str, Any] | str | None
 SortSpec = Mapping[str, Any] | None
 
 MAX_DEPTH = 64  # nesting of criteria; Python recursion and every engine's parser stay safe
 INT64 = (-(2**63), 2**63 - 1)
+MAX_REGEX_CHARS = 1000  # bounds the work one pattern can describe; use $in for value lists
+REGEX_OPTIONS = frozenset("imxs")
 _LOGICAL = frozenset({"$and", "$or", "$nor"})
 _TAKES_LIST = frozenset({"$in", "$nin", "$all"})
 _MISSING = object()
@@ -183,8 +204,6 @@ def _check_operators(name: str, ops: Mapping, depth: int) -> None:
                 _check_document(arg, depth + 1)
         elif op == "$not" and isinstance(arg, Mapping):
             _check_operators(name, arg, depth + 1)
-        elif op == "$not" and isinstance(arg, re.Pattern):
-            pass
         else:
             _check_value(name, arg, depth + 1)
 
@@ -195,9 +214,12 @@ def _check_value(name: str, value: Any, depth: int) -> None:
         _check_document({}, depth)
     if isinstance(value, int) and not isinstance(value, bool):
         if not INT64[0] <= value <= INT64[1]:
-            digits = len(str(abs(value))) if value.bit_length() < 20_000 else "thousands of"
+            # str() of an int past 4,300 digits raises; bit_length gives the size without it
+            digits = f"about {int(value.bit_length() * 0.30103) + 1:,}"
             raise QueryError(f"the value for {name!r} is an integer of {digits} digits; index "
                              "stores hold integers up to 2**63 - 1 (use a float or a string)")
+    elif _is_pattern(value):  # a compiled regex used as a value: mongomock runs it with re
+        check_regex(value, name)
     elif isinstance(value, Mapping):
         for item in value.values():
             _check_value(name, item, depth + 1)
@@ -206,19 +228,115 @@ def _check_value(name: str, value: Any, depth: int) -> None:
             _check_value(name, item, depth + 1)
 
 
-def check_regex(pattern: Any, name: str, options: Any = "") -> None:
-    """A ``$regex`` must compile; the error names the field and Python's reason."""
-    if isinstance(pattern, re.Pattern):
-        return
+def check_regex(pattern: Any, name: str, options: Any = "", *, where: str | None = None,
+                refused_by: str = "s3explore") -> None:
+    """A regex must compile, be at most ``MAX_REGEX_CHARS`` long and have no nested
+    quantifier (see the module doc); QueryError naming the field and what is wrong.
+
+    ``pattern`` is a string (with ``options``), a compiled ``re.Pattern`` or a ``bson``
+    ``Regex``. ``where`` replaces "on 'field'" in messages; ``refused_by`` names who refuses.
+    """
+    at = where if where is not None else f" on {name!r}"
+    if not isinstance(options, str) or not set(options) <= REGEX_OPTIONS:
+        raise QueryError(f"$options{at} must be letters from "
+                         f"{''.join(sorted(REGEX_OPTIONS))}, got {options!r:.20}")
+    flags = re.VERBOSE if "x" in options else 0  # the only option that changes parsing
+    if _is_pattern(pattern):
+        pattern, flags = _pattern_parts(pattern)
     if not isinstance(pattern, str):
-        raise QueryError(f"$regex on {name!r} must be a string pattern, got {pattern!r:.60}")
-    if not isinstance(options, str) or set(options) - set("imxs"):
-        raise QueryError(f"$options on {name!r} takes letters from 'imxs', got {options!r:.20}")
+        raise QueryError(f"$regex{at} must be a string pattern, got "
+                         f"{type(pattern).__name__} {pattern!r:.40}")
+    if len(pattern) > MAX_REGEX_CHARS:
+        raise QueryError(f"$regex{at} is {len(pattern):,} characters long; at most "
+                         f"{MAX_REGEX_CHARS:,} are allowed (to match one of many values, use "
+                         "{'$in': [...]})")
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise QueryError(f"$regex on {name!r} is not a valid pattern ({exc}): "
-                         f"{pattern!r:.60}") from None
+        re.compile(pattern, flags)
+        parsed = _sre_parser.parse(pattern, flags)
+    except (re.error, OverflowError, RecursionError, ValueError) as exc:
+        raise QueryError(f"$regex{at} {pattern!r:.60} is not a valid regular expression: "
+                         f"{exc}") from None
+    try:
+        nested = nested_quantifier(parsed)
+    except RecursionError:
+        raise QueryError(f"$regex{at} nests its groups too deeply to be checked; flatten "
+                         "it") from None
+    if nested:
+        raise QueryError(
+            f"$regex{at} {pattern!r:.60} repeats a part that itself repeats (nested "
+            "quantifiers such as (a+)+ can take exponential time and cannot be interrupted), "
+            f"so {refused_by} refuses it; rewrite it without the nesting, e.g. '^a+$' "
+            "instead of '^(a+)+$'")
+
+
+def _is_pattern(value: Any) -> bool:
+    """A compiled ``re`` pattern or a ``bson.regex.Regex`` (anything with a str ``pattern``
+    and ``flags``), which engines evaluate as a regex."""
+    return isinstance(value, re.Pattern) or (
+        not isinstance(value, (str, bytes, Mapping)) and isinstance(
+            getattr(value, "pattern", None), str) and hasattr(value, "flags"))
+
+
+def _pattern_parts(value: Any) -> tuple[str, int]:
+    flags = getattr(value, "flags", 0)
+    if isinstance(flags, str):  # bson Regex may carry its flags as letters
+        flags = re.VERBOSE if "x" in flags else 0
+    return value.pattern, int(flags) & re.VERBOSE
+
+
+# ---------------------------------------------------------------- nested quantifiers
+
+_REPEATS = {_sre_constants.MAX_REPEAT, _sre_constants.MIN_REPEAT}
+_REPEATS |= {getattr(_sre_constants, "POSSESSIVE_REPEAT", _sre_constants.MAX_REPEAT)}
+
+
+def nested_quantifier(parsed: Any) -> bool:
+    """True when a repeat that can match more than once holds another such repeat.
+
+    ``parsed``: a pattern string or what ``re``'s parser made of one.
+    """
+    if isinstance(parsed, str):
+        parsed = _sre_parser.parse(parsed)
+    for op, av in parsed:
+        if op in _REPEATS:
+            _, high, body = av
+            if _unbounded(high) and _has_repeat(body):
+                return True
+            if nested_quantifier(body):
+                return True
+        elif any(nested_quantifier(sub) for sub in _subpatterns(op, av)):
+            return True
+    return False
+
+
+def _has_repeat(parsed: Any) -> bool:
+    for op, av in parsed:
+        if op in _REPEATS:
+            _, high, body = av
+            if _unbounded(high) or _has_repeat(body):
+                return True
+        elif any(_has_repeat(sub) for sub in _subpatterns(op, av)):
+            return True
+    return False
+
+
+def _unbounded(high: Any) -> bool:
+    """Can match more than once: ``*``, ``+``, ``{2,}``, ``{0,5}`` (not ``?`` or ``{1}``)."""
+    return high is _sre_constants.MAXREPEAT or high > 1
+
+
+def _subpatterns(op: Any, av: Any) -> Iterator[Any]:
+    """The sub-patterns inside a group, a branch, a lookaround or a conditional."""
+    if op is _sre_constants.SUBPATTERN:
+        yield av[-1]
+    elif op is _sre_constants.BRANCH:
+        yield from av[1]
+    elif op in (_sre_constants.ASSERT, _sre_constants.ASSERT_NOT):
+        yield av[1]
+    elif op is _sre_constants.GROUPREF_EXISTS:
+        yield from (sub for sub in av[1:] if sub is not None)
+    elif op is getattr(_sre_constants, "ATOMIC_GROUP", None):
+        yield av
 
 
 def operators(criteria: Any) -> Iterator[str]:

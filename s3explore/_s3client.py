@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +21,7 @@ from s3explore._errors import (
     StoreConnectionError,
     TransientS3Error,
 )
+from s3explore._secrets import redact_url, strip_userinfo  # importable from here too, as before
 
 SESSION_ARGS = frozenset(
     {"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "region_name",
@@ -49,20 +49,6 @@ ERROR_TABLE: dict[str, tuple[type[S3ExploreError], str]] = {
 # HEAD requests carry no body, so S3 answers with the bare HTTP status as the code.
 STATUS_CODES = {"400": "BadRequest", "403": "AccessDenied", "500": "InternalError",
                 "502": "ServiceUnavailable", "503": "SlowDown", "504": "ServiceUnavailable"}
-
-# Greedy up to the last "@" before the path: unescaped "@" in a password is still hidden.
-_USERINFO = re.compile(r"(?<=://)[^/\s]*@")
-
-
-def redact_url(url: str | None) -> str | None:
-    """Drop ``user:password@`` from a URL so it can appear in messages."""
-    return _USERINFO.sub("***@", url) if url else url
-
-
-def strip_userinfo(url: str | None) -> str | None:
-    """The URL without ``user:password@``: S3 never uses it, and botocore would log it."""
-    return _USERINFO.sub("", url) if url else url
-
 
 def make_session(s3_profile: str | Mapping[str, Any] | None) -> boto3.Session:
     """A boto3 session from a profile name, a dict of session arguments, or the defaults."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 import pymongo
 import pymongo.errors as perr
@@ -18,19 +20,49 @@ from s3explore._errors import (
     StoreConnectionError,
 )
 from s3explore._query import Query, get_path, nested
-from s3explore._s3client import redact_url
+from s3explore._secrets import (
+    ambiguous_userinfo,
+    option_secrets,
+    redact_options,
+    redact_url,
+    scrub,
+    split_userinfo,
+    url_secrets,
+)
 from s3explore._stores._base import Store
-from s3explore._stores._config import seal
+from s3explore._stores._config import Sealed, seal
 
 # Query operators every embedded engine here understands; MongoDB itself accepts more.
 PORTABLE_OPERATORS = frozenset(
     "$eq $ne $gt $gte $lt $lte $in $nin $and $or $nor $not $exists $type $regex $options "
     "$all $elemMatch $size $mod".split()
 )
-# pymongo options that carry secrets: never shown, never serialized
 STORE_ARGS = frozenset({"key", "last_updated_field", "last_updated_type", "validator"})
+# pymongo options that carry secrets (any name with a word of _secrets.SECRET_WORDS counts
+# too): never shown, never serialized
 SECRET_OPTIONS = frozenset({"password", "tlscertificatekeyfilepassword",
                             "authmechanismproperties"})
+DEFAULT_MAX_TIME_MS = 60_000  # API calls; the filter box asks for less (query_time_limit)
+_TIME_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "s3explore_query_time_limit", default=None)
+
+
+@contextmanager
+def query_time_limit(ms: int | None) -> Iterator[None]:
+    """Within the block, MongoDB queries of every MongoStore stop after at most ``ms``
+    milliseconds (the smaller of this and the store's ``max_time_ms``)."""
+    token = _TIME_LIMIT.set(_check_ms(ms, "query_time_limit"))
+    try:
+        yield
+    finally:
+        _TIME_LIMIT.reset(token)
+
+
+def _check_ms(ms: Any, name: str) -> int | None:
+    if ms is not None and (isinstance(ms, bool) or not isinstance(ms, int) or ms < 1):
+        raise ConfigurationError(f"{name} must be a whole number of milliseconds >= 1 or None, "
+                                 f"got {ms!r:.40}")
+    return ms
 
 
 def mongo_projection(names: list[str] | None) -> dict:
@@ -93,7 +125,17 @@ class MongoLikeStore(Store):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.collection_name!r}, key={self.key!r})"
 
+    def _time_limit(self) -> int | None:
+        """Milliseconds the server may spend on one query; None: no limit (embedded engines,
+        which run in this process, get none: they are interruptible or refuse slow regexes)."""
+        return None
+
     def _translate(self, exc: BaseException) -> Exception:
+        if isinstance(exc, perr.ExecutionTimeout):
+            return QueryError(
+                f"the index {self.name} stopped the query after its time limit of "
+                f"{self._time_limit()} ms (maxTimeMS); narrow the criteria (an anchored regex "
+                "such as '^Fe' can use an index) or raise max_time_ms")
         if isinstance(exc, perr.AutoReconnect | perr.ServerSelectionTimeoutError):
             return StoreConnectionError(f"lost the connection to the index {self.name}: "
                                         f"{type(exc).__name__}")
@@ -109,7 +151,9 @@ class MongoLikeStore(Store):
 
     def _find(self, q: Query) -> Iterator[dict]:
         def cursor() -> Any:
-            found = self.collection.find(q.criteria, mongo_projection(q.properties))
+            ms = self._time_limit()
+            found = self.collection.find(q.criteria, mongo_projection(q.properties),
+                                         **({"max_time_ms": ms} if ms else {}))
             if q.sort:
                 found = found.sort(q.sort)
             if q.skip:
@@ -125,11 +169,16 @@ class MongoLikeStore(Store):
         except (*self._query_errors, perr.PyMongoError) as exc:
             raise self._translate(exc) from exc
 
+    def _limits(self) -> dict[str, int]:
+        """``maxTimeMS`` for commands that take it, when there is a limit."""
+        ms = self._time_limit()
+        return {"maxTimeMS": ms} if ms else {}
+
     def _count(self, criteria: dict) -> int:
-        return self._guarded(self.collection.count_documents, criteria)
+        return self._guarded(self.collection.count_documents, criteria, **self._limits())
 
     def _distinct(self, field: str, criteria: dict) -> list:
-        return list(self._guarded(self.collection.distinct, field, criteria))
+        return list(self._guarded(self.collection.distinct, field, criteria, **self._limits()))
 
     def _upsert(self, docs: list[dict], keys: list[str]) -> None:
         try:
@@ -158,8 +207,11 @@ class MongoStore(MongoLikeStore):
     """A MongoDB collection through pymongo, with maggma's constructor.
 
     ``client=`` injects any pymongo-compatible client (tests, shared clients).
-    ``mongoclient_kwargs`` go to ``pymongo.MongoClient``. The password is never shown, logged
-    or serialized.
+    ``mongoclient_kwargs`` go to ``pymongo.MongoClient``. The password (and a URI's
+    credentials, and secret options) is never shown, logged or serialized, and is held
+    sealed, so ``vars(store)`` does not show it either. ``max_time_ms``: how long the server
+    may work on one query (``maxTimeMS``; None for no limit); a query that runs out raises
+    QueryError.
     """
 
     supported_operators = None  # the server decides
@@ -180,6 +232,7 @@ class MongoStore(MongoLikeStore):
         *,
         uri: str | None = None,
         client: Any = None,
+        max_time_ms: int | None = DEFAULT_MAX_TIME_MS,
         **store_kwargs: Any,
     ) -> None:
         if ssh_tunnel is not None:
@@ -194,18 +247,22 @@ class MongoStore(MongoLikeStore):
         if mongoclient_kwargs is not None and not isinstance(mongoclient_kwargs, dict):
             raise ConfigurationError("mongoclient_kwargs must be a dict of pymongo.MongoClient "
                                      f"options, got {type(mongoclient_kwargs).__name__}")
+        if uri is None and isinstance(host, str) and host.startswith(_SCHEMES):
+            uri, host = host, "localhost"  # pymongo takes a URI as host=; so do we
+        if uri is not None:
+            _check_uri(uri)
         self.database = database
-        self.host = host
         self.port = port
         self.username = username
         self.safe_update = bool(safe_update)
         self.auth_source = auth_source
         self.default_sort = default_sort
-        self.__password = password  # never shown: not in repr, errors, logs or as_dict
-        self.__uri = uri
-        self.__client_kwargs = {**(mongoclient_kwargs or {}), **options}
-        if uri is not None:
-            self.host = uri.split("://", 1)[-1].rsplit("@", 1)[-1].split("/", 1)[0]
+        self.max_time_ms = _check_ms(max_time_ms, "max_time_ms")
+        # Sealed: never shown, not in repr, errors, logs, vars() or as_dict's JSON.
+        self.__password = Sealed(password)
+        self.__uri = Sealed(uri)
+        self.__client_kwargs = Sealed({**(mongoclient_kwargs or {}), **options})
+        self.host = _hosts(uri) if uri is not None else host
         self._injected = client
         self._client: Any = None
 
@@ -213,38 +270,63 @@ class MongoStore(MongoLikeStore):
     def from_uri(cls, uri: str, collection_name: str, database: str | None = None,
                  **kwargs: Any) -> MongoStore:
         """A store from a ``mongodb://`` or ``mongodb+srv://`` URI (maggma's MongoURIStore)."""
-        if not isinstance(uri, str) or not uri.startswith(("mongodb://", "mongodb+srv://")):
-            raise ConfigurationError("uri must start with mongodb:// or mongodb+srv://")
+        _check_uri(uri)
         if database is None:
-            try:
-                database = pymongo.uri_parser.parse_uri(uri).get("database")
+            error = None
+            try:  # pymongo's parser, but an SRV URI's hosts are not looked up here
+                database = (_path_database(uri) if uri.startswith("mongodb+srv://")
+                            else pymongo.uri_parser.parse_uri(uri).get("database"))
             except (perr.PyMongoError, ValueError) as exc:
-                raise _invalid_uri(uri, exc) from None
+                error = _invalid_uri(uri, exc)
+            if error is not None:  # raised outside the handler: no chained pymongo text
+                raise error
             if not database:
                 raise ConfigurationError("the URI names no database; pass database=")
         return cls(database, collection_name, uri=uri, **kwargs)
 
     @property
     def mongoclient_kwargs(self) -> dict:
-        """The pymongo options, with secret ones shown as ``***``."""
+        """The pymongo options, with secret ones shown as ``***`` and URLs redacted."""
+        options = self.__client_kwargs.unseal()
         return {k: "***" if k.lower() in SECRET_OPTIONS else v
-                for k, v in self.__client_kwargs.items()}
+                for k, v in redact_options(options).items()}
 
     def _config(self) -> dict[str, Any]:
+        password, uri, options = (self.__password.unseal(), self.__uri.unseal(),
+                                  self.__client_kwargs.unseal())
         config = {"database": self.database, "collection_name": self.collection_name,
                   "host": self.host, "port": self.port, "username": self.username,
-                  "password": seal(self.__password) if self.__password else "",
+                  "password": seal(password) if password else "",
                   "safe_update": self.safe_update, "auth_source": self.auth_source,
-                  "mongoclient_kwargs": seal(self.__client_kwargs) if self.__client_kwargs
-                  else {}, "default_sort": self.default_sort, **self._store_config()}
-        if self.__uri is not None:
-            config["uri"] = seal(self.__uri) if redact_url(self.__uri) != self.__uri else self.__uri
+                  "mongoclient_kwargs": seal(options) if options else {},
+                  "default_sort": self.default_sort, "max_time_ms": self.max_time_ms,
+                  **self._store_config()}
+        if uri is not None:
+            config["uri"] = seal(uri) if url_secrets(uri) else uri
         return config
+
+    def _secrets(self) -> list[str]:
+        """Every credential this store holds, to scrub from a library's message."""
+        return [s for s in (self.__password.unseal(), *url_secrets(self.__uri.unseal()),
+                            *option_secrets(self.__client_kwargs.unseal())) if s]
+
+    def _time_limit(self) -> int | None:
+        if not isinstance(self._coll, pymongo.collection.Collection):
+            return None  # an injected embedded client (mongomock): no server to enforce it
+        limits = [ms for ms in (self.max_time_ms, _TIME_LIMIT.get()) if ms]
+        return min(limits) if limits else None
+
+    def _delete(self, criteria: dict) -> None:
+        ms = self._time_limit()
+        if ms is None:
+            return super()._delete(criteria)
+        with pymongo.timeout(ms / 1000):  # delete_many takes no maxTimeMS; this sends one
+            return super()._delete(criteria)
 
     @property
     def _where(self) -> str:
         """Host(s) and port, never credentials."""
-        return self.host if self.__uri else f"{self.host}:{self.port}"
+        return self.host if self.__uri.unseal() else f"{self.host}:{self.port}"
 
     def __repr__(self) -> str:
         return (f"MongoStore({self.database!r}, {self.collection_name!r}, host={self._where!r}, "
@@ -291,7 +373,8 @@ class MongoStore(MongoLikeStore):
             pipeline.append({"$skip": q.skip})
         if q.limit:
             pipeline.append({"$limit": q.limit})
-        for group in self._run(lambda: self.collection.aggregate(pipeline, allowDiskUse=True)):
+        for group in self._run(lambda: self.collection.aggregate(pipeline, allowDiskUse=True,
+                                                                 **self._limits())):
             values = {k: group["_id"][f"k{i}"] for i, k in enumerate(keys)}
             docs = [{f: v for f, v in d.items() if f != "_id"} for d in group["docs"]]
             yield nested(values), docs
@@ -311,29 +394,36 @@ class MongoStore(MongoLikeStore):
     def _open(self) -> Any:
         if self._injected is not None:
             return self._injected[self.database][self.collection_name]
-        kwargs = dict(self.__client_kwargs)
+        kwargs = dict(self.__client_kwargs.unseal())
         if self.auth_source:
             kwargs.setdefault("authSource", self.auth_source)
-        if "serverselectiontimeoutms" not in (self.__uri or "").lower():
+        given_uri = self.__uri.unseal()
+        if "serverselectiontimeoutms" not in (given_uri or "").lower():
             kwargs.setdefault("serverSelectionTimeoutMS", 5000)  # fail fast, not after 30 s
         auth = ""
         if self.username:
-            auth = f"{quote_plus(self.username)}:{quote_plus(self.__password)}@"
-        uri = self.__uri or f"mongodb://{auth}{self.host}:{self.port}/"
+            auth = f"{quote_plus(self.username)}:{quote_plus(self.__password.unseal())}@"
+        uri = given_uri or f"mongodb://{auth}{self.host}:{self.port}/"
+        # Errors are built inside the handlers but raised after them, so no pymongo exception
+        # (whose text may quote the URI) travels along as __context__.
+        error: Exception | None = None
         try:
             client = pymongo.MongoClient(uri, **kwargs)
         except (perr.PyMongoError, ValueError, TypeError) as exc:  # malformed URI or options
-            raise _invalid_uri(uri, exc) from None
+            error = _invalid_uri(uri, exc, self._secrets())
+        if error is not None:
+            raise error
         try:
             client.admin.command("ping")
         except perr.OperationFailure as exc:
-            client.close()
-            raise StoreConnectionError(f"MongoDB at {self.name} refused the login "
-                                       f"(code {exc.code}); check username and password") from None
+            error = StoreConnectionError(f"MongoDB at {self.name} refused the login "
+                                         f"(code {exc.code}); check username and password")
         except perr.PyMongoError as exc:
+            error = StoreConnectionError(f"cannot reach MongoDB for {self.name}: "
+                                         f"{type(exc).__name__}")
+        if error is not None:
             client.close()
-            raise StoreConnectionError(f"cannot reach MongoDB for {self.name}: "
-                                       f"{type(exc).__name__}") from None
+            raise error
         self._client = client
         return client[self.database][self.collection_name]
 
@@ -375,7 +465,39 @@ class MongograntStore(MongoStore):
         return client.db(self.mongogrant_spec)[self.collection_name]
 
 
-def _invalid_uri(uri: str, exc: BaseException) -> ConfigurationError:
-    # pymongo's messages name the bad part, not the password; the URI is shown redacted.
+_SCHEMES = ("mongodb://", "mongodb+srv://")
+_ENCODE_HINT = ("percent-encode the user name and password in the URI "
+                "(urllib.parse.quote_plus(password)), or pass username= and password=")
+
+
+def _check_uri(uri: Any) -> None:
+    """A MongoDB URI whose credentials a parser reads the same way we hide them."""
+    if not isinstance(uri, str) or not uri.startswith(_SCHEMES):
+        shown = redact_url(uri) if isinstance(uri, str) else type(uri).__name__
+        raise ConfigurationError(f"uri must start with mongodb:// or mongodb+srv://, got "
+                                 f"{shown!r:.80}")
+    if ambiguous_userinfo(uri):
+        raise ConfigurationError(
+            f"the MongoDB URI {redact_url(uri)!r} has an '@' after its host part, so its "
+            "credentials hold an unescaped '/', '?' or '#' (or an option value holds an "
+            f"'@'); {_ENCODE_HINT}")
+
+
+def _hosts(uri: str) -> str:
+    """The host list of a checked URI: ``h1:27017,h2``."""
+    rest = split_userinfo(uri)[2]
+    return rest.split("/", 1)[0].split("?", 1)[0]
+
+
+def _path_database(uri: str) -> str:
+    rest = split_userinfo(uri)[2]
+    return unquote_plus(rest.partition("/")[2].partition("?")[0])
+
+
+def _invalid_uri(uri: str, exc: BaseException, secrets: list[str] | None = None,
+                 ) -> ConfigurationError:
+    # pymongo's reason names the bad part; it is scrubbed of the URI's credentials in case
+    # that part is one of them, and the URI is shown redacted.
+    reason = scrub(str(exc), [*(secrets or []), *url_secrets(uri)])
     return ConfigurationError(f"the MongoDB URI {redact_url(uri)!r} or its options are "
-                              f"invalid: {exc}")
+                              f"invalid: {reason}")

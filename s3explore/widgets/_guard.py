@@ -7,26 +7,19 @@ can backtrack for hours in the embedded index (it evaluates ``$regex`` with Pyth
 So a filter from a widget may only use the operators in ``ALLOWED_OPERATORS`` and must stay
 within the bounds below. Python callers passing criteria to a store are not limited here.
 
-Catastrophic regexes are caught by one structural rule: a quantifier that can repeat
-(``*``, ``+``, ``{n,m}`` with m > 1) applied to something that itself holds such a quantifier,
-as in ``(a+)+``, ``(a*b?)*`` or ``(\\w+\\s?)*$``. It does not detect every slow pattern
-(overlapping alternatives such as ``(a|a)*`` pass) but it refuses the classic ones.
+A ``$regex`` goes through the same check as every store's API (``s3explore._query.
+check_regex``: it compiles, is bounded in length and has no nested quantifier such as
+``(a+)+``); see ``s3explore._query`` for what that rule refuses and what it cannot prove.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from s3explore import _query
 from s3explore._errors import QueryError
-
-try:  # the parser ``re`` itself uses; parsing only, after ``re.compile`` accepted the pattern
-    from re import _constants as _sre_constants  # type: ignore[attr-defined]
-    from re import _parser as _sre_parser  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - Python < 3.11
-    import sre_constants as _sre_constants  # type: ignore[no-redef]
-    import sre_parse as _sre_parser  # type: ignore[no-redef]
+from s3explore._query import MAX_REGEX_CHARS, REGEX_OPTIONS  # noqa: F401 -- the box's limits
 
 ALLOWED_OPERATORS = frozenset(
     "$eq $ne $gt $gte $lt $lte $in $nin $exists $regex $options $and $or $nor $not $size "
@@ -35,10 +28,6 @@ ALLOWED_OPERATORS = frozenset(
 MAX_FILTER_CHARS = 10_000
 MAX_DEPTH = 20
 MAX_CLAUSES = 100
-REGEX_OPTIONS = frozenset("imxs")
-
-_REPEATS = {_sre_constants.MAX_REPEAT, _sre_constants.MIN_REPEAT}
-_REPEATS |= {getattr(_sre_constants, "POSSESSIVE_REPEAT", _sre_constants.MAX_REPEAT)}
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -99,23 +88,10 @@ def check_filter_criteria(criteria: Mapping) -> dict:
 
 
 def check_regex(pattern: Any, options: str = "", path: tuple[str, ...] = ()) -> None:
-    """A ``$regex`` value must compile with Python's ``re`` and have no nested quantifiers."""
-    if not isinstance(pattern, str):
-        raise QueryError(f"$regex{_at(path)} must be a string pattern, got "
-                         f"{type(pattern).__name__}")
-    flags = re.VERBOSE if "x" in options else 0  # the only option that changes parsing
-    try:
-        re.compile(pattern, flags)
-        parsed = _sre_parser.parse(pattern, flags)
-    except (re.error, OverflowError, RecursionError) as exc:
-        raise QueryError(f"$regex{_at(path)} {pattern!r:.60} is not a valid regular "
-                         f"expression: {exc}") from None
-    if _nested_quantifier(parsed):
-        raise QueryError(
-            f"$regex{_at(path)} {pattern!r:.60} repeats a part that itself repeats (nested "
-            "quantifiers such as (a+)+ can take exponential time), so the filter box refuses "
-            "it; rewrite it without the nesting, e.g. '^a+$' instead of '^(a+)+$'"
-        )
+    """A ``$regex`` value must pass the API's check (it compiles, is not too long and has no
+    nested quantifiers), worded for the filter box."""
+    _query.check_regex(pattern, path[-1] if path else "", options, where=_at(path),
+                       refused_by="the filter box")
 
 
 def _entries(value: Any, path: tuple[str, ...], depth: int) -> Iterator[tuple]:
@@ -139,47 +115,3 @@ def _entries(value: Any, path: tuple[str, ...], depth: int) -> Iterator[tuple]:
 
 def _at(path: tuple[str, ...]) -> str:
     return f" (under {'.'.join(path)})" if path else ""
-
-
-def _nested_quantifier(parsed: Any) -> bool:
-    """True when a repeat that can match more than once holds another such repeat."""
-    for op, av in parsed:
-        if op in _REPEATS:
-            _, high, body = av
-            if _unbounded(high) and _has_repeat(body):
-                return True
-            if _nested_quantifier(body):
-                return True
-        elif any(_nested_quantifier(sub) for sub in _subpatterns(op, av)):
-            return True
-    return False
-
-
-def _has_repeat(parsed: Any) -> bool:
-    for op, av in parsed:
-        if op in _REPEATS:
-            _, high, body = av
-            if _unbounded(high) or _has_repeat(body):
-                return True
-        elif any(_has_repeat(sub) for sub in _subpatterns(op, av)):
-            return True
-    return False
-
-
-def _unbounded(high: Any) -> bool:
-    """Can match more than once: ``*``, ``+``, ``{2,}``, ``{0,5}`` (not ``?`` or ``{1}``)."""
-    return high is _sre_constants.MAXREPEAT or high > 1
-
-
-def _subpatterns(op: Any, av: Any) -> Iterator[Any]:
-    """The sub-patterns inside a group, a branch, a lookaround or a conditional."""
-    if op is _sre_constants.SUBPATTERN:
-        yield av[-1]
-    elif op is _sre_constants.BRANCH:
-        yield from av[1]
-    elif op in (_sre_constants.ASSERT, _sre_constants.ASSERT_NOT):
-        yield av[1]
-    elif op is _sre_constants.GROUPREF_EXISTS:
-        yield from (sub for sub in av[1:] if sub is not None)
-    elif op is getattr(_sre_constants, "ATOMIC_GROUP", None):
-        yield av
