@@ -57,6 +57,7 @@ def write_documents(store: S3Store, docs: Iterable[Any], fields: list[str], *,
         if not pending:
             return
         try:
+            _drop_aliases(store, pending)
             store.index.update(pending, key=store.key)
         except S3ExploreError as exc:
             error = StoreConnectionError(
@@ -94,6 +95,15 @@ def write_documents(store: S3Store, docs: Iterable[Any], fields: list[str], *,
     if result.failures and errors == "raise":
         raise UpdateError(_summary(store, result), result)
     return result
+
+
+def _drop_aliases(store: S3Store, entries: list[dict]) -> None:
+    """Remove the index entries naming these objects under a key of another type (``1`` for
+    ``"1"``): one object, one entry, and the latest write's key wins. Before the upsert, so
+    a failure in between leaves an object without an entry (verify repairs it), never two."""
+    aliases = [a for e in entries for a in codec.key_aliases(e.get(store.key), store.key)]
+    if aliases:
+        store.index.remove_docs({store.key: {"$in": aliases}})
 
 
 def _summary(store: S3Store, result: UpdateResult) -> str:
