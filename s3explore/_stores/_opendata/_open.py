@@ -92,34 +92,46 @@ def open(url: str, *, anonymous: bool | None = None, key: str | None = None,
                        endpoint_url=endpoint_url, anonymous=bool(anonymous),
                        client_kwargs=s3_resource_kwargs, workers=workers)
     try:
-        objects.connect()
+        return _open(objects, url, key, s3_profile, anonymous, build_manifest, fields, publish,
+                     refresh, cache_dir, cache, workers, progress, cancel, cache_bytes,
+                     s3_resource_kwargs)
     except (AccessDeniedError, CredentialsError) as exc:
-        hint = (" The bucket may not be public; sign in (s3_profile=, anonymous=False)."
+        objects.close()
+        hint = (" The bucket may not be public: sign in (s3_profile=, anonymous=False)."
                 if anonymous else " For a public bucket pass anonymous=True.")
         raise type(exc)(f"cannot open {url}: {exc}.{hint}") from exc
+    except BaseException:
+        objects.close()
+        raise
+
+
+def _open(objects: ObjectIO, url: str, key: Any, s3_profile: Any, anonymous: bool,
+          build_manifest: bool, fields: Any, publish: Any, refresh: bool, cache_dir: Any,
+          cache: bool, workers: int, progress: Any, cancel: Any, cache_bytes: int,
+          s3_resource_kwargs: Any) -> ManifestStore:
+    bucket = objects.bucket
+    prefix = objects.sub_dir
+    objects.connect()
     folder = cache_folder(cache_root(cache_dir), objects.endpoint_url, bucket, objects.sub_dir)
-    common = dict(s3_profile=None if anonymous else s3_profile, endpoint_url=endpoint_url,
+    common = dict(s3_profile=None if anonymous else s3_profile,
+                  endpoint_url=objects.endpoint_url,
                   anonymous=bool(anonymous), s3_workers=workers,
                   s3_resource_kwargs=s3_resource_kwargs, cache_dir=cache_dir, cache=cache,
                   cache_bytes=cache_bytes, _objects=objects)
     local = folder / MANIFEST_PARQUET
-    try:
-        if local.exists() and not refresh:  # built in an earlier session
-            layout = read_layout(local)
-            if layout is not None and (key is None or key == layout.key):
-                store = ManifestStore(bucket, prefix, layout, manifest_path=local,
-                                      found=f"{layout.describe()}; index from the manifest "
-                                            f"built earlier, {local}", **common)
-                return _connected(store, url)
-        detected = _layout.detect(objects)
-        if detected.kind == "manifest":
-            return _from_manifest(objects, detected, key, common, url)
-        return _from_objects(objects, detected, key, common, folder, fields=fields,
-                             build_manifest=build_manifest, publish=publish, progress=progress,
-                             cancel=cancel, workers=workers, url=url)
-    except BaseException:
-        objects.close()
-        raise
+    if local.exists() and not refresh:  # built in an earlier session
+        layout = read_layout(local)
+        if layout is not None and (key is None or key == layout.key):
+            store = ManifestStore(bucket, prefix, layout, manifest_path=local,
+                                  found=f"{layout.describe()}; index from the manifest "
+                                        f"built earlier, {local}", **common)
+            return _connected(store, url)
+    detected = _layout.detect(objects)
+    if detected.kind == "manifest":
+        return _from_manifest(objects, detected, key, common, url)
+    return _from_objects(objects, detected, key, common, folder, fields=fields,
+                         build_manifest=build_manifest, publish=publish, progress=progress,
+                         cancel=cancel, workers=workers, url=url)
 
 
 def _connected(store: ManifestStore, url: str) -> ManifestStore:

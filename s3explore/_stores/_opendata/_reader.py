@@ -135,8 +135,11 @@ class DocumentReader:
                 out.setdefault(_key_text(value), line)
         return out
 
-    def decode(self, body: Body, entry: Mapping) -> dict:
-        """The document of ``entry`` out of ``body``; ObjectNotFoundError when it is not there."""
+    def decode(self, body: Body, entry: Mapping, last_updated: bool = False) -> dict:
+        """The document of ``entry`` out of ``body``; ObjectNotFoundError when it is not there.
+
+        ``last_updated``: an S3Store object gets its entry's ``last_updated`` (which lives
+        only in the index), as ``S3Store.query`` gives it."""
         key_value = entry[self.layout.key]
         payload = body.payloads.get(_key_text(key_value))
         if payload is None:
@@ -148,7 +151,7 @@ class DocumentReader:
         if self.layout.kind == "s3store":
             key = codec.key_string(key_value, self.layout.key)
             doc = codec.decode_body(payload, entry.get("compression"), key)
-            if codec.LAST_UPDATED in entry:
+            if last_updated and codec.LAST_UPDATED in entry:
                 doc[codec.LAST_UPDATED] = entry[codec.LAST_UPDATED]
             return doc
         if self.layout.kind == "json-objects":
@@ -183,7 +186,8 @@ class DocumentReader:
                     out[outcome.item] = outcome.error
         return out
 
-    def outcomes(self, entries: Iterable[Mapping], workers: int) -> Iterator[Outcome]:
+    def outcomes(self, entries: Iterable[Mapping], workers: int,
+                 last_updated: bool = False) -> Iterator[Outcome]:
         """``Outcome(entry, doc | error)`` per entry, in order, batch by growing batch."""
         for batch in growing_batches(entries, 2 * workers, 512):
             bodies = self.bodies(batch, workers)
@@ -192,7 +196,7 @@ class DocumentReader:
                     body = bodies.get(self.layout.object_name(entry))
                     if isinstance(body, BaseException):
                         raise body
-                    doc = self.decode(body, entry)
+                    doc = self.decode(body, entry, last_updated)
                 except Exception as exc:
                     yield Outcome(entry, error=exc)
                     continue

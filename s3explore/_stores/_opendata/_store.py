@@ -168,7 +168,7 @@ class ManifestStore(S3Store):
                                              for e in batch):
                     yield from (Outcome(e, value=project(e, names)) for e in batch)
                     continue
-                for outcome in self._reader.outcomes(batch, workers):
+                for outcome in self._reader.outcomes(batch, workers, last_updated=True):
                     if outcome.error is None and names is not None:
                         outcome.value = project(outcome.value, names)
                     yield outcome
