@@ -175,30 +175,46 @@ def as_callback(progress: bool | Callback | Callable | None) -> Callback:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter; ``attempts`` counts the first try."""
+    """Exponential backoff with full jitter; ``attempts`` counts the first try.
+
+    ``deadline`` (seconds from the first try, None for none): no new attempt starts once it
+    has passed, so a dead endpoint is reported after about ``deadline`` seconds however many
+    attempts are allowed. An attempt that started in time runs to its own (botocore) timeout.
+    """
 
     attempts: int = 5
     base_delay: float = 0.05
     max_delay: float = 2.0
+    deadline: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.attempts, int) or self.attempts < 1:
             raise ConfigurationError(f"retries must be a whole number >= 1, got {self.attempts!r}")
+        if self.deadline is not None and (
+                isinstance(self.deadline, bool) or not isinstance(self.deadline, (int, float))
+                or not self.deadline > 0):
+            raise ConfigurationError(f"deadline must be a positive number of seconds or None, "
+                                     f"got {self.deadline!r}")
 
     def delay(self, attempt: int) -> float:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
 def call_with_retries(
-    fn: Callable[[], R], policy: RetryPolicy, is_transient: Callable[[BaseException], bool]
+    fn: Callable[[], R], policy: RetryPolicy, is_transient: Callable[[BaseException], bool],
+    clock: Callable[[], float] = time.monotonic,
 ) -> R:
+    start = clock()
     for attempt in range(policy.attempts):
         try:
             return fn()
         except Exception as exc:
             if attempt + 1 >= policy.attempts or not is_transient(exc):
                 raise
-            time.sleep(policy.delay(attempt))
+            delay = policy.delay(attempt)
+            if policy.deadline is not None and clock() - start + delay >= policy.deadline:
+                raise
+            time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -218,53 +234,114 @@ def check_workers(workers: Any, name: str = "workers") -> int:
     return workers
 
 
+_sizes = threading.local()
+
+
+def note_size(nbytes: int) -> None:
+    """Called from inside a call run by ``ordered_map``: its result holds about ``nbytes``
+    (the loader knows it, e.g. from the body it read). Harmless anywhere else."""
+    _sizes.n = getattr(_sizes, "n", 0) + nbytes
+
+
+def _sized(fn: Callable[[T], R]) -> Callable[[T], tuple[R, int]]:
+    def run(item: T) -> tuple[R, int]:
+        _sizes.n = 0
+        try:
+            value = fn(item)
+            return value, _sizes.n or _size(value)
+        finally:
+            _sizes.n = 0
+
+    return run
+
+
 def ordered_map(
     fn: Callable[[T], R],
     items: Iterable[T],
     workers: int,
     window: int | None = None,
     stop: threading.Event | None = None,
+    max_bytes: int | None = None,
 ) -> Iterator[Outcome[T, R]]:
     """Yield ``Outcome(item, fn(item) or error)`` for each item, in input order.
 
     At most ``workers`` calls run at once and at most ``window`` (default ``2 * workers``)
-    are submitted ahead of the consumer. Exceptions from ``fn`` are returned, not raised; an
-    exception from ``items`` itself propagates.
+    are submitted ahead of the consumer. With ``max_bytes``, the read-ahead is bounded in
+    bytes too: results waiting for the consumer (their size as ``fn`` reported it with
+    ``note_size``, else ``len`` of bytes) plus the calls still running (each counted as the
+    largest result seen so far) stay under ``max_bytes``; until a first result is in, one
+    call runs. One result larger than the budget still passes, alone. Exceptions from
+    ``fn`` are returned, not raised; an exception from ``items`` itself propagates.
     """
     check_workers(workers)
     window = max(window or 2 * workers, workers)
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int)
+                                  or max_bytes < 1):
+        raise ConfigurationError(f"max_bytes must be a whole number >= 1 or None, "
+                                 f"got {max_bytes!r}")
+    call: Callable = fn if max_bytes is None else _sized(fn)
     iterator = iter(items)
     pending: deque[tuple[T, Future]] = deque()
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3explore")
     exhausted = False
+    largest: int | None = None  # the largest result seen: the guess for calls still running
 
     def stopped() -> bool:
         return stop is not None and stop.is_set()
 
+    def room() -> bool:
+        nonlocal largest
+        if max_bytes is None or not pending:
+            return True
+        held = running = 0
+        for _, future in pending:
+            if future.done():
+                if not future.cancelled() and future.exception() is None:
+                    size = future.result()[1]
+                    largest = size if largest is None else max(largest, size)
+                    held += size
+            else:
+                running += 1
+        if largest is None:
+            return False  # nothing measured yet: one call at a time until something is
+        return held + (running + 1) * largest <= max_bytes
+
     try:
         while True:
-            while not exhausted and len(pending) < window and not stopped():
+            while not exhausted and len(pending) < window and not stopped() and room():
                 try:
                     item = next(iterator)
                 except StopIteration:
                     exhausted = True
                     break
-                pending.append((item, executor.submit(fn, item)))
+                pending.append((item, executor.submit(call, item)))
             if not pending:
                 return
             item, future = pending.popleft()
             if stopped() and future.cancel():
                 continue  # never started: nothing landed, nothing to report
             try:
-                yield Outcome(item, value=future.result())
+                value = future.result()
             except Exception as exc:
                 yield Outcome(item, error=exc)
+            else:
+                if max_bytes is not None:
+                    value, size = value
+                    largest = size if largest is None else max(largest, size)
+                yield Outcome(item, value=value)
     finally:
         # Closed early (the consumer stopped iterating) or done: drop queued calls; running
         # ones finish in the background since a request in flight cannot be interrupted.
         for _, future in pending:
             future.cancel()
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _size(value: Any) -> int:
+    """Bytes a result holds, as far as cheaply known: ``len`` of bytes-likes, else 0."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return len(value)
+    return 0
 
 
 def iter_batches(items: Iterable, size: int) -> Iterator[list]:

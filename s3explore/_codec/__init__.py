@@ -55,6 +55,7 @@ from s3explore._codec._metadata import (
     metadata_size,
     sanitize_name,
 )
+from s3explore._codec._stream import CountingReader, decode_stream, encode_chunks, iter_pack
 
 __all__ = [
     "AWS_METADATA_LIMIT",
@@ -66,19 +67,23 @@ __all__ = [
     "LAST_UPDATED",
     "MAX_KEY_BYTES",
     "Codec",
+    "CountingReader",
     "check_metadata",
     "compress_bytes",
     "content_hash",
     "decode_body",
     "decode_metadata",
     "decode_metadata_value",
+    "decode_stream",
     "decompress_bytes",
     "doc_key",
     "encode_body",
+    "encode_chunks",
     "encode_metadata_value",
     "entry_from_metadata",
     "get_codec",
     "index_document",
+    "iter_pack",
     "key_aliases",
     "key_string",
     "metadata_document",

@@ -1,0 +1,271 @@
+"""Bodies as streams: encode a document in chunks, decode one while it downloads.
+
+``iter_pack(doc)`` yields exactly the bytes of ``pack(doc)`` (maggma's format), in pieces:
+containers are walked, and float numpy arrays, the bulk of large scientific documents, are
+packed with numpy instead of through a Python list of every element. ``encode_chunks``
+compresses those pieces as they come (zlib; other codecs compress the joined body, as
+``encode_body`` does). ``decode_stream`` feeds a decompressing reader straight into msgpack,
+so the compressed body and its decompressed copy are never held whole.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, BinaryIO
+
+import msgpack
+import numpy as np
+
+from s3explore._codec._body import LAST_UPDATED, _decode_hook, _encode_value, pack
+from s3explore._codec._compression import get_codec
+from s3explore._errors import CorruptObjectError
+
+CHUNK = 1 << 20  # bytes per piece handed on while encoding and read while decoding
+_ELEMENTS = CHUNK // 9  # float64 elements per piece (9 bytes each in msgpack)
+_FLOAT_KINDS = "f"
+
+
+def _array_header(n: int) -> bytes:
+    if n < 16:
+        return bytes([0x90 | n])
+    if n < 1 << 16:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+def _map_header(n: int) -> bytes:
+    if n < 16:
+        return bytes([0x80 | n])
+    if n < 1 << 16:
+        return b"\xde" + n.to_bytes(2, "big")
+    return b"\xdf" + n.to_bytes(4, "big")
+
+
+def _floats(values: np.ndarray) -> Iterator[bytes]:
+    """msgpack float 64s (0xcb + big-endian) of a 1-D float array, ``CHUNK`` bytes at a time:
+    what packing ``values.tolist()`` gives, without the list."""
+    out = np.empty(min(len(values), _ELEMENTS), dtype=[("tag", "u1"), ("value", ">f8")])
+    out["tag"] = 0xCB
+    for start in range(0, len(values), _ELEMENTS):
+        part = values[start:start + _ELEMENTS]
+        view = out[: len(part)]
+        view["value"] = part
+        yield view.tobytes()
+
+
+def _float_array(array: np.ndarray) -> Iterator[bytes]:
+    """The tagged dict ``_encode_value`` makes of a real float array, packed piecewise."""
+    packer = msgpack.Packer()
+    yield _map_header(4)
+    for name, value in (("@module", "numpy"), ("@class", "array"), ("dtype", str(array.dtype))):
+        yield packer.pack(name) + packer.pack(value)
+    yield packer.pack("data")
+    yield from _nested_floats(array)
+
+
+def _nested_floats(array: np.ndarray) -> Iterator[bytes]:
+    if array.ndim == 0:  # tolist() of a 0-d array is a bare float
+        yield msgpack.packb(float(array))
+        return
+    yield _array_header(array.shape[0])
+    if array.ndim == 1:
+        yield from _floats(array)
+    else:
+        for row in array:
+            yield from _nested_floats(row)
+
+
+def iter_pack(doc: Mapping, key: str | None = None) -> Iterator[bytes]:
+    """The bytes of ``pack(doc, key)`` in pieces (byte for byte the same when joined)."""
+    packer = msgpack.Packer(default=_encode_value, autoreset=True)
+
+    def walk(value: Any) -> Iterator[bytes]:
+        # The same dispatch as msgpack's Packer without strict_types: dict and list/tuple
+        # subclasses are containers; everything else goes through pack() (and _encode_value).
+        if isinstance(value, dict):
+            yield _map_header(len(value))
+            for name, item in value.items():
+                yield packer.pack(name)
+                yield from walk(item)
+        elif isinstance(value, (list, tuple)):
+            yield _array_header(len(value))
+            for item in value:
+                yield from walk(item)
+        elif (type(value) is np.ndarray and value.dtype.kind in _FLOAT_KINDS
+              and value.size * 9 >= CHUNK // 16):
+            yield from _float_array(value)
+        else:
+            yield packer.pack(value)
+
+    try:
+        yield from walk(doc)
+    except (TypeError, ValueError, OverflowError):
+        pack(doc, key)  # raises the InvalidDocumentError naming the field
+        raise
+
+
+def encode_chunks(doc: Mapping, compression: str | None, level: int | None = None,
+                  key: str | None = None) -> Iterator[bytes]:
+    """The stored bytes of ``doc`` in pieces; joined, exactly ``encode_body(doc, ...)``."""
+    body = {k: v for k, v in doc.items() if k != LAST_UPDATED}
+    pieces = iter_pack(body, key)
+    if compression is None:
+        yield from pieces
+    elif compression == "zlib":
+        # zlib.compress's own settings; deflate output does not depend on how input is split.
+        compressor = zlib.compressobj(-1 if level is None else level)
+        for piece in pieces:
+            out = compressor.compress(piece)
+            if out:
+                yield out
+        yield compressor.flush()
+    else:
+        yield get_codec(compression).compress(b"".join(pieces), level)
+
+
+# ---------------------------------------------------------------- decoding
+
+
+class _ZlibReader(io.RawIOBase):
+    """A file-like view of a zlib stream being decompressed from ``source``."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self._source = source
+        self._z = zlib.decompressobj()
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            if self._z.eof:
+                return 0
+            data = self._z.unconsumed_tail or self._source.read(CHUNK)
+            if not data:
+                self._buffer = self._z.flush()
+                if not self._buffer:
+                    raise zlib.error("the zlib stream is truncated")
+                break
+            self._buffer = self._z.decompress(data, len(target))
+        n = min(len(target), len(self._buffer))
+        target[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+
+def _zstd_reader(source: BinaryIO) -> BinaryIO:
+    import zstandard
+
+    return zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=False,
+                                                      closefd=False)
+
+
+def _gzip_reader(source: BinaryIO) -> BinaryIO:
+    import gzip
+
+    return gzip.GzipFile(fileobj=source, mode="rb")
+
+
+_READERS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
+    "zlib": _ZlibReader, "zstd": _zstd_reader, "gzip": _gzip_reader}
+
+
+class _SourceFailed(Exception):
+    """Carries an error of the byte source (network) past the decoders, which must not
+    mistake it for a corrupt body."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class CountingReader(io.RawIOBase):
+    """Counts (and with ``hasher``, hashes) what is read through it."""
+
+    def __init__(self, source: BinaryIO, hasher: Any = None, *, source_errors: bool = False
+                 ) -> None:
+        self._source = source
+        self.count = 0
+        self._hasher = hasher
+        self._wrap = source_errors  # errors here are the network's, not the body's
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data = self._source.read(n)
+        except Exception as exc:
+            if not self._wrap or isinstance(exc, _SourceFailed):
+                raise
+            raise _SourceFailed(exc) from exc
+        self.count += len(data)
+        if self._hasher is not None:
+            self._hasher.update(data)
+        return data
+
+    def readinto(self, target: Any) -> int:
+        data = self.read(len(target))
+        target[: len(data)] = data
+        return len(data)
+
+
+def decode_stream(source: BinaryIO, compression: str | None, key: str | None = None,
+                  decode: bool = True) -> tuple[dict, int]:
+    """``(document, decompressed bytes)`` of a body read from ``source`` as it arrives.
+
+    The same document, and the same CorruptObjectError, as ``decode_body`` on the whole body
+    (bytes after the end of a compressed stream are ignored by both, as zlib does).
+    Errors of ``source`` itself (a dropped connection) propagate unchanged.
+    """
+    codec = None
+    if compression not in (None, ""):
+        from s3explore._codec._compression import CODECS
+
+        codec = CODECS.get(compression) if isinstance(compression, str) else None
+        if codec is None:
+            raise CorruptObjectError(
+                f"object {key!r} declares unknown compression {compression!r}", key=key)
+    if codec is not None and codec.name not in _READERS:  # a plug-in codec: whole body
+        from s3explore._codec._body import decode_body
+
+        data = source.read()
+        doc = decode_body(data, compression, key, decode)
+        return doc, len(data)
+    source = CountingReader(source, source_errors=True)
+    reader = source if codec is None else _READERS[codec.name](source)
+    plain = CountingReader(reader)
+    unpacker = msgpack.Unpacker(plain, read_size=CHUNK, raw=False, strict_map_key=False,
+                                object_hook=_decode_hook if decode else None,
+                                max_buffer_size=0)
+    errors: tuple[type[BaseException], ...] = codec.errors if codec is not None else ()
+    try:
+        try:
+            doc = unpacker.unpack()
+        except msgpack.OutOfData:
+            raise ValueError("the body ends inside the document") from None
+        try:
+            unpacker.skip()
+        except msgpack.OutOfData:
+            pass
+        except errors:
+            pass  # bytes after the compressed stream: ignored, as one-shot decompression does
+        else:
+            raise msgpack.ExtraData(doc, b"")
+    except _SourceFailed as failed:
+        raise failed.error from None
+    except errors as exc:
+        raise CorruptObjectError(
+            f"object {key!r} is declared {compression} but its body does not decompress "
+            f"({exc}); rewrite it with update() or check who wrote it", key=key) from exc
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        raise CorruptObjectError(
+            f"object {key!r} is not a valid msgpack document ({type(exc).__name__}: {exc})",
+            key=key) from exc
+    if not isinstance(doc, dict):
+        raise CorruptObjectError(
+            f"object {key!r} holds a msgpack {type(doc).__name__}, not a document", key=key)
+    return doc, plain.count
