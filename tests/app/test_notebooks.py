@@ -15,7 +15,8 @@ import pytest
 from s3explore._cli import find_notebooks, run_notebook
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-EXPECTED = ["01-tour.ipynb", "02-dataframes.ipynb", "03-bulk-upload.ipynb"]
+EXPECTED = ["01-tour.ipynb", "02-dataframes.ipynb", "03-bulk-upload.ipynb",
+            "04-scale-out.ipynb"]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
