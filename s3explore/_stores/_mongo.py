@@ -132,10 +132,11 @@ class MongoLikeStore(Store):
 
     def _translate(self, exc: BaseException) -> Exception:
         if isinstance(exc, perr.ExecutionTimeout):
+            ms = self._time_limit()
+            limit = f"its time limit of {ms} ms (maxTimeMS)" if ms else "the server's limit"
             return QueryError(
-                f"the index {self.name} stopped the query after its time limit of "
-                f"{self._time_limit()} ms (maxTimeMS); narrow the criteria (an anchored regex "
-                "such as '^Fe' can use an index) or raise max_time_ms")
+                f"the index {self.name} stopped the query after {limit}; narrow the criteria "
+                "(an anchored regex such as '^Fe' can use an index) or raise max_time_ms")
         if isinstance(exc, perr.AutoReconnect | perr.ServerSelectionTimeoutError):
             return StoreConnectionError(f"lost the connection to the index {self.name}: "
                                         f"{type(exc).__name__}")

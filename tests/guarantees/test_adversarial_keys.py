@@ -21,7 +21,7 @@ def keyed(request, make_store, bucket):
 
 
 def entries(store) -> list:
-    return sorted((repr(d["fs_id"]) for d in store.index.query(properties=["fs_id"])))
+    return sorted(repr(d["fs_id"]) for d in store.index.query(properties=["fs_id"]))
 
 
 def listing(store, bucket) -> list[str]:
