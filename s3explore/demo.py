@@ -1,9 +1,11 @@
 """The embedded demo: synthetic materials documents in an S3Store that needs no services.
 
-``demo_store()`` starts a moto S3 server on 127.0.0.1 (a free port) in a child process, puts
-an in-memory index beside it and stores ``n`` reproducible documents shaped like a materials
-database's: formula, composition, energies, band gap, symmetry, a crystal structure and a
-density of states as numpy arrays. Closing the store deletes the bucket and stops the server.
+``demo_store()`` stores ``n`` reproducible documents shaped like a materials database's
+(formula, composition, energies, band gap, symmetry, a crystal structure and a density of
+states as numpy arrays) in a bucket of a moto S3 server on 127.0.0.1, with an in-memory
+DuckDB index. One server per process serves every demo store: calling ``demo_store()`` again
+(re-running a notebook) adds a bucket to it instead of starting another server. Closing a
+store deletes its bucket; closing the last one stops the server.
 """
 
 from __future__ import annotations
@@ -11,16 +13,20 @@ from __future__ import annotations
 import datetime as _dt
 import itertools
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from s3explore import _codec as codec
 from s3explore._errors import ConfigurationError, NotConnectedError
-from s3explore._stores import MemoryStore, S3Store
+from s3explore._stores import DuckDBStore, S3Store
 from s3explore.local_s3 import LocalS3, LocalS3Process
 
-__all__ = ["DEMO_KEY", "DEMO_SEARCHABLE_FIELDS", "DemoStore", "demo_documents", "demo_store"]
+__all__ = ["DEMO_KEY", "DEMO_SEARCHABLE_FIELDS", "DemoStore", "demo_documents", "demo_server_pid",
+           "demo_store"]
 
 DEMO_KEY = "material_id"
 # What a group would index: small fields people filter, sort and group by. The structure and
@@ -30,8 +36,8 @@ DEMO_SEARCHABLE_FIELDS = [
     "energy_per_atom", "formation_energy_per_atom", "energy_above_hull", "is_stable",
     "band_gap", "is_metal", "density", "volume", "symmetry",
 ]
-_CREDENTIALS = {"aws_access_key_id": "demo", "aws_secret_access_key": "demo",
-                "region_name": "us-east-1"}
+# Documents per request when filling a demo bucket (about 1 MB of compressed bodies).
+FILL_BATCH = 250
 
 # symbol: (atomic mass, Pauling electronegativity, atomic volume in Å^3 in solids, weight)
 _ELEMENTS: dict[str, tuple[float, float, float, float]] = {
@@ -85,6 +91,24 @@ _SYSTEMS = list(_SYMMETRY)
 _SYSTEM_SHARES = np.array([v[0] for v in _SYMMETRY.values()])
 _SYSTEM_SHARES /= _SYSTEM_SHARES.sum()
 _NELEMENTS_SHARES = np.array([0.04, 0.26, 0.44, 0.21, 0.05])
+_Z_CHOICES = (1, 2, 4)
+
+
+def _cdf(shares: Any) -> np.ndarray:
+    """What ``Generator.choice(p=shares)`` computes on every call: computed once instead."""
+    cdf = np.asarray(shares, dtype=float).cumsum()
+    cdf /= cdf[-1]
+    return cdf
+
+
+def _pick(rng: np.random.Generator, cdf: np.ndarray) -> int:
+    """``int(rng.choice(len(cdf), p=shares))``: the same draw, without choice's checks."""
+    return int(cdf.searchsorted(rng.random(), side="right"))
+
+
+_NELEMENTS_CDF = _cdf(_NELEMENTS_SHARES)
+_SYSTEM_CDF = _cdf(_SYSTEM_SHARES)
+_Z_CDF = _cdf([0.5, 0.35, 0.15])
 _DOS_POINTS = 301
 _EPOCH = _dt.datetime(2019, 1, 1)
 _SPAN_SECONDS = int((_dt.datetime(2025, 1, 1) - _EPOCH).total_seconds())
@@ -129,11 +153,15 @@ def _dos(rng: np.random.Generator, band_gap: float, efermi: float) -> dict[str, 
     """A total density of states: gaussian bands, nothing inside the gap above E_F."""
     energies = np.round(np.linspace(-10.0, 10.0, _DOS_POINTS) + efermi, 4)
     relative = energies - efermi
+    # One draw per band of (centre, width, height), in the order rng.uniform would take them.
+    draws = rng.random((int(rng.integers(6, 14)), 3))
+    centres = -9.5 + (9.5 - -9.5) * draws[:, :1]
+    widths = 0.3 + (1.5 - 0.3) * draws[:, 1:2]
+    heights = 0.5 + (4.0 - 0.5) * draws[:, 2:]
+    bands = heights * np.exp(-0.5 * ((relative - centres) / widths) ** 2)
     densities = np.zeros(_DOS_POINTS)
-    for _ in range(int(rng.integers(6, 14))):
-        centre = rng.uniform(-9.5, 9.5)
-        width = rng.uniform(0.3, 1.5)
-        densities += rng.uniform(0.5, 4.0) * np.exp(-0.5 * ((relative - centre) / width) ** 2)
+    for band in bands:  # added one at a time: the same rounding as a band-by-band sum
+        densities += band
     if band_gap > 0:
         # E_F at the valence band top: no states in the gap, band edges that rise smoothly.
         to_edge = np.where(relative <= 0, -relative, relative - band_gap)
@@ -161,7 +189,7 @@ def _ionic_counts(rng: np.random.Generator, cations: list[str], anions: list[str
 def _composition(rng: np.random.Generator) -> dict[str, int]:
     """Element counts of one formula unit: charge-balanced when it has anions."""
     while True:
-        nelements = int(rng.choice(5, p=_NELEMENTS_SHARES)) + 1
+        nelements = _pick(rng, _NELEMENTS_CDF) + 1
         elements = rng.choice(_SYMBOLS, size=nelements, replace=False, p=_WEIGHTS).tolist()
         # The most electronegative element is always an anion (if it can be one): oxides,
         # nitrides and halides; the others give electrons, as in phosphates or sulfates.
@@ -187,14 +215,14 @@ def _document(rng: np.random.Generator, number: int) -> dict[str, Any]:
     elements = list(counts)
     nelements = len(elements)
     total = sum(counts.values())
-    z = int(rng.choice([1, 2, 4], p=[0.5, 0.35, 0.15]))
+    z = _Z_CHOICES[_pick(rng, _Z_CDF)]
     while z > 1 and total * z > 80:
         z //= 2
     counts = {el: c * z for el, c in counts.items()}
     species = [el for el in elements for _ in range(counts[el])]
     nsites = len(species)
 
-    system = _SYSTEMS[int(rng.choice(len(_SYSTEMS), p=_SYSTEM_SHARES))]
+    system = _SYSTEMS[_pick(rng, _SYSTEM_CDF)]
     spacegroup, symbol, point_group = _SYMMETRY[system][1][
         int(rng.integers(len(_SYMMETRY[system][1])))]
     volume_per_atom = np.mean([_ELEMENTS[el][2] for el in species]) * rng.uniform(0.85, 1.15)
@@ -264,7 +292,8 @@ def demo_documents(n: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
 
 
 class DemoStore(S3Store):
-    """An S3Store that owns its local S3 server: closing it deletes the bucket, stops the server."""
+    """An S3Store on the process's demo S3 server: closing it deletes its bucket and index,
+    and stops the server when no other demo store uses it."""
 
     def __init__(self, server: LocalS3 | LocalS3Process, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -272,7 +301,7 @@ class DemoStore(S3Store):
 
     def connect(self, force_reset: bool = False) -> None:
         if self.server is None:
-            raise NotConnectedError("this demo store was closed and its S3 server stopped; "
+            raise NotConnectedError("this demo store was closed and its bucket deleted; "
                                     "call s3explore.demo.demo_store() for a new one")
         super().connect(force_reset=force_reset)
 
@@ -282,8 +311,11 @@ class DemoStore(S3Store):
             return
         try:
             self.index.connect()
-            self.index.collection.drop()
+            self.index.remove_docs({})
+            self.index.close()
             super().close()
+            if not getattr(server, "running", True):
+                return  # the server died, and its buckets with it
             client = server.client()
             paginator = client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=self.bucket):
@@ -294,10 +326,46 @@ class DemoStore(S3Store):
             client.delete_bucket(Bucket=self.bucket)
             client.close()
         finally:
-            server.stop()
+            _release_server(server)
 
 
 _store_ids = itertools.count()
+_server_lock = threading.Lock()
+_server: LocalS3Process | None = None
+_server_users = 0  # open demo stores on _server
+
+
+def _acquire_server() -> LocalS3Process:
+    """The process's demo S3 server, started on first use (or if it died)."""
+    global _server, _server_users
+    with _server_lock:
+        if _server is None or not _server.running:
+            if _server is not None:
+                _server.stop()
+            server = LocalS3Process()
+            server.start()
+            _server, _server_users = server, 0
+        _server_users += 1
+        return _server
+
+
+def _release_server(server: LocalS3 | LocalS3Process) -> None:
+    """One demo store fewer on ``server``; the last one out stops it."""
+    global _server, _server_users
+    with _server_lock:
+        if server is not _server:  # not the shared one (a replaced or a caller's own server)
+            server.stop()
+            return
+        _server_users -= 1
+        if _server_users <= 0:
+            _server, _server_users = None, 0
+            server.stop()
+
+
+def demo_server_pid() -> int | None:
+    """The process id of the demo S3 server, or None when no demo store is open."""
+    with _server_lock:
+        return _server.pid if _server is not None else None
 
 
 def demo_store(n: int = 2000, seed: int = 0, *, workers: int = 8,
@@ -305,35 +373,98 @@ def demo_store(n: int = 2000, seed: int = 0, *, workers: int = 8,
     """A connected S3Store holding ``demo_documents(n, seed)``, with no services needed.
 
     The bucket lives on a moto S3 server on 127.0.0.1 in a child process (so the server has a
-    core of its own) and the index in memory. ``store.close()`` (or leaving a ``with`` block)
-    deletes both and stops the server; the server also stops if this process dies.
+    core of its own), shared by every demo store of this process, and the index in an
+    in-memory DuckDB database. The objects are loaded into the server in batches of
+    ``FILL_BATCH`` (one request each, see ``LocalS3Process.put_many``) with exactly the bodies,
+    metadata and index entries ``S3Store.update`` writes: 2,000 documents take a few seconds
+    where one PUT per document takes tens of seconds on a busy machine. ``workers`` is the
+    number of parallel S3 requests for reads and updates afterwards.
+
+    ``store.close()`` (or leaving a ``with`` block) deletes the bucket and the index; the
+    server stops with the last open demo store, and also if this process dies.
     """
     documents = iter_demo_documents(n, seed)  # validates n and seed before a server starts
-    server = LocalS3Process()
-    server.start()
-    try:
-        bucket = server.create_bucket(f"s3explore-demo-{os.getpid()}-{next(_store_ids)}")
-        store = DemoStore(
-            server,
-            index=MemoryStore(f"demo-{bucket}", key=DEMO_KEY),
-            bucket=bucket,
-            s3_profile=dict(_CREDENTIALS),
-            endpoint_url=server.endpoint_url,
-            compress=compress,
-            s3_workers=workers,
-            key=DEMO_KEY,
-            searchable_fields=DEMO_SEARCHABLE_FIELDS,
-        )
-        store.connect()
-    except BaseException:
-        server.stop()
-        raise
-    try:
-        result = store.update(documents)
-        if not result.ok:
-            raise RuntimeError(f"the demo store could not be filled: {result}; first failures: "
-                               f"{result.failures[:3]}")
-    except BaseException:
-        store.close()
-        raise
+    with ThreadPoolExecutor(1, thread_name_prefix="s3explore-demo") as sender:
+        # The server starts in its own process while this one makes the first documents.
+        starting = sender.submit(_acquire_server)
+        made: list[dict[str, Any]] = []
+        try:
+            for doc in documents:
+                made.append(doc)
+                if starting.done():
+                    break
+        except BaseException:  # e.g. Ctrl-C: give the server back once it is up
+            starting.add_done_callback(lambda f: f.exception() or _release_server(f.result()))
+            raise
+        server = starting.result()
+        try:
+            bucket = server.create_bucket(f"s3explore-demo-{os.getpid()}-{next(_store_ids)}")
+            store = DemoStore(
+                server,
+                index=DuckDBStore(f"demo_{bucket.rsplit('-', 1)[-1]}", key=DEMO_KEY),
+                bucket=bucket,
+                s3_profile=server.credentials,
+                endpoint_url=server.endpoint_url,
+                compress=compress,
+                s3_workers=workers,
+                key=DEMO_KEY,
+                searchable_fields=DEMO_SEARCHABLE_FIELDS,
+            )
+            store.connect()
+        except BaseException:
+            _release_server(server)
+            raise
+        try:
+            _fill(store, itertools.chain(made, documents), sender)
+        except BaseException:
+            store.close()
+            raise
     return store
+
+
+def _fill(store: DemoStore, documents: Iterable[dict[str, Any]],
+          sender: ThreadPoolExecutor) -> None:
+    """Load ``documents`` as ``store.update`` would store them, a batch per request.
+
+    Each batch is encoded here while the server stores the previous one. The index entries
+    are written once every object landed (index after object, as in ``update``), in one
+    update: DuckDB pays per transaction, so one large batch is several times faster.
+    """
+    fields = list(dict.fromkeys([store.key, *store.searchable_fields]))
+    sent: list[tuple[Future, int]] = []
+    entries: list[dict[str, Any]] = []
+    for batch in _batches(documents, FILL_BATCH):
+        objects = []
+        for doc in batch:
+            object_key, body, metadata, entry = _encode(store, fields, doc)
+            objects.append((object_key, body, metadata))
+            entries.append(entry)
+        sent.append((sender.submit(store.server.put_many, store.bucket, objects), len(objects)))
+    for sending, expected in sent:
+        stored = sending.result()
+        if stored != expected:
+            raise RuntimeError(f"the demo S3 server stored {stored} of {expected} objects")
+    if entries:
+        store.index.update(entries, key=store.key)
+
+
+def _encode(store: S3Store, fields: list[str], doc: dict[str, Any]
+            ) -> tuple[str, bytes, dict[str, str], dict[str, Any]]:
+    """``(object key, body, metadata, index entry)`` exactly as ``S3Store.update`` makes
+    them (a test compares the two byte for byte)."""
+    key = codec.doc_key(doc, store.key)
+    entry = codec.index_document(doc, store.key, fields, store.sub_dir, store.compression)
+    metadata = codec.metadata_document(entry)
+    codec.check_metadata(metadata, store.metadata_limit, key)
+    body = codec.encode_body(doc, store.compression, store.compression_level, key)
+    if codec.LAST_UPDATED in doc:
+        entry[codec.LAST_UPDATED] = doc[codec.LAST_UPDATED]
+    if store.store_hash:
+        entry["obj_hash"] = codec.content_hash(body)
+    return store.objects.object_key(key), body, metadata, entry
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch

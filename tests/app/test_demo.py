@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import signal
 import socket
+import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from s3explore import ConfigurationError, NotConnectedError, S3Store, _codec
-from s3explore.demo import DEMO_KEY, DEMO_SEARCHABLE_FIELDS, demo_documents, demo_store
+from s3explore import (
+    ConfigurationError,
+    DuckDBStore,
+    MemoryStore,
+    NotConnectedError,
+    S3Store,
+    _codec,
+)
+from s3explore.demo import (
+    DEMO_KEY,
+    DEMO_SEARCHABLE_FIELDS,
+    demo_documents,
+    demo_server_pid,
+    demo_store,
+)
 from s3explore.local_s3 import LocalS3Process
 
 # Space group number ranges of the seven crystal systems (International Tables).
@@ -118,7 +135,7 @@ def test_bad_arguments_name_the_argument_before_a_server_starts(bad, monkeypatch
     assert started == []
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def small_demo():
     store = demo_store(n=60, seed=3)
     yield store
@@ -128,6 +145,7 @@ def small_demo():
 def test_demo_store_holds_the_documents(small_demo):
     expected = {d[DEMO_KEY]: d for d in demo_documents(60, seed=3)}
     assert isinstance(small_demo, S3Store)
+    assert isinstance(small_demo.index, DuckDBStore)
     assert small_demo.count() == 60
     assert set(small_demo.distinct(DEMO_KEY)) == set(expected)
     key = sorted(expected)[5]
@@ -194,3 +212,79 @@ def test_two_demo_stores_are_independent():
     with demo_store(n=4, seed=1) as first, demo_store(n=6, seed=1) as second:
         assert first.bucket != second.bucket
         assert (first.count(), second.count()) == (4, 6)
+
+
+def test_demo_objects_and_entries_are_what_update_writes(small_demo):
+    """The demo loads its bucket in batches, bypassing PUTs: what lands must be exactly what
+    S3Store.update stores (bodies, metadata, index entries), and verify() must agree."""
+    server = small_demo.server
+    bucket = server.create_bucket("s3explore-demo-reference")
+    reference = S3Store(MemoryStore("demo-reference", key=DEMO_KEY), bucket,
+                        s3_profile=server.credentials, endpoint_url=server.endpoint_url,
+                        compress=True, key=DEMO_KEY, searchable_fields=DEMO_SEARCHABLE_FIELDS)
+    with reference:
+        reference.update(demo_documents(60, seed=3))
+        client = server.client()
+        keys = sorted(small_demo.distinct(DEMO_KEY))
+        assert keys == sorted(reference.distinct(DEMO_KEY))
+        for key in keys[:10]:
+            ours = client.get_object(Bucket=small_demo.bucket, Key=key)
+            theirs = client.get_object(Bucket=bucket, Key=key)
+            assert ours["Body"].read() == theirs["Body"].read()
+            assert ours["Metadata"] == theirs["Metadata"] != {}
+            assert ours["ETag"] == theirs["ETag"]
+        ours = {e[DEMO_KEY]: e for e in small_demo.index.query()}
+        theirs = {e[DEMO_KEY]: e for e in reference.index.query()}
+        assert ours == theirs
+        for key in keys:
+            client.delete_object(Bucket=bucket, Key=key)
+    client.delete_bucket(Bucket=bucket)
+    report = small_demo.verify()
+    assert report.ok, report
+
+
+def _local_s3_children() -> list[int]:
+    """Process ids of this process's children running the local S3 server."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and b"s3explore.local_s3" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_demo_store_twice_leaves_one_server_process():
+    """Re-running a notebook's demo_store() cell reuses the server instead of adding one."""
+    assert _local_s3_children() == []
+    first = demo_store(n=4, seed=1)
+    second = demo_store(n=6, seed=1)
+    try:
+        assert _local_s3_children() == [demo_server_pid()]
+        assert first.server is second.server and first.bucket != second.bucket
+        assert (first.count(), second.count()) == (4, 6)
+        first.close()  # its bucket goes, the server stays for the other store
+        assert first.bucket not in {b["Name"] for b in
+                                    second.server.client().list_buckets()["Buckets"]}
+        assert second.count() == 6 and len(list(second.get_many(second.distinct(DEMO_KEY)))) == 6
+        assert _local_s3_children() == [demo_server_pid()]
+    finally:
+        first.close()
+        second.close()
+    assert _local_s3_children() == [] and demo_server_pid() is None
+
+
+def test_a_dead_server_is_replaced():
+    first = demo_store(n=2, seed=1)
+    os.kill(first.server.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while first.server.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with demo_store(n=3, seed=1) as second:
+        assert second.server is not first.server and second.count() == 3
+    first.close()  # its server is gone already: closing still releases what it can
+    assert demo_server_pid() is None
