@@ -207,8 +207,13 @@ def demo(args: argparse.Namespace, server_args: list[str]) -> int:
 # ---------------------------------------------------------------- verify
 
 
-def _index_store(spec: str, collection: str, key: str) -> Any:
-    from s3explore import MongoStore, MontyStore
+INDEX_FORMS = ("a MongoDB URI naming the database (mongodb://host/db), the path of a DuckDB "
+               "index file (idx.duckdb, or duckdb:PATH), or monty:PATH for a montydb folder")
+
+
+def _index_store(spec: str, collection: str, key: str, writable: bool = False) -> Any:
+    """The index store ``--index`` names; a DuckDB file opens read-only unless ``writable``."""
+    from s3explore import DuckDBStore, MongoStore, MontyStore
 
     if spec.startswith(("mongodb://", "mongodb+srv://")):
         return MongoStore.from_uri(spec, collection, key=key)
@@ -219,8 +224,13 @@ def _index_store(spec: str, collection: str, key: str) -> Any:
         if not Path(path).expanduser().is_dir():
             raise CommandError(f"--index {spec}: no montydb folder at {path}")
         return MontyStore(collection, database_path=str(Path(path).expanduser()), key=key)
-    raise CommandError("--index must be a MongoDB URI naming the database "
-                       "(mongodb://host/db) or monty:PATH for an embedded montydb folder")
+    if "://" in spec or not spec.removeprefix("duckdb:"):
+        raise CommandError(f"--index must be {INDEX_FORMS}; got {spec.split('://')[0]}://...")
+    path = Path(spec.removeprefix("duckdb:")).expanduser()
+    if not path.is_file():
+        raise CommandError(f"--index {spec}: no DuckDB index file at {path} (a MongoDB URI "
+                           "starts with mongodb://, a montydb folder with monty:)")
+    return DuckDBStore(collection, path=path, read_only=not writable, key=key)
 
 
 def _confirm(question: str) -> bool:
@@ -234,12 +244,14 @@ def _confirm(question: str) -> bool:
 def verify(args: argparse.Namespace) -> int:
     from s3explore import S3Store
 
-    index = _index_store(args.index, args.collection, args.key)
+    index = _index_store(args.index, args.collection, args.key, writable=args.repair)
     store = S3Store(index, args.bucket, s3_profile=args.profile, endpoint_url=args.endpoint_url,
                     sub_dir=args.sub_dir, key=args.key, s3_workers=args.workers)
     check_hashes = not args.no_hashes
     with store:
         print(f"verifying {store.name} against the index {index.name}", flush=True)
+        if index.count() == 0:
+            print(f"note: the index holds no entries; is --collection {args.collection} right?")
         report = store.verify(check_hashes=check_hashes)
         print(report)
         if report.ok:
@@ -257,6 +269,60 @@ def verify(args: argparse.Namespace) -> int:
         after = store.verify(check_hashes=check_hashes)
         print(f"after repair: {after}")
         return EXIT_OK if after.ok else EXIT_DIFFERENCES
+
+
+# ---------------------------------------------------------------- open
+
+
+def _open_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {"anonymous": True} if args.anonymous else {}
+    for name in ("endpoint_url", "key", "cache_dir"):
+        if getattr(args, name):
+            options[name] = getattr(args, name)
+    if args.profile:
+        options["s3_profile"] = args.profile
+    return options
+
+
+def open_notebook(url: str, options: dict[str, Any]) -> Any:
+    """A notebook that opens ``url`` and browses it (what ``s3explore open`` starts on)."""
+    import nbformat
+
+    call = ", ".join([repr(url)] + [f"{k}={v!r}" for k, v in options.items()])
+    cells = [nbformat.v4.new_markdown_cell(f"# {url}\nOpened read-only with "
+                                           "`s3explore.open`: the index runs locally, "
+                                           "documents are fetched when shown."),
+             nbformat.v4.new_code_cell(f"import s3explore\n\nstore = s3explore.open({call})\n"
+                                       "print(store.found)\nstore.count()"),
+             nbformat.v4.new_code_cell("store.query_df(limit=10)"),
+             nbformat.v4.new_code_cell("from s3explore.widgets import IndexBrowser\n\n"
+                                       "IndexBrowser(store)")]
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def open_bucket(args: argparse.Namespace, server_args: list[str]) -> int:
+    import nbformat
+
+    import s3explore
+
+    options = _open_options(args)
+    if args.check:
+        with s3explore.open(args.url, **options) as store:
+            print(f"{store.name}: {store.found}")
+            print(f"{store.count()} documents; first rows:")
+            print(store.query_df(limit=5).to_string())
+        return EXIT_OK
+    workdir = Path(args.workdir).expanduser()
+    workdir.mkdir(parents=True, exist_ok=True)
+    name = "open-" + "".join(c if c.isalnum() else "-" for c in args.url[5:]).strip("-")
+    path = workdir / f"{name[:80]}.ipynb"
+    nbformat.write(open_notebook(args.url, options), path)
+    print(f"wrote {path}")
+    command = [sys.executable, "-m", "jupyterlab", str(path),
+               f"--ServerApp.root_dir={workdir}", f"--port={args.port or 8888}"]
+    if args.no_browser:
+        command.append("--no-browser")
+    return _run_server(command + server_args)
 
 
 # ---------------------------------------------------------------- parser
@@ -322,10 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify_parser.add_argument("--profile", help="a profile name from ~/.aws (default: boto3's "
                                                  "usual lookup)")
     verify_parser.add_argument("--sub-dir", metavar="PREFIX", help="the store's sub_dir")
-    verify_parser.add_argument("--index", required=True, metavar="URI",
-                               help="mongodb://[user:password@]host/database, or monty:PATH "
-                                    "for an embedded montydb folder")
-    verify_parser.add_argument("--collection", required=True, help="the index collection")
+    verify_parser.add_argument("--index", required=True, metavar="URI_OR_FILE",
+                               help="mongodb://[user:password@]host/database, the path of a "
+                                    "DuckDB index file (idx.duckdb; opened read-only unless "
+                                    "--repair), or monty:PATH for a montydb folder")
+    verify_parser.add_argument("--collection", required=True,
+                               help="the index collection (a DuckDB file: the collection_name "
+                                    "of its DuckDBStore)")
     verify_parser.add_argument("--key", default="task_id", help="the key field (default task_id)")
     verify_parser.add_argument("--no-hashes", action="store_true",
                                help="skip obj_hash checks (they download every object)")
@@ -337,6 +406,32 @@ def build_parser() -> argparse.ArgumentParser:
     verify_parser.add_argument("--workers", type=_positive_int, default=8,
                                help="parallel S3 requests (default 8)")
     verify_parser.set_defaults(handler="verify")
+
+    open_parser = commands.add_parser(
+        "open", help="browse a bucket prefix without a database (public buckets too)",
+        description="Open s3://bucket/prefix read-only with s3explore.open (a published "
+                    "manifest, maggma's OpenDataStore layout, or one JSON document per "
+                    "object, for which a manifest is built once and kept locally) and start "
+                    "JupyterLab on a notebook that browses it. Arguments after `--` go to "
+                    "JupyterLab.")
+    open_parser.add_argument("url", help="s3://bucket/prefix")
+    open_parser.add_argument("--anonymous", action="store_true",
+                             help="unsigned requests, for public buckets")
+    open_parser.add_argument("--endpoint-url", metavar="URL",
+                             help="S3 endpoint, e.g. http://localhost:9000 for MinIO")
+    open_parser.add_argument("--profile", help="a profile name from ~/.aws")
+    open_parser.add_argument("--key", help="the key field, when it cannot be told")
+    open_parser.add_argument("--cache-dir", metavar="DIR",
+                             help="where manifests and indexes are kept (default "
+                                  "~/.cache/s3explore)")
+    open_parser.add_argument("--check", action="store_true",
+                             help="open it, print what was found and the first rows, exit")
+    open_parser.add_argument("--port", type=_positive_int, help="server port (default 8888)")
+    open_parser.add_argument("--no-browser", action="store_true",
+                             help="do not open a browser; print the URL instead")
+    open_parser.add_argument("--workdir", metavar="DIR", default="~/s3explore-open",
+                             help="where the notebook is written (default ~/s3explore-open)")
+    open_parser.set_defaults(handler="open")
     return parser
 
 
@@ -347,13 +442,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         cut = argv.index("--")
         argv, server_args = argv[:cut], argv[cut + 1:]
     args = build_parser().parse_args(argv)
-    if server_args and args.handler != "demo":
-        build_parser().error("arguments after `--` are only for `s3explore demo`")
+    if server_args and args.handler not in ("demo", "open"):
+        build_parser().error("arguments after `--` are only for `s3explore demo` and `open`")
     from s3explore import S3ExploreError
 
     try:
         if args.handler == "demo":
             return demo(args, server_args)
+        if args.handler == "open":
+            return open_bucket(args, server_args)
         return verify(args)
     except (CommandError, S3ExploreError) as exc:
         print(f"s3explore {args.handler}: error: {exc}", file=sys.stderr)

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from s3explore import MontyStore, S3Store
+from s3explore import DuckDBStore, MontyStore, S3Store
 from s3explore._cli import find_notebooks, main, prepare_workdir
 from tests.conftest import CREDENTIALS
 
@@ -219,18 +219,28 @@ def test_demo_voila_renders_the_tour(demo_server):
 # ------------------------------------------------------------------ verify
 
 
-@pytest.fixture
-def indexed(make_store, tmp_path, bucket, s3_server):
-    """A store with 6 documents and an on-disk montydb index, plus the CLI arguments for it."""
-    folder = tmp_path / "index"
-    folder.mkdir()
-    store = make_store(index=MontyStore("entries", database_path=str(folder)),
-                       sub_dir="runs", compress=True, searchable_fields=["nsites"])
+@pytest.fixture(params=["duckdb", "monty"])
+def indexed(request, in_tmp, make_store, tmp_path, bucket, s3_server):
+    """A store with 6 documents and an on-disk index (a DuckDB file, a montydb folder), plus
+    the CLI arguments for it."""
+    if request.param == "duckdb":
+        index, spec = DuckDBStore("entries", path=tmp_path / "idx.duckdb"), "idx.duckdb"
+    else:
+        (tmp_path / "index").mkdir()
+        index = MontyStore("entries", database_path=str(tmp_path / "index"))
+        spec = f"monty:{tmp_path / 'index'}"
+    store = make_store(index=index, sub_dir="runs", compress=True, searchable_fields=["nsites"])
     assert store.update([{"task_id": f"k{i}", "nsites": i, "body": "x" * i} for i in range(6)]).ok
     store.close()  # the command opens the index itself
     args = ["verify", "--bucket", bucket, "--endpoint-url", s3_server.endpoint_url,
-            "--sub-dir", "runs", "--index", f"monty:{folder}", "--collection", "entries"]
+            "--sub-dir", "runs", "--index", spec, "--collection", "entries"]
     return store, args
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Relative paths such as --index idx.duckdb resolve in the test's folder."""
+    monkeypatch.chdir(tmp_path)
 
 
 def stray_store(s3_server, bucket) -> S3Store:
@@ -317,6 +327,8 @@ def test_verify_errors_name_the_culprit(indexed, capsys, extra, message):
     ("sqlite:///x.db", "--index must be"),
     ("monty:", "monty:PATH needs"),
     ("monty:/no/such/folder", "no montydb folder"),
+    ("/no/such/idx.duckdb", "no DuckDB index file at /no/such/idx.duckdb"),
+    ("duckdb:", "--index must be"),
 ])
 def test_verify_bad_index_spec(spec, message, capsys):
     assert main(["verify", "--bucket", "b", "--index", spec, "--collection", "c"]) == 2
@@ -330,3 +342,30 @@ def test_verify_never_prints_the_index_password(bucket, s3_server):
     assert done.returncode == 2
     assert "error:" in done.stderr
     assert "hunter2" not in done.stdout + done.stderr
+
+
+def test_verify_without_repair_leaves_a_duckdb_index_file_unchanged(tmp_path, make_store,
+                                                                     s3_server, bucket, capsys):
+    path = tmp_path / "idx.duckdb"
+    store = make_store(index=DuckDBStore("entries", path=path), searchable_fields=["nsites"])
+    store.update([{"task_id": "a", "nsites": 1}, {"task_id": "b", "nsites": 2}])
+    store.close()
+    s3_server.client().delete_object(Bucket=bucket, Key="b")
+    before = path.read_bytes()
+    args = ["verify", "--bucket", bucket, "--endpoint-url", s3_server.endpoint_url,
+            "--index", f"duckdb:{path}", "--collection", "entries"]
+    assert main(args) == 1
+    assert "index entries without object: 1 (b)" in capsys.readouterr().out
+    assert path.read_bytes() == before  # opened read-only
+
+
+def test_verify_says_when_the_index_is_empty(tmp_path, make_store, s3_server, bucket, capsys):
+    path = tmp_path / "idx.duckdb"
+    store = make_store(index=DuckDBStore("entries", path=path), searchable_fields=["nsites"])
+    store.update([{"task_id": "a", "nsites": 1}])
+    store.close()
+    assert main(["verify", "--bucket", bucket, "--endpoint-url", s3_server.endpoint_url,
+                 "--index", str(path), "--collection", "other"]) == 1
+    out = capsys.readouterr().out
+    assert "the index holds no entries; is --collection other right?" in out
+    assert "objects without index entry: 1 (a)" in out
