@@ -79,24 +79,35 @@ def make_session(s3_profile: str | Mapping[str, Any] | None) -> boto3.Session:
     )
 
 
+# What one request may take by default (S3Store(timeout=20) splits its budget this way):
+# connections open in well under a second anywhere S3 is reachable; a first byte within 10 s.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+
+
 def make_client(
     s3_profile: str | Mapping[str, Any] | None,
     endpoint_url: str | None,
     workers: int,
     anonymous: bool = False,
     resource_kwargs: Mapping[str, Any] | None = None,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
 ) -> Any:
     """One thread-safe S3 client whose connection pool fits ``workers`` threads.
 
     Retries are ours (see the transfer layer), so botocore tries each request once.
+    ``connect_timeout``/``read_timeout`` are seconds to open a connection and to wait for
+    each read of an answer: an endpoint that accepts connections and never answers fails
+    after ``read_timeout`` (botocore's own default is 60 s, too long for a notebook).
     """
     kwargs = dict(resource_kwargs or {})
     extra_config = kwargs.pop("config", None)
     config = Config(
         max_pool_connections=max(10, workers + 2),
         retries={"total_max_attempts": 1, "mode": "standard"},
-        connect_timeout=5,
-        read_timeout=60,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
         signature_version=UNSIGNED if anonymous else None,
     )
     if extra_config is not None:
@@ -134,13 +145,29 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def translate(
-    exc: BaseException, *, bucket: str, key: str | None = None, endpoint_url: str | None = None
+    exc: BaseException, *, bucket: str, key: str | None = None, endpoint_url: str | None = None,
+    timeouts: tuple[float, float] | None = None,
 ) -> S3ExploreError:
-    """Our exception for a botocore one, naming bucket, key and endpoint, never secrets."""
+    """Our exception for a botocore one, naming bucket, key and endpoint, never secrets.
+
+    ``timeouts``: the client's ``(connect_timeout, read_timeout)``, named in timeout errors.
+    """
     where = f"bucket {bucket!r}" + (f", key {key!r}" if key is not None else "")
     where += f" at {redact_url(endpoint_url) or 'AWS'}"
     if isinstance(exc, S3ExploreError):
         return exc
+    if isinstance(exc, bexc.ReadTimeoutError):
+        within = f" within {timeouts[1]:g} s" if timeouts else ""
+        return TransientS3Error(
+            f"the S3 endpoint accepted the connection but sent no answer{within} (read "
+            f"timeout) for {where}; check that endpoint_url points at an S3 service, or pass "
+            "a larger timeout= to the store for a slow link", code="ReadTimeout")
+    if isinstance(exc, bexc.ConnectTimeoutError):
+        within = f" within {timeouts[0]:g} s" if timeouts else ""
+        return StoreConnectionError(
+            f"cannot open a connection to the S3 endpoint{within} (connect timeout) for "
+            f"{where}; check endpoint_url and the network, or pass a larger timeout= to the "
+            "store for a slow link")
     if isinstance(exc, bexc.ClientError):
         code = error_code(exc) or "Unknown"
         if code in ("404", "NotFound"):

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from s3explore import _codec as codec
-from s3explore._errors import ObjectNotFoundError
-from s3explore._stores._objects import ObjectIO
+from s3explore._errors import ConfigurationError, CorruptObjectError, ObjectNotFoundError
+from s3explore._stores._objects import AUTO, ObjectIO
 from s3explore._stores._results import VerifyReport
 from s3explore._transfer import iter_batches, ordered_map
 
-logger = logging.getLogger("s3explore")
+# The repair plan is logged here for those who configure logging; the NullHandler keeps
+# Python's last-resort handler from printing it to stderr, which notebooks show as an error.
+# The plan is in the report (``report.plan()``, ``print(report)``) either way.
+logger = logging.getLogger("s3explore.maintenance")
+logger.addHandler(logging.NullHandler())
 
 
 class MaintenanceMixin:
@@ -29,51 +33,75 @@ class MaintenanceMixin:
     store_hash: bool
     metadata_limit: int | None
     searchable_fields: list[str]
-    _declared_compression: Callable[[bytes, Mapping[str, str]], str | None]
 
-    def _entry_from_object(self, key: str, known: Mapping[str, Any]) -> dict:
-        """Rebuild an object's index entry from its metadata, with types from its body."""
-        raw, metadata, modified, _ = self.objects.read(key)
-        compression = self._declared_compression(raw, metadata)
-        doc = codec.decode_body(raw, compression, key)
+    def _entry_and_etag(self, key: str, known: Mapping[str, Any]) -> tuple[dict, str | None]:
+        """An object's index entry rebuilt from its metadata, with types from its body, and
+        the ETag of the object it describes."""
+        fetched = self.objects.read_doc(key, AUTO, hash_body=True)
+        doc, metadata = fetched.doc, fetched.metadata
         from_metadata = codec.entry_from_metadata(metadata)
         reserved = {"sub_dir", "compression", codec.KEYS_FIELD}
         fields = [f for f in from_metadata if f not in reserved] + self.searchable_fields
         source = {**from_metadata, **{f: doc[f] for f in fields if f in doc}}
         source.setdefault(self.key, key)
-        entry = codec.index_document(source, self.key, fields, self.sub_dir, compression)
+        entry = codec.index_document(source, self.key, fields, self.sub_dir, fetched.compression)
         previous = known.get(key)
+        modified = fetched.last_modified
         if previous is not None:
             entry[codec.LAST_UPDATED] = previous
         elif isinstance(modified, _dt.datetime):
             entry[codec.LAST_UPDATED] = modified.astimezone(_dt.UTC).replace(tzinfo=None)
         if self.store_hash:
-            entry["obj_hash"] = codec.content_hash(raw)
-        return entry
+            entry["obj_hash"] = fetched.sha1
+        if fetched.etag is not None and fetched.sha1 is not None:
+            self.objects.remember_hash(key, fetched.etag, fetched.sha1)
+        return entry, fetched.etag
+
+    def _entry_from_object(self, key: str, known: Mapping[str, Any]) -> dict:
+        return self._entry_and_etag(key, known)[0]
 
     def _known_last_updated(self) -> dict[str, Any]:
         field = codec.LAST_UPDATED
         return {str(e[self.key]): e[field] for e in self.index.query(properties=[self.key, field])
                 if self.key in e and field in e}
 
-    def _reindex(self, keys: Iterable[str], workers: int | None = None) -> list[str]:
+    def _reindex(self, keys: Iterable[str], workers: int | None = None,
+                 unreadable: list[str] | None = None,
+                 replace: Mapping[str, list] | None = None) -> list[str]:
+        """Index entries for ``keys`` from their objects; the keys done. Objects that cannot
+        be decoded are skipped and added to ``unreadable`` (raised when it is None).
+        ``replace``: key -> entry key values to remove first (duplicates), done per batch
+        right before the new entries are written, so an unreadable object keeps its entries."""
         known = self._known_last_updated()
         done: list[str] = []
         batch: list[dict] = []
+        batch_keys: list[str] = []
+
+        def write() -> None:
+            old = [v for k in batch_keys for v in (replace or {}).get(k, ())]
+            if old:
+                self.index.remove_docs({self.key: {"$in": old}})
+            self.index.update(batch, key=self.key)
+            batch.clear()
+            batch_keys.clear()
+
         work = ordered_map(lambda k: self._entry_from_object(k, known), keys,
                            self.objects.with_workers(workers))
         for outcome in work:
             if outcome.error is not None:
                 if isinstance(outcome.error, ObjectNotFoundError):
                     continue  # deleted while we listed: nothing to index
+                if isinstance(outcome.error, CorruptObjectError) and unreadable is not None:
+                    unreadable.append(outcome.item)
+                    continue
                 raise outcome.error
             batch.append(outcome.value)
+            batch_keys.append(outcome.item)
             done.append(outcome.item)
             if len(batch) >= 500:
-                self.index.update(batch, key=self.key)
-                batch = []
+                write()
         if batch:
-            self.index.update(batch, key=self.key)
+            write()
         return done
 
     def rebuild_index_from_s3_data(self, workers: int | None = None) -> int:
@@ -93,8 +121,8 @@ class MaintenanceMixin:
             codec.check_metadata(metadata, self.metadata_limit, key)
             object_key = codec.object_key(self.sub_dir, key)
             self.objects.call("copy_object", key, Key=object_key, Metadata=metadata,
-                       CopySource={"Bucket": self.bucket, "Key": object_key},
-                       MetadataDirective="REPLACE")
+                              CopySource={"Bucket": self.bucket, "Key": object_key},
+                              MetadataDirective="REPLACE")
 
         count = 0
         for outcome in ordered_map(rewrite, self.index.query(index_query),
@@ -105,41 +133,125 @@ class MaintenanceMixin:
         return count
 
     def verify(self, repair: bool = False, check_hashes: bool = True,
-               workers: int | None = None) -> VerifyReport:
+               workers: int | None = None, *, deep: bool = False,
+               quarantine: str | None = None) -> VerifyReport:
         """Compare the index with the bucket under the sub_dir; optionally repair.
 
-        Reports objects without index entries, entries without objects, and (with
-        ``check_hashes``, which downloads each object) ``obj_hash`` mismatches. ``repair``
-        logs its plan, re-indexes orphans and mismatches from the objects and removes
-        dangling entries.
+        Reports objects without index entries (orphans), entries without objects
+        (dangling), keys with more than one entry (duplicates, such as ``1`` and ``"1"``),
+        and with ``check_hashes`` entries whose ``obj_hash`` is not their object's SHA-1.
+        A hash is known without a download when this store already read the object at the
+        same ETag; otherwise the body is downloaded and hashed (not decoded). ``deep=True``
+        downloads and decodes every body: it also finds objects that cannot be decoded
+        (``unreadable``).
+
+        ``repair=True`` removes dangling entries, re-indexes orphans, mismatches and
+        duplicates from the objects, and goes past objects it cannot decode: they are
+        listed in ``report.unreadable`` and, with ``quarantine="prefix/"``, moved under that
+        prefix (outside the sub_dir) with their entries removed. The plan is in the report
+        (``report.plan()``); rerunning is safe. Errors of S3 itself (unreachable, retries
+        exhausted) raise: a hash that could not be checked is not a hash that matched.
         """
-        objects = {k for k, _ in self.objects.list()}
-        hashes = {str(e[self.key]): (e[self.key], e.get("obj_hash"))
-                  for e in self.index.query(properties=[self.key, "obj_hash"]) if self.key in e}
-        report = VerifyReport(objects=len(objects), entries=len(hashes),
-                              hashes_checked=check_hashes)
-        report.orphans = sorted(objects - hashes.keys())
-        report.dangling = sorted(hashes.keys() - objects)
-        if check_hashes:
-            both = sorted(k for k in objects & hashes.keys() if hashes[k][1])
-
-            def differs(key: str) -> bool:
-                raw, *_ = self.objects.read(key)
-                return codec.content_hash(raw) != hashes[key][1]
-
-            for outcome in ordered_map(differs, both, self.objects.with_workers(workers)):
-                if outcome.error is None:
-                    if outcome.value:
-                        report.mismatched.append(outcome.item)
-                elif not isinstance(outcome.error, ObjectNotFoundError):
-                    raise outcome.error  # unread is not unchanged; deleted since listing is
+        target = self._quarantine_prefix(quarantine)
+        workers = self.objects.with_workers(workers)
+        etags = {k: etag for k, etag, _ in self.objects.listing()}
+        groups: dict[str, list[tuple[Any, Any]]] = {}
+        for e in self.index.query(properties=[self.key, "obj_hash"]):
+            if self.key in e:
+                groups.setdefault(str(e[self.key]), []).append((e[self.key], e.get("obj_hash")))
+        report = VerifyReport(objects=len(etags), entries=sum(map(len, groups.values())),
+                              hashes_checked=check_hashes, deep=deep)
+        report.orphans = sorted(etags.keys() - groups.keys())
+        report.dangling = sorted(groups.keys() - etags.keys())
+        report.duplicates = sorted(k for k, g in groups.items() if len(g) > 1 and k in etags)
+        if check_hashes or deep:
+            self._check_bodies(report, etags, groups, check_hashes, deep, workers)
         if repair and not report.ok:
-            for line in report.plan():
+            report.repaired = True
+            for line in report.plan(quarantine=target):
                 logger.warning("verify(repair=True) on %s: %s", self.name, line)
-            if report.dangling:
-                originals = [hashes[k][0] for k in report.dangling]
-                for batch in iter_batches(originals, 1000):
-                    self.index.remove_docs({self.key: {"$in": batch}})
-                report.removed = list(report.dangling)
-            report.reindexed = self._reindex(report.orphans + report.mismatched, workers)
+            self._repair(report, groups, target, workers)
         return report
+
+    def _check_bodies(self, report: VerifyReport, etags: Mapping[str, str | None],
+                      groups: Mapping[str, list], check_hashes: bool, deep: bool,
+                      workers: int) -> None:
+        both = sorted(etags.keys() & groups.keys())
+        if not deep:
+            both = [k for k in both if any(h for _, h in groups[k])]
+
+        def sha1_of(key: str) -> tuple[str | None, bool]:
+            """(the body's SHA-1, whether it was downloaded)"""
+            known = None if deep else self.objects.known_hash(key, etags[key])
+            if known is not None:
+                return known, False
+            if deep:
+                fetched = self.objects.read_doc(key, AUTO, hash_body=True)
+                etag, sha1 = fetched.etag, fetched.sha1
+            else:
+                etag, sha1 = self.objects.hash_body(key)
+            if etag is not None and sha1 is not None:
+                self.objects.remember_hash(key, etag, sha1)
+            return sha1, True
+
+        for outcome in ordered_map(sha1_of, both, workers):
+            key = outcome.item
+            if outcome.error is None:
+                sha1, downloaded = outcome.value
+                report.bodies_read += downloaded
+                hashes = [h for _, h in groups[key] if h]
+                if check_hashes and any(h != sha1 for h in hashes):
+                    report.mismatched.append(key)
+            elif isinstance(outcome.error, CorruptObjectError):
+                report.unreadable.append(key)
+            elif not isinstance(outcome.error, ObjectNotFoundError):
+                raise outcome.error  # unread is not unchanged; deleted since listing is
+
+    def _repair(self, report: VerifyReport, groups: Mapping[str, list], target: str | None,
+                workers: int) -> None:
+        if report.dangling:
+            originals = [v for k in report.dangling for v, _ in groups[k]]
+            for batch in iter_batches(originals, 1000):
+                self.index.remove_docs({self.key: {"$in": batch}})
+            report.removed = list(report.dangling)
+        found_unreadable = set(report.unreadable)
+        redo = [k for k in dict.fromkeys(report.orphans + report.mismatched + report.duplicates)
+                if k not in found_unreadable]
+        replace = {k: [v for v, _ in groups[k]] for k in report.duplicates}
+        report.reindexed = self._reindex(redo, workers, report.unreadable, replace)
+        if target is not None and report.unreadable:
+            report.quarantined = self._move_aside(report.unreadable, groups, target)
+
+    def _quarantine_prefix(self, quarantine: str | None) -> str | None:
+        if quarantine is None:
+            return None
+        if not isinstance(quarantine, str) or not quarantine.strip("/"):
+            raise ConfigurationError(f"quarantine must be a key prefix such as 'quarantine/', "
+                                     f"got {quarantine!r}")
+        prefix = codec.normalize_sub_dir(quarantine)
+        if not self.sub_dir:
+            raise ConfigurationError(
+                "quarantine needs a store with a sub_dir: without one the store is the whole "
+                "bucket, and the moved objects would be listed again as orphans; move them "
+                "yourself (report.unreadable lists them)")
+        if prefix.startswith(self.sub_dir) or self.sub_dir.startswith(prefix):
+            raise ConfigurationError(
+                f"quarantine prefix {prefix!r} overlaps the store's sub_dir "
+                f"{self.sub_dir!r}: pick a prefix outside it, or verify would find the moved "
+                "objects again")
+        return prefix
+
+    def _move_aside(self, keys: list[str], groups: Mapping[str, list], prefix: str) -> list[str]:
+        """Copy each object under ``prefix`` (its sub_dir path kept), then delete it and its
+        entries; the keys moved."""
+        moved = []
+        for key in keys:
+            source = self.objects.object_key(key)
+            self.objects.call("copy_object", key, Key=prefix + source,
+                              CopySource={"Bucket": self.bucket, "Key": source})
+            self.objects.delete([key])
+            originals = [v for v, _ in groups.get(key, ())]
+            if originals:
+                self.index.remove_docs({self.key: {"$in": originals}})
+            moved.append(key)
+        return moved

@@ -7,12 +7,13 @@ S3's errors turned into ours.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
-
-from boto3.s3.transfer import TransferConfig
 
 from s3explore import _codec as codec
 from s3explore._errors import (
@@ -22,11 +23,87 @@ from s3explore._errors import (
     S3ExploreError,
     S3RequestError,
 )
-from s3explore._s3client import is_transient, make_client, redact_url, strip_userinfo, translate
+from s3explore._s3client import (
+    CONNECT_TIMEOUT,
+    is_transient,
+    make_client,
+    redact_url,
+    strip_userinfo,
+    translate,
+)
 from s3explore._stores._config import seal
-from s3explore._transfer import RetryPolicy, call_with_retries, check_workers, iter_batches
+from s3explore._transfer import (
+    RetryPolicy,
+    call_with_retries,
+    check_workers,
+    iter_batches,
+    note_size,
+)
 
-MULTIPART_THRESHOLD = 64 * 1024 * 1024
+# Bodies up to this size go in one PutObject (one ETag = their MD5, as maggma writes them);
+# larger ones are streamed as a multipart upload of PART_SIZE parts, never held whole.
+MULTIPART_THRESHOLD = 16 * 1024 * 1024
+PART_SIZE = 8 * 1024 * 1024
+DEFAULT_TIMEOUT = 20.0  # seconds one request may take, retries included
+# query()/get_many() read ahead at most this many decoded bytes (and 2 x workers documents).
+READ_AHEAD_BYTES = 256 * 1024 * 1024
+HASH_MEMORY = 1_000_000  # (key, ETag) -> SHA-1 pairs kept for verify(), about 200 MB at most
+AUTO = "auto"  # compression: from the object's metadata, else sniffed from its first bytes
+
+
+@dataclass
+class Fetched:
+    """One object read and decoded: the document and what came with it."""
+
+    key: str
+    doc: Any
+    metadata: dict[str, str]
+    last_modified: Any
+    etag: str | None
+    stored_size: int
+    decoded_size: int
+    compression: str | None
+    seconds: float
+    sha1: str | None = field(default=None, repr=False)
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` (already read) followed by the rest of ``source``."""
+
+    def __init__(self, head: bytes, source: Any) -> None:
+        self._head = head
+        self._source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            if n is None or n < 0:
+                data, self._head = self._head + self._source.read(), b""
+                return data
+            data, self._head = self._head[:n], self._head[n:]
+            return data
+        return self._source.read(n)
+
+    def readinto(self, target: Any) -> int:
+        data = self.read(len(target))
+        target[: len(data)] = data
+        return len(data)
+
+
+def declared_compression(head: bytes, metadata: Mapping[str, str]) -> str | None:
+    """The compression of a body: its metadata says (maggma's or ours), else its first bytes."""
+    if codec.KEYS_FIELD in metadata:
+        return metadata.get("compression") or None
+    return codec.sniff_compression(head)
+
+
+def check_timeout(timeout: Any) -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ConfigurationError(f"timeout must be a positive number of seconds, got "
+                                 f"{timeout!r} (20 by default; raise it for a slow link)")
+    return float(timeout)
 
 
 class ObjectIO:
@@ -38,7 +115,8 @@ class ObjectIO:
     def __init__(self, bucket: str, sub_dir: str | None = None, *,
                  s3_profile: str | Mapping | None = None, endpoint_url: str | None = None,
                  anonymous: bool = False, client_kwargs: Mapping | None = None,
-                 workers: int = 4, retries: int = 5) -> None:
+                 workers: int = 4, retries: int = 5,
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
         if not isinstance(bucket, str) or not bucket:
             raise ConfigurationError(f"bucket must be a non-empty string, got {bucket!r}")
         if endpoint_url is not None and not (
@@ -55,7 +133,14 @@ class ObjectIO:
         self.endpoint_url = strip_userinfo(endpoint_url)
         self.anonymous = bool(anonymous)
         self.workers = check_workers(workers, "s3_workers")
-        self.retry = RetryPolicy(attempts=retries)
+        # A dead endpoint is reported after about ``timeout`` s: each attempt waits at most
+        # half of it for an answer, and no retry starts once ``timeout`` has passed.
+        self.timeout = check_timeout(timeout)
+        self.connect_timeout = min(CONNECT_TIMEOUT, self.timeout / 2)
+        self.read_timeout = self.timeout / 2
+        self.retry = RetryPolicy(attempts=retries, deadline=self.timeout)
+        self.read_ahead_bytes = READ_AHEAD_BYTES
+        self._hashes: dict[tuple[str, str], str] = {}  # (key, ETag) -> SHA-1, see verify()
         self.__profile = s3_profile
         self.__client_kwargs = dict(client_kwargs or {})
         self._client: Any = None
@@ -78,7 +163,7 @@ class ObjectIO:
 
     def __getstate__(self) -> dict[str, Any]:
         # clients do not travel; connect() rebuilds one in the receiving process
-        return {**self.__dict__, "_client": None, "_pool_size": 0}
+        return {**self.__dict__, "_client": None, "_pool_size": 0, "_hashes": {}}
 
     # ------------------------------------------------------------ client lifecycle
 
@@ -104,7 +189,8 @@ class ObjectIO:
     def _make_client(self, workers: int) -> Any:
         self._pool_size = workers
         return make_client(self.__profile, self.endpoint_url, workers, self.anonymous,
-                           self.__client_kwargs)
+                           self.__client_kwargs, connect_timeout=self.connect_timeout,
+                           read_timeout=self.read_timeout)
 
     def with_workers(self, workers: int | None) -> int:
         """Validate a per-call worker count; grow the connection pool if it is larger."""
@@ -134,7 +220,8 @@ class ObjectIO:
     # ------------------------------------------------------------ requests
 
     def error(self, exc: BaseException, key: str | None = None) -> S3ExploreError:
-        return translate(exc, bucket=self.bucket, key=key, endpoint_url=self.endpoint_url)
+        return translate(exc, bucket=self.bucket, key=key, endpoint_url=self.endpoint_url,
+                         timeouts=(self.connect_timeout, self.read_timeout))
 
     def call(self, operation: str, key: str | None = None, **kwargs: Any) -> Any:
         """One S3 request on this bucket, retried on throttling and 5xx, errors translated."""
@@ -162,24 +249,155 @@ class ObjectIO:
             raw, metadata, modified = call_with_retries(fetch, self.retry, is_transient)
         except Exception as exc:
             raise self.error(exc, key) from exc
+        note_size(len(raw))
         return raw, metadata, modified, time.perf_counter() - start
 
-    def put(self, key: str, body: bytes, metadata: dict[str, str],
-            policy: RetryPolicy | None = None) -> None:
+    def read_doc(self, key: str, compression: str | None = AUTO, decode: bool = True,
+                 hash_body: bool = False) -> Fetched:
+        """Read and decode the object under ``key`` as it downloads (the compressed body and
+        its decompressed copy are never held whole). ``compression``: as recorded in the
+        index entry, or ``AUTO``. ``hash_body``: also compute the body's SHA-1 (obj_hash)."""
+        start = time.perf_counter()
         object_key = self.object_key(key)
-        if len(body) < MULTIPART_THRESHOLD:
-            def send() -> Any:
-                return self.client.put_object(Bucket=self.bucket, Key=object_key, Body=body,
-                                              Metadata=metadata)
-        else:
-            def send() -> Any:
-                return self.client.upload_fileobj(
-                    io.BytesIO(body), self.bucket, object_key,
-                    ExtraArgs={"Metadata": metadata}, Config=TransferConfig(use_threads=False))
+
+        def fetch() -> Fetched:
+            response = self.client.get_object(Bucket=self.bucket, Key=object_key)
+            stream = response["Body"]
+            try:
+                metadata = response.get("Metadata", {})
+                hasher = hashlib.sha1() if hash_body else None
+                raw = codec.CountingReader(stream, hasher)
+                source: Any = raw
+                declared = compression
+                if declared == AUTO:
+                    head = raw.read(4)
+                    declared = declared_compression(head, metadata)
+                    source = _Prefixed(head, raw)
+                doc, plain = codec.decode_stream(source, declared, key, decode)
+                if hasher is not None:  # bytes after the document still belong to the body
+                    while raw.read(1 << 20):
+                        pass
+            finally:
+                stream.close()
+            note_size(plain)
+            return Fetched(key, doc, metadata, response.get("LastModified"),
+                           response.get("ETag"), raw.count, plain, declared,
+                           time.perf_counter() - start,
+                           hasher.hexdigest() if hasher is not None else None)
+
         try:
-            call_with_retries(send, policy or self.retry, is_transient)
+            return call_with_retries(fetch, self.retry, is_transient)
         except Exception as exc:
             raise self.error(exc, key) from exc
+
+    def head(self, key: str) -> dict[str, Any]:
+        """The object's HEAD answer (ETag, LastModified, Metadata, ContentLength)."""
+        return self.call("head_object", key, Key=self.object_key(key))
+
+    def put(self, key: str, body: bytes, metadata: dict[str, str],
+            policy: RetryPolicy | None = None) -> str | None:
+        """Store ``body`` under ``key``; returns the new object's ETag."""
+        return self.put_chunks(key, iter((body,)), metadata, policy)[0]
+
+    def put_chunks(self, key: str, chunks: Iterator[bytes], metadata: dict[str, str],
+                   policy: RetryPolicy | None = None) -> tuple[str | None, int, str]:
+        """Store the body that ``chunks`` yields, as it is produced: ``(ETag, size, SHA-1)``.
+
+        Up to MULTIPART_THRESHOLD it is one PutObject; beyond, a multipart upload of
+        PART_SIZE parts, each retried on its own, aborted if the body cannot be finished.
+        """
+        object_key = self.object_key(key)
+        policy = policy or self.retry
+        hasher = hashlib.sha1()
+        buffer = bytearray()
+        size = 0
+        upload_id: str | None = None
+        parts: list[dict] = []
+
+        def request(fn: Any) -> Any:
+            try:
+                return call_with_retries(fn, policy, is_transient)
+            except Exception as exc:
+                raise self.error(exc, key) from exc
+
+        def send_part(data: bytes) -> None:
+            number = len(parts) + 1
+            answer = request(lambda: self.client.upload_part(
+                Bucket=self.bucket, Key=object_key, UploadId=upload_id, PartNumber=number,
+                Body=data))
+            parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+        try:
+            for chunk in chunks:
+                hasher.update(chunk)
+                size += len(chunk)
+                buffer += chunk
+                if upload_id is None and len(buffer) > MULTIPART_THRESHOLD:
+                    upload_id = request(lambda: self.client.create_multipart_upload(
+                        Bucket=self.bucket, Key=object_key, Metadata=metadata))["UploadId"]
+                while upload_id is not None and len(buffer) >= PART_SIZE:
+                    send_part(bytes(buffer[:PART_SIZE]))
+                    del buffer[:PART_SIZE]
+            if upload_id is None:
+                body = bytes(buffer)
+                buffer = bytearray()
+                answer = request(lambda: self.client.put_object(
+                    Bucket=self.bucket, Key=object_key, Body=body, Metadata=metadata))
+                return answer.get("ETag"), size, hasher.hexdigest()
+            if buffer or not parts:
+                send_part(bytes(buffer))
+                buffer = bytearray()
+            answer = request(lambda: self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=object_key, UploadId=upload_id,
+                MultipartUpload={"Parts": parts}))
+            upload_id = None
+            return answer.get("ETag"), size, hasher.hexdigest()
+        finally:
+            if upload_id is not None:  # failed half-way: leave no invisible parts behind
+                with contextlib.suppress(Exception):  # the original error matters more
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=object_key,
+                                                       UploadId=upload_id)
+
+    def hash_body(self, key: str) -> tuple[str | None, str]:
+        """``(ETag, SHA-1)`` of the object's body, streamed (never held whole)."""
+        object_key = self.object_key(key)
+
+        def fetch() -> tuple[str | None, str]:
+            response = self.client.get_object(Bucket=self.bucket, Key=object_key)
+            stream, hasher = response["Body"], hashlib.sha1()
+            try:
+                for chunk in iter(lambda: stream.read(1 << 20), b""):
+                    hasher.update(chunk)
+            finally:
+                stream.close()
+            return response.get("ETag"), hasher.hexdigest()
+
+        try:
+            return call_with_retries(fetch, self.retry, is_transient)
+        except Exception as exc:
+            raise self.error(exc, key) from exc
+
+    def known_hash(self, key: str, etag: str | None) -> str | None:
+        """The SHA-1 of the body under ``key`` if this store hashed it at this ETag."""
+        return None if etag is None else self._hashes.get((key, etag))
+
+    def remember_hash(self, key: str, etag: str, sha1: str) -> None:
+        # An object with the same key and ETag has the same bytes, so the SHA-1 stays true
+        # for as long as S3 reports that ETag. Bounded: forgotten wholesale past the limit.
+        if len(self._hashes) >= HASH_MEMORY:
+            self._hashes.clear()
+        self._hashes[(key, etag)] = sha1
+
+    def listing(self) -> Iterator[tuple[str, str | None, int]]:
+        """``(key, ETag, size)`` for every object under the sub_dir, page by page."""
+        kwargs: dict[str, Any] = {"Prefix": self.sub_dir}
+        while True:
+            page = self.call("list_objects_v2", **kwargs)
+            for obj in page.get("Contents", []):
+                yield obj["Key"][len(self.sub_dir):], obj.get("ETag"), obj.get("Size", 0)
+            if not page.get("IsTruncated"):
+                return
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
 
     def list(self) -> Iterator[tuple[str, Any]]:
         """``(key, last_modified)`` for every object under the sub_dir, page by page."""

@@ -54,7 +54,11 @@ class StoredObject:
 
 @dataclass
 class VerifyReport:
-    """Differences between an S3Store's index and its bucket (under its sub_dir)."""
+    """Differences between an S3Store's index and its bucket (under its sub_dir).
+
+    ``print(report)`` (or the report as a notebook cell's value) shows the findings, the
+    repair plan and what a repair did; ``plan()`` gives the plan as lines.
+    """
 
     objects: int = 0
     entries: int = 0
@@ -64,12 +68,19 @@ class VerifyReport:
     reindexed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     hashes_checked: bool = False
+    duplicates: list[str] = field(default_factory=list)  # more than one entry for the object
+    unreadable: list[str] = field(default_factory=list)  # objects that cannot be decoded
+    quarantined: list[str] = field(default_factory=list)  # unreadable objects moved aside
+    bodies_read: int = 0  # bodies downloaded (hashes known from an earlier read are not)
+    deep: bool = False
+    repaired: bool = False
 
     @property
     def ok(self) -> bool:
-        return not (self.orphans or self.dangling or self.mismatched)
+        return not (self.orphans or self.dangling or self.mismatched or self.duplicates
+                    or self.unreadable)
 
-    def plan(self) -> list[str]:
+    def plan(self, quarantine: str | None = None) -> list[str]:
         """What ``repair=True`` does about these differences, one line each."""
         lines = []
         if self.orphans:
@@ -79,18 +90,37 @@ class VerifyReport:
             lines.append(f"remove {len(self.dangling)} index entr(y/ies) whose object is missing")
         if self.mismatched:
             lines.append(f"re-index {len(self.mismatched)} object(s) whose obj_hash differs")
+        if self.duplicates:
+            lines.append(f"replace the entries of {len(self.duplicates)} object(s) indexed more "
+                         "than once by one entry each, from the object")
+        if self.unreadable:
+            where = (f"move them under {quarantine!r} and remove their entries" if quarantine
+                     else "leave them as they are (pass quarantine='prefix/' to move them "
+                     "aside)")
+            lines.append(f"{len(self.unreadable)} object(s) cannot be decoded: {where}")
         return lines
 
     def __str__(self) -> str:
-        lines = [f"{self.objects} objects, {self.entries} index entries"
-                 + (" (hashes checked)" if self.hashes_checked else "")]
+        checked = (" (bodies decoded)" if self.deep else " (hashes checked, "
+                   f"{self.bodies_read} bodies read)" if self.hashes_checked else "")
+        lines = [f"{self.objects} objects, {self.entries} index entries{checked}"]
         for label, keys in (("objects without index entry", self.orphans),
                             ("index entries without object", self.dangling),
                             ("hash mismatches", self.mismatched),
-                            ("re-indexed", self.reindexed), ("removed from index", self.removed)):
+                            ("objects with more than one entry", self.duplicates),
+                            ("objects that cannot be decoded", self.unreadable),
+                            ("re-indexed", self.reindexed), ("removed from index", self.removed),
+                            ("moved to quarantine", self.quarantined)):
             if keys:
-                shown = ", ".join(keys[:10]) + (" ..." if len(keys) > 10 else "")
+                shown = ", ".join(map(str, keys[:10])) + (" ..." if len(keys) > 10 else "")
                 lines.append(f"{label}: {len(keys)} ({shown})")
         if self.ok and not (self.reindexed or self.removed):
             lines.append("index and bucket agree")
+        elif not self.repaired:
+            lines += ["verify(repair=True) would:"] + [f"  {line}" for line in self.plan()]
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(str(self))}</pre>"

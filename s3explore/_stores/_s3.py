@@ -20,7 +20,7 @@ from s3explore._errors import (
 from s3explore._query import Properties, Query, SortSpec, check_criteria, has_path, project
 from s3explore._stores._base import Store
 from s3explore._stores._maintenance import MaintenanceMixin
-from s3explore._stores._objects import ObjectIO
+from s3explore._stores._objects import DEFAULT_TIMEOUT, ObjectIO
 from s3explore._stores._results import StoredObject, UpdateResult
 from s3explore._stores._writer import write_documents
 from s3explore._transfer import Callback, ordered_map
@@ -88,6 +88,7 @@ class S3Store(MaintenanceMixin, Store):
         compression_level: int | None = None,
         metadata_limit: int | None = codec.AWS_METADATA_LIMIT,
         retries: int = 5,
+        timeout: float = DEFAULT_TIMEOUT,
         **store_kwargs: Any,
     ) -> None:
         if ssh_tunnel is not None:
@@ -113,7 +114,7 @@ class S3Store(MaintenanceMixin, Store):
         self.objects = ObjectIO(bucket, sub_dir, s3_profile=s3_profile,
                                 endpoint_url=endpoint_url, anonymous=anonymous,
                                 client_kwargs=s3_resource_kwargs, workers=s3_workers,
-                                retries=retries)
+                                retries=retries, timeout=timeout)
         self.compress = compress
         self.compression_level = compression_level
         self.store_hash = bool(store_hash)
@@ -167,6 +168,7 @@ class S3Store(MaintenanceMixin, Store):
             "unpack_data": self.unpack_data, "searchable_fields": self.searchable_fields,
             "anonymous": self.anonymous, "compression_level": self.compression_level,
             "metadata_limit": self.metadata_limit, "retries": self._retries,
+            "timeout": self.objects.timeout,
             "last_updated_field": self.last_updated_field,
             "last_updated_type": self.last_updated_type,
         }
@@ -246,11 +248,9 @@ class S3Store(MaintenanceMixin, Store):
     def get_object(self, key: str | int) -> StoredObject:
         """Fetch, decompress and decode one object, with its sizes and fetch time."""
         key = codec.key_string(key, self.key)
-        raw, metadata, _, seconds = self.objects.read(key)
-        compression = self._declared_compression(raw, metadata)
-        plain = codec.decompress_bytes(raw, compression, key)
-        doc = codec.unpack(plain, key)
-        return StoredObject(key, doc, len(raw), len(plain), compression, seconds, dict(metadata))
+        got = self.objects.read_doc(key)  # decoded as it downloads
+        return StoredObject(key, got.doc, got.stored_size, got.decoded_size, got.compression,
+                            got.seconds, dict(got.metadata))
 
     def get(self, key: str | int) -> dict:
         """The decoded document stored under ``key`` (``last_updated`` lives in the index)."""
@@ -296,10 +296,9 @@ class S3Store(MaintenanceMixin, Store):
             if names is not None and all(has_path(entry, n) for n in names):
                 return project(entry, names)
             key = codec.key_string(entry[self.key], self.key)
-            raw, *_ = self.objects.read(key)
             if not self.unpack_data:
-                return raw
-            doc = codec.decode_body(raw, entry.get("compression"), key)
+                return self.objects.read(key)[0]
+            doc = self.objects.read_doc(key, entry.get("compression")).doc  # as it downloads
             if codec.LAST_UPDATED in entry:
                 doc[codec.LAST_UPDATED] = entry[codec.LAST_UPDATED]
             return project(doc, names) if names is not None else doc
@@ -316,8 +315,8 @@ class S3Store(MaintenanceMixin, Store):
             raise ConfigurationError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         workers = self.objects.with_workers(workers)
         self.client  # noqa: B018 -- fail now, not on the first item, when not connected
-        return self._outcomes(ordered_map(load, items, workers), on_missing, key_of, skip_none,
-                              on_error)
+        outcomes = ordered_map(load, items, workers, max_bytes=self.objects.read_ahead_bytes)
+        return self._outcomes(outcomes, on_missing, key_of, skip_none, on_error)
 
     def _outcomes(self, outcomes, on_missing, key_of, skip_none, on_error) -> Iterator:
         corrupt: list[str] = []

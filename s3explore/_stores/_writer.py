@@ -16,6 +16,7 @@ from s3explore import _codec as codec
 from s3explore._errors import (
     ConfigurationError,
     InvalidDocumentError,
+    ObjectNotFoundError,
     S3ExploreError,
     StoreConnectionError,
     UpdateError,
@@ -52,6 +53,7 @@ def write_documents(store: S3Store, docs: Iterable[Any], fields: list[str], *,
     # copy of one of these would race it. Finished keys leave, so memory stays flat.
     unsettled: set[str] = set()
     pending_keys: list[str] = []
+    etags: list[str | None] = []  # what S3 answered for each pending object's put
 
     def flush() -> None:
         if not pending:
@@ -66,7 +68,9 @@ def write_documents(store: S3Store, docs: Iterable[Any], fields: list[str], *,
             error.result = result  # type: ignore[attr-defined]
             raise error from exc
         result.written += len(pending)
+        result.failures += confirm_entries(store, pending, pending_keys, etags, workers)
         pending.clear()
+        etags.clear()
         unsettled.difference_update(pending_keys)
         pending_keys.clear()
 
@@ -75,9 +79,10 @@ def write_documents(store: S3Store, docs: Iterable[Any], fields: list[str], *,
         for outcome in ordered_map(upload, _keyed(store, docs, unsettled), workers, stop=cancel):
             key, doc = outcome.item
             if outcome.error is None:
-                entry, nbytes = outcome.value
+                entry, nbytes, etag = outcome.value
                 pending.append(entry)
                 pending_keys.append(key)
+                etags.append(etag)
                 result.bytes += nbytes
                 callback.advance(docs=1, nbytes=nbytes)
                 if len(pending) >= chunk_size:
@@ -135,22 +140,74 @@ def _keyed(store: S3Store, docs: Iterable[Any],
 
 
 def _uploader(store: S3Store, fields: list[str], policy: RetryPolicy) -> Callable:
-    def upload(item: tuple[str | None, Any]) -> tuple[dict, int]:
+    def upload(item: tuple[str | None, Any]) -> tuple[dict, int, str | None]:
         key, doc = item
         if isinstance(doc, Exception):
             raise doc
         entry = codec.index_document(doc, store.key, fields, store.sub_dir, store.compression)
         metadata = codec.metadata_document(entry)
         codec.check_metadata(metadata, store.metadata_limit, key)
-        body = codec.encode_body(doc, store.compression, store.compression_level, key)
-        store.objects.put(key, body, metadata, policy)
+        # Encoded, compressed, hashed and sent piece by piece: a large document's body is
+        # never held whole (the bytes are exactly encode_body's).
+        chunks = codec.encode_chunks(doc, store.compression, store.compression_level, key)
+        etag, size, sha1 = store.objects.put_chunks(key, chunks, metadata, policy)
         if codec.LAST_UPDATED in doc:
             entry[codec.LAST_UPDATED] = doc[codec.LAST_UPDATED]
         if store.store_hash:
-            entry["obj_hash"] = codec.content_hash(body)
-        return entry, len(body)
+            entry["obj_hash"] = sha1
+        return entry, size, etag
 
     return upload
+
+
+MAX_ROUNDS = 5  # re-indexings of one key racing other writers before giving up (verify)
+
+
+def confirm_entries(store: S3Store, entries: list[dict], keys: list[str],
+                    etags: list[str | None], workers: int) -> list[Failure]:
+    """Make sure each entry just written describes the object now under its key.
+
+    Another process may have replaced an object after this update put it, and its entry may
+    have been overwritten by ours. A HEAD after the index write tells: if the object's ETag
+    is still the one our put got, the entry is right (any later writer writes its own entry
+    after its put, so after this check). If not, the entry is rewritten from the object that
+    is there now, and checked again; an object deleted meanwhile loses its entry. So, once
+    every writer has returned, each entry describes its object, whatever the interleaving.
+    """
+    failures: list[Failure] = []
+    expected = dict(zip(keys, etags, strict=True))
+    originals = {k: e[store.key] for k, e in zip(keys, entries, strict=True)}
+    todo = [k for k in keys if expected[k] is not None]
+    for _ in range(MAX_ROUNDS):
+        if not todo:
+            return failures
+        stale: list[str] = []
+        for outcome in ordered_map(lambda k: store.objects.head(k).get("ETag"), todo, workers):
+            key = outcome.item
+            if isinstance(outcome.error, ObjectNotFoundError):
+                store.index.remove_docs({store.key: originals[key]})  # deleted meanwhile
+            elif outcome.error is not None:
+                failures.append(Failure(key, f"stored and indexed, but {outcome.error}; run "
+                                        "verify() to check its entry", outcome.error))
+            elif outcome.value != expected[key]:
+                stale.append(key)
+        todo = []
+        for key in stale:  # rare: only when writers race on a key
+            try:
+                entry, etag = store._entry_and_etag(key, {})
+            except ObjectNotFoundError:
+                store.index.remove_docs({store.key: originals[key]})
+                continue
+            except S3ExploreError as exc:
+                failures.append(_failure(key, exc))
+                continue
+            store.index.update([entry], key=store.key)
+            expected[key] = etag
+            todo.append(key)
+    failures += [Failure(key, f"its object kept changing under concurrent writers over "
+                         f"{MAX_ROUNDS} checks; run verify(repair=True) once they are done")
+                 for key in todo]
+    return failures
 
 
 def _failure(key: str | None, error: BaseException) -> Failure:
