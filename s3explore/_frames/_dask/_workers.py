@@ -75,7 +75,10 @@ class StoreRef:
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        digest = hmac.new(_SALT, pickle.dumps(store), hashlib.sha256).hexdigest()
+        try:
+            digest = hmac.new(_SALT, pickle.dumps(store), hashlib.sha256).hexdigest()
+        except Exception:  # cannot travel; fine for the threaded scheduler, which never copies
+            digest = uuid.uuid4().hex
         self.token = f"{type(store).__name__}-{digest[:16]}"
         self.origin = PROCESS
         _LIVE[self.token] = store
