@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, ClassVar
-from urllib.parse import quote_plus, unquote_plus
+from urllib.parse import quote_plus
 
 import pymongo
 import pymongo.errors as perr
@@ -21,16 +19,23 @@ from s3explore._errors import (
 )
 from s3explore._query import Query, get_path, nested
 from s3explore._secrets import (
-    ambiguous_userinfo,
     option_secrets,
     redact_options,
-    redact_url,
-    scrub,
-    split_userinfo,
     url_secrets,
 )
 from s3explore._stores._base import Store
 from s3explore._stores._config import Sealed, seal
+from s3explore._stores._mongo_uri import (  # noqa: F401 -- query_time_limit: importable here
+    _SCHEMES,
+    _TIME_LIMIT,
+    DEFAULT_MAX_TIME_MS,
+    _check_ms,
+    _check_uri,
+    _hosts,
+    _invalid_uri,
+    _path_database,
+    query_time_limit,
+)
 
 # Query operators every embedded engine here understands; MongoDB itself accepts more.
 PORTABLE_OPERATORS = frozenset(
@@ -42,29 +47,6 @@ STORE_ARGS = frozenset({"key", "last_updated_field", "last_updated_type", "valid
 # too): never shown, never serialized
 SECRET_OPTIONS = frozenset({"password", "tlscertificatekeyfilepassword",
                             "authmechanismproperties"})
-DEFAULT_MAX_TIME_MS = 60_000  # API calls; the filter box asks for less (query_time_limit)
-_TIME_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar(
-    "s3explore_query_time_limit", default=None)
-
-
-@contextmanager
-def query_time_limit(ms: int | None) -> Iterator[None]:
-    """Within the block, MongoDB queries of every MongoStore stop after at most ``ms``
-    milliseconds (the smaller of this and the store's ``max_time_ms``)."""
-    token = _TIME_LIMIT.set(_check_ms(ms, "query_time_limit"))
-    try:
-        yield
-    finally:
-        _TIME_LIMIT.reset(token)
-
-
-def _check_ms(ms: Any, name: str) -> int | None:
-    if ms is not None and (isinstance(ms, bool) or not isinstance(ms, int) or ms < 1):
-        raise ConfigurationError(f"{name} must be a whole number of milliseconds >= 1 or None, "
-                                 f"got {ms!r:.40}")
-    return ms
-
-
 def mongo_projection(names: list[str] | None) -> dict:
     if names is None:
         return {"_id": 0}
@@ -464,41 +446,3 @@ class MongograntStore(MongoStore):
         client = (Client(Config(check=False, path=self.mgclient_config_path))
                   if self.mgclient_config_path else Client())
         return client.db(self.mongogrant_spec)[self.collection_name]
-
-
-_SCHEMES = ("mongodb://", "mongodb+srv://")
-_ENCODE_HINT = ("percent-encode the user name and password in the URI "
-                "(urllib.parse.quote_plus(password)), or pass username= and password=")
-
-
-def _check_uri(uri: Any) -> None:
-    """A MongoDB URI whose credentials a parser reads the same way we hide them."""
-    if not isinstance(uri, str) or not uri.startswith(_SCHEMES):
-        shown = redact_url(uri) if isinstance(uri, str) else type(uri).__name__
-        raise ConfigurationError(f"uri must start with mongodb:// or mongodb+srv://, got "
-                                 f"{shown!r:.80}")
-    if ambiguous_userinfo(uri):
-        raise ConfigurationError(
-            f"the MongoDB URI {redact_url(uri)!r} has an '@' after its host part, so its "
-            "credentials hold an unescaped '/', '?' or '#' (or an option value holds an "
-            f"'@'); {_ENCODE_HINT}")
-
-
-def _hosts(uri: str) -> str:
-    """The host list of a checked URI: ``h1:27017,h2``."""
-    rest = split_userinfo(uri)[2]
-    return rest.split("/", 1)[0].split("?", 1)[0]
-
-
-def _path_database(uri: str) -> str:
-    rest = split_userinfo(uri)[2]
-    return unquote_plus(rest.partition("/")[2].partition("?")[0])
-
-
-def _invalid_uri(uri: str, exc: BaseException, secrets: list[str] | None = None,
-                 ) -> ConfigurationError:
-    # pymongo's reason names the bad part; it is scrubbed of the URI's credentials in case
-    # that part is one of them, and the URI is shown redacted.
-    reason = scrub(str(exc), [*(secrets or []), *url_secrets(uri)])
-    return ConfigurationError(f"the MongoDB URI {redact_url(uri)!r} or its options are "
-                              f"invalid: {reason}")
