@@ -126,5 +126,23 @@ def load(entries: list[dict] | None, layout: Layout, fingerprint: str | None,
     return index
 
 
+def _layout_note(folder: Path, fingerprint: str) -> Path:
+    tag = hashlib.sha1(fingerprint.encode(), usedforsecurity=False).hexdigest()[:20]
+    return folder / f"layout-{tag}.json"
+
+
+def remembered_layout(folder: Path, fingerprint: str) -> Layout | None:
+    """The layout found for this version of a remote manifest in an earlier session."""
+    try:
+        return Layout.from_dict(json.loads(_layout_note(folder, fingerprint).read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def remember_layout(folder: Path, fingerprint: str, layout: Layout) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    _layout_note(folder, fingerprint).write_text(json.dumps(layout.to_dict()))
+
+
 def local_manifest(folder: Path) -> Path:
     return folder / MANIFEST_PARQUET

@@ -128,7 +128,7 @@ def _open(objects: ObjectIO, url: str, key: Any, s3_profile: Any, anonymous: boo
             return _connected(store, url)
     detected = _layout.detect(objects)
     if detected.kind == "manifest":
-        return _from_manifest(objects, detected, key, common, url)
+        return _from_manifest(objects, detected, key, common, url, folder if cache else None)
     return _from_objects(objects, detected, key, common, folder, fields=fields,
                          build_manifest=build_manifest, publish=publish, progress=progress,
                          cancel=cancel, workers=workers, url=url)
@@ -141,8 +141,15 @@ def _connected(store: ManifestStore, url: str) -> ManifestStore:
 
 
 def _from_manifest(objects: ObjectIO, detected: _layout.Found, key: str | None,
-                   common: dict, url: str) -> ManifestStore:
+                   common: dict, url: str, folder: Any) -> ManifestStore:
     name = detected.manifest
+    fingerprint = _index.remote_fingerprint(objects, name) if folder is not None else None
+    known = _index.remembered_layout(folder, fingerprint) if fingerprint else None
+    if known is not None and key in (None, known.key):  # loaded before: the index is cached
+        store = ManifestStore(objects.bucket, objects.sub_dir, known, name,
+                              found=_layout.describe(detected, known) + " (local index "
+                                    "cached)", **common)
+        return _connected(store, url)
     entries, layout, _ = _index.read_remote(objects, name)
     if layout is None:
         layout = _layout.layout_for_manifest(objects, detected, entries, key)
@@ -152,7 +159,10 @@ def _from_manifest(objects: ObjectIO, detected: _layout.Found, key: str | None,
     store = ManifestStore(objects.bucket, objects.sub_dir, layout, name,
                           found=_layout.describe(detected, layout, len(entries)),
                           _entries=entries, **common)
-    return _connected(store, url)
+    _connected(store, url)
+    if fingerprint:
+        _index.remember_layout(folder, fingerprint, layout)
+    return store
 
 
 def _layout_from_objects(objects: ObjectIO, detected: _layout.Found, key: str | None
