@@ -52,19 +52,22 @@ __all__ = ["BATCH_SIZE", "BOOKKEEPING_FIELDS", "FieldsFrame", "inventory", "quer
 def query_df(store: Any, criteria: dict | None = None, fields: list[str] | None = None,
              sort: Any = None, skip: int = 0, limit: int = 0, *,
              fetch: list[str] | None = None, flatten: bool = True,
-             batch_size: int = BATCH_SIZE) -> pd.DataFrame:
+             batch_size: int = BATCH_SIZE, on_error: str = "raise") -> pd.DataFrame:
     """One row per index document matching ``criteria``, as a typed DataFrame.
 
     ``fields``: dotted paths to read (pushed down to the index as a projection; the key
     is always included). ``sort`` is a dict ``{field: 1 | -1}``; ``skip`` and ``limit``
     page the result. ``fetch`` (S3Store only): dotted paths read from the objects
     themselves, in parallel; a path an object lacks is null, a missing object gives
-    nulls and a warning naming its key. ``flatten=False`` keeps sub-documents as dict
+    nulls and a warning naming its key; an object that cannot be decoded raises
+    CorruptObjectError, or with ``on_error="null"`` gives nulls, with ``"skip"`` no row, and
+    one warning naming the keys. ``flatten=False`` keeps sub-documents as dict
     values instead of dotted columns. ``batch_size``: index documents turned into columns
     at a time. Raises QueryError for malformed criteria, an operator the index store does
     not support, or a field no index document has.
     """
-    reader = Reader(store, criteria, fields, sort, skip, limit, fetch, flatten, batch_size)
+    reader = Reader(store, criteria, fields, sort, skip, limit, fetch, flatten, batch_size,
+                    on_error)
     reader.keep_containers = True
     return frame_from_pieces(reader.pieces(), reader)
 

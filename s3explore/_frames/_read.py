@@ -11,7 +11,13 @@ import difflib
 from collections.abc import Iterator
 from typing import Any
 
-from s3explore._errors import ConfigurationError, QueryError, warn
+from s3explore._errors import (
+    ConfigurationError,
+    CorruptObjectError,
+    ObjectNotFoundError,
+    QueryError,
+    warn,
+)
 from s3explore._frames._columns import (
     ABSENT,
     Chunk,
@@ -25,7 +31,7 @@ from s3explore._frames._columns import (
 )
 from s3explore._query import Query, check_fields, get_path
 from s3explore._stores import S3Store, Store
-from s3explore._transfer import iter_batches
+from s3explore._transfer import iter_batches, ordered_map
 
 BATCH_SIZE = 50_000
 # Index fields S3Store writes for its own use; left out of S3Store frames unless asked for.
@@ -84,11 +90,45 @@ def check_fetch(store: Any, fetch: Any) -> list[str]:
     return paths
 
 
+ON_ERROR = ("raise", "skip", "null")
+_CORRUPT = object()
+
+
+def _fetched_docs(store: S3Store, keys: list, on_error: str) -> Iterator[Any]:
+    """The documents of ``keys`` in order (parallel): None for a missing object, _CORRUPT for
+    one that cannot be decoded (unless on_error="raise")."""
+    def load(key: Any) -> Any:
+        try:
+            return store.get(key)
+        except ObjectNotFoundError:
+            return None
+        except CorruptObjectError:
+            if on_error == "raise":
+                raise
+            return _CORRUPT
+
+    workers = store.objects.with_workers(None)
+    for outcome in ordered_map(load, keys, workers, max_bytes=store.objects.read_ahead_bytes):
+        if outcome.error is not None:
+            raise outcome.error
+        yield outcome.value
+
+
 def fetch_columns(store: S3Store, keys: list, paths: list[str], flatten: bool,
-                  missing: list) -> dict[str, list]:
-    """Columns for ``paths`` read from the objects of ``keys`` (fetched in parallel)."""
+                  missing: list, on_error: str = "raise",
+                  corrupt: list | None = None) -> dict[str, list]:
+    """Columns for ``paths`` read from the objects of ``keys`` (fetched in parallel). An
+    object that cannot be decoded raises, or (``on_error``) gives nulls ("null") or no row
+    ("skip"); its position is added to ``corrupt``."""
     builder = ColumnBuilder(flatten)
-    for key, doc in zip(keys, store.get_many(keys, on_missing="none"), strict=True):
+    for position, (key, doc) in enumerate(zip(keys, _fetched_docs(store, keys, on_error),
+                                              strict=True)):
+        if doc is _CORRUPT:
+            if corrupt is not None:
+                corrupt.append(position)
+            if on_error == "null":
+                builder.add(None)
+            continue
         if doc is None:
             missing.append(key)
             builder.add(None)
@@ -113,7 +153,7 @@ class Reader:
 
     def __init__(self, store: Any, criteria: Any, fields: Any, sort: Any, skip: Any,
                  limit: Any, fetch: Any = None, flatten: bool = True,
-                 batch_size: Any = BATCH_SIZE) -> None:
+                 batch_size: Any = BATCH_SIZE, on_error: str = "raise") -> None:
         self.store = store
         self.index = index_of(store)
         self.key = self.index.key
@@ -121,6 +161,10 @@ class Reader:
         self.query = index_query(self.index, criteria, projection(self.key, self.fields), sort,
                                  skip, limit)
         self.fetch = check_fetch(store, fetch)
+        if on_error not in ON_ERROR:
+            raise ConfigurationError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        self.on_error = on_error
+        self.corrupt_objects: list = []
         self.flatten = bool(flatten)
         self.batch_size = setting(batch_size, "batch_size")
         self.keep_containers = False  # query_df sets it: lists and dicts stay Python values
@@ -149,30 +193,55 @@ class Reader:
 
     def _dict_pieces(self) -> Iterator[Piece]:
         for batch in iter_batches(find(self.index, self.query), self.batch_size):
+            fetched = None
+            if self.fetch:  # first: rows whose object cannot be decoded may be left out
+                fetched, bad = self._fetched([doc.get(self.key) for doc in batch])
+                if bad and self.on_error == "skip":
+                    batch = [d for i, d in enumerate(batch) if i not in bad]
             builder = ColumnBuilder(self.flatten, self.skip_fields)
             builder.extend(batch)
             chunks = {n: to_chunk(v, self.keep_containers) for n, v in builder.finish().items()}
-            if self.fetch:
-                self._add_fetched(chunks, [doc.get(self.key) for doc in batch])
+            if fetched is not None:
+                self._merge_fetched(chunks, fetched)
             yield builder.rows, chunks
 
     def _table_pieces(self, table: Any) -> Iterator[Piece]:
-        rows, chunks = table.num_rows, table_columns(table, self.flatten, self.skip_fields)
+        fetched = None
         if self.fetch:
-            keys = chunks.get(self.key, [None] * rows)
-            self._add_fetched(chunks, keys if isinstance(keys, list) else keys.to_pylist())
+            column = table.column(self.key).to_pylist() if self.key in table.column_names else (
+                [None] * table.num_rows)
+            fetched, bad = self._fetched(column)
+            if bad and self.on_error == "skip":
+                import pyarrow as pa
+
+                table = table.filter(pa.array([i not in bad for i in range(table.num_rows)]))
+        rows, chunks = table.num_rows, table_columns(table, self.flatten, self.skip_fields)
+        if fetched is not None:
+            self._merge_fetched(chunks, fetched)
         yield rows, chunks
 
-    def _add_fetched(self, chunks: dict[str, Chunk], keys: list) -> None:
-        """Add the ``fetch`` columns of these rows, read from their objects in parallel."""
-        fetched = fetch_columns(self.store, keys, self.fetch, self.flatten,
-                                self.missing_objects)
+    def _fetched(self, keys: list) -> tuple[dict[str, list], set[int]]:
+        """The ``fetch`` columns of these rows, read from their objects in parallel, and
+        the positions of objects that cannot be decoded."""
+        bad: list[int] = []
+        columns = fetch_columns(self.store, keys, self.fetch, self.flatten,
+                                self.missing_objects, self.on_error, bad)
+        self.corrupt_objects += [keys[i] for i in bad]
+        return columns, set(bad)
+
+    def _merge_fetched(self, chunks: dict[str, Chunk], fetched: dict[str, list]) -> None:
         for path in self.fetch:  # the object's value wins over the index's copy
             for name in under(path, chunks):
                 del chunks[name]
         chunks.update({n: to_chunk(v, self.keep_containers) for n, v in fetched.items()})
 
     def _warn_missing(self) -> None:
+        corrupt = self.corrupt_objects
+        if corrupt:
+            what = "their rows are left out" if self.on_error == "skip" else (
+                f"their fetched fields {self.fetch} are null")
+            warn(f"{len(corrupt)} object(s) in {self.store.name} could not be decoded and "
+                 f"{what}: {corrupt[:20]!r:.2000}" + (" ..." if len(corrupt) > 20 else ""))
         missing = self.missing_objects
         for key in missing[:MAX_MISSING_WARNINGS]:
             warn(f"no object for key {key!r} in {self.store.name}; its fetched fields "

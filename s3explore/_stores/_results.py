@@ -24,6 +24,9 @@ class UpdateResult:
     failures: list[Failure] = field(default_factory=list)
     cancelled: bool = False
     seconds: float = 0.0
+    # Objects another writer replaced between our put and our index check: their entries
+    # were rewritten from the object found there (see the write path's confirm_entries).
+    overtaken: int = 0
 
     @property
     def ok(self) -> bool:

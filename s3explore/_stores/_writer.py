@@ -68,7 +68,7 @@ def write_documents(store: S3Store, docs: Iterable[Any], fields: list[str], *,
             error.result = result  # type: ignore[attr-defined]
             raise error from exc
         result.written += len(pending)
-        result.failures += confirm_entries(store, pending, pending_keys, etags, workers)
+        result.failures += confirm_entries(store, pending, pending_keys, etags, workers, result)
         pending.clear()
         etags.clear()
         unsettled.difference_update(pending_keys)
@@ -164,7 +164,8 @@ MAX_ROUNDS = 5  # re-indexings of one key racing other writers before giving up 
 
 
 def confirm_entries(store: S3Store, entries: list[dict], keys: list[str],
-                    etags: list[str | None], workers: int) -> list[Failure]:
+                    etags: list[str | None], workers: int,
+                    result: UpdateResult | None = None) -> list[Failure]:
     """Make sure each entry just written describes the object now under its key.
 
     Another process may have replaced an object after this update put it, and its entry may
@@ -173,6 +174,7 @@ def confirm_entries(store: S3Store, entries: list[dict], keys: list[str],
     after its put, so after this check). If not, the entry is rewritten from the object that
     is there now, and checked again; an object deleted meanwhile loses its entry. So, once
     every writer has returned, each entry describes its object, whatever the interleaving.
+    ``result.overtaken`` counts the keys another writer replaced.
     """
     failures: list[Failure] = []
     expected = dict(zip(keys, etags, strict=True))
@@ -191,6 +193,8 @@ def confirm_entries(store: S3Store, entries: list[dict], keys: list[str],
                                         "verify() to check its entry", outcome.error))
             elif outcome.value != expected[key]:
                 stale.append(key)
+                if result is not None:
+                    result.overtaken += 1
         todo = []
         for key in stale:  # rare: only when writers race on a key
             try:

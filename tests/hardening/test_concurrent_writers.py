@@ -1,0 +1,77 @@
+"""Two processes updating overlapping keys of one store at once, over one shared index file.
+
+Afterwards every key has exactly one entry, every entry's obj_hash is its object's SHA-1
+(so the fields it indexes are the ones of the body it names), and verify() is clean.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+
+import pytest
+
+from s3explore import MontyStore, S3Store
+from tests.conftest import CREDENTIALS
+
+KEYS = 200  # overlapping: both writers write every key, in the same order, at once
+ROUNDS = 3
+
+
+def store_for(endpoint_url: str, bucket: str, path: str) -> S3Store:
+    index = MontyStore("shared", database_path=path)
+    return S3Store(index, bucket, s3_profile=dict(CREDENTIALS), endpoint_url=endpoint_url,
+                   compress=True, searchable_fields=["writer", "round"])
+
+
+def writer(name: str, endpoint_url: str, bucket: str, path: str, start, errors,
+           overtaken) -> None:
+    try:
+        store = store_for(endpoint_url, bucket, path)
+        store.connect()
+        start.wait(30)
+        keys = list(range(KEYS))
+        for r in range(ROUNDS):
+            docs = [{"task_id": f"k{i}", "writer": name, "round": r,
+                     "payload": [name] * (i % 7 + 1)} for i in keys]
+            overtaken.put(store.update(docs, chunk_size=40, workers=4).overtaken)
+        store.close()
+    except BaseException as exc:  # reported to the parent, which fails the test
+        errors.put(f"{name}: {type(exc).__name__}: {exc}")
+        raise
+
+
+@pytest.mark.timeout(600)
+def test_two_writer_processes_leave_one_entry_per_key_describing_its_object(
+        s3_server, bucket, tmp_path, record_property):
+    ctx = multiprocessing.get_context("spawn")
+    start, errors, overtaken = ctx.Event(), ctx.Queue(), ctx.Queue()
+    path = str(tmp_path / "index")
+    procs = [ctx.Process(target=writer, args=(n, s3_server.endpoint_url, bucket, path, start,
+                                               errors, overtaken)) for n in "AB"]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(540)
+    problems = []
+    while not errors.empty():
+        problems.append(errors.get())
+    assert problems == [] and [p.exitcode for p in procs] == [0, 0]
+    counts = [overtaken.get(timeout=5) for _ in range(2 * ROUNDS)]
+    record_property("objects_overtaken_by_the_other_writer", sum(counts))
+
+    store = store_for(s3_server.endpoint_url, bucket, path)
+    with store:
+        entries = list(store.index.query())
+        keys = [e["task_id"] for e in entries]
+        assert sorted(keys) == sorted(f"k{i}" for i in range(KEYS))  # one entry per key
+        raw = s3_server.client()
+        for entry in entries:
+            body = raw.get_object(Bucket=bucket, Key=entry["task_id"])["Body"].read()
+            assert entry["obj_hash"] == hashlib.sha1(body).hexdigest(), entry["task_id"]
+        for name in "AB":  # what the index says of a body is what the body says
+            for doc in store.query({"writer": name}):
+                assert doc["writer"] == name
+        report = store.verify(deep=True)
+        assert report.ok, str(report)
