@@ -159,10 +159,43 @@ def prepare_workdir(source: Path, workdir: Path, fresh: bool) -> Path:
     return workdir
 
 
-def _run_server(command: list[str]) -> int:
+# Voila's lab template links Font Awesome from a CDN, which fails offline and delays the page;
+# its own bundle already carries Font Awesome, so this template drops the two links.
+VOILA_TEMPLATE = "s3explore"
+_FONT_AWESOME_CDN = "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@^5/css/"
+_VOILA_INDEX = (
+    "{%- extends 'voila/templates/lab/index.html.j2' -%}\n"
+    "{%- block notebook_css -%}\n"
+    "{{ super()"
+    + "".join(f" | replace('<link rel=\"stylesheet\" href=\"{_FONT_AWESOME_CDN}{name}\" "
+              "type=\"text/css\" />', '')" for name in ("all.min.css", "v4-shims.min.css"))
+    + " }}\n{%- endblock notebook_css -%}\n")
+
+
+def voila_template(root: Path) -> Path:
+    """Write the offline Voila template under ``root`` (a Jupyter data folder); ``root``."""
+    folder = root / "voila" / "templates" / VOILA_TEMPLATE
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "conf.json").write_text('{"base_template": "lab"}\n')
+    (folder / "index.html.j2").write_text(_VOILA_INDEX)
+    return root
+
+
+def voila_command(notebook: Path, port: int, data_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """The Voila command and environment: every asset from this machine, and cells shown as
+    they run (the first page appears at once instead of after the whole notebook)."""
+    command = [sys.executable, "-m", "voila", str(notebook), f"--port={port}",
+               f"--template={VOILA_TEMPLATE}",
+               "--VoilaConfiguration.progressive_rendering=True"]
+    paths = [str(voila_template(data_dir)), os.environ.get("JUPYTER_PATH", "")]
+    env = {**os.environ, "JUPYTER_PATH": os.pathsep.join(filter(None, paths))}
+    return command, env
+
+
+def _run_server(command: list[str], env: dict[str, str] | None = None) -> int:
     """Run a Jupyter/Voila server until it exits; stopping this process stops it too."""
     print("$ " + " ".join(command), flush=True)
-    child = subprocess.Popen(command)
+    child = subprocess.Popen(command, env=env)
 
     def stop(signum: int, frame: Any) -> None:
         raise SystemExit(128 + signum)
@@ -190,8 +223,9 @@ def demo(args: argparse.Namespace, server_args: list[str]) -> int:
         return check_notebooks(source, args.timeout, output)
     workdir = prepare_workdir(source, Path(args.workdir).expanduser(), args.fresh)
     tour = workdir / TOUR
+    env = None
     if args.voila:
-        command = [sys.executable, "-m", "voila", str(tour), f"--port={args.port or 8866}"]
+        command, env = voila_command(tour, args.port or 8866, workdir / ".jupyter-data")
     else:
         command = [sys.executable, "-m", "jupyterlab", str(tour),
                    f"--ServerApp.root_dir={workdir}", f"--port={args.port or 8888}"]
@@ -201,7 +235,7 @@ def demo(args: argparse.Namespace, server_args: list[str]) -> int:
             command.append("--allow-root")
     if args.no_browser:
         command.append("--no-browser")
-    return _run_server(command + server_args)
+    return _run_server(command + server_args, env)
 
 
 # ---------------------------------------------------------------- verify
