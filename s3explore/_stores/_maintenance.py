@@ -203,6 +203,7 @@ class MaintenanceMixin:
                 if check_hashes and any(h != sha1 for h in hashes):
                     report.mismatched.append(key)
             elif isinstance(outcome.error, CorruptObjectError):
+                report.bodies_read += 1  # downloaded, then found undecodable
                 report.unreadable.append(key)
             elif not isinstance(outcome.error, ObjectNotFoundError):
                 raise outcome.error  # unread is not unchanged; deleted since listing is

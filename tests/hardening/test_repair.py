@@ -1,0 +1,131 @@
+"""verify() past corrupt objects, duplicate entries, hashes at an unchanged ETag, and a repair
+plan that is returned, not printed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import zlib
+
+import msgpack
+import pytest
+
+from s3explore import ConfigurationError
+
+
+def material(i: int) -> dict:
+    return {"task_id": f"mp-{i}", "formula": ["Fe2O3", "NaCl", "Si"][i % 3], "nsites": i + 1}
+
+
+@pytest.fixture
+def damaged(make_store, s3_server, bucket):
+    """mp-0 corrupt and indexed, mp-1 corrupt orphan, mp-2 orphan, mp-3 dangling, mp-9
+    orphan after the corrupt ones (so a repair that stops early misses it)."""
+    store = make_store(compress=True, sub_dir="data", searchable_fields=["formula", "nsites"])
+    assert store.update([material(i) for i in range(8)]).ok
+    raw = s3_server.client()
+    metadata = raw.head_object(Bucket=bucket, Key="data/mp-0")["Metadata"]
+    raw.put_object(Bucket=bucket, Key="data/mp-0", Body=b"\x78\x9cnot zlib", Metadata=metadata)
+    raw.put_object(Bucket=bucket, Key="data/mp-1", Body=b"\x78\x9cbroken too", Metadata=metadata)
+    store.index.remove_docs({"task_id": {"$in": ["mp-1", "mp-2"]}})
+    raw.delete_object(Bucket=bucket, Key="data/mp-3")
+    raw.put_object(Bucket=bucket, Key="data/mp-9",
+                   Body=zlib.compress(msgpack.packb({**material(9), "nsites": 99})))
+    return store
+
+
+def test_repair_goes_past_objects_it_cannot_decode_and_is_safe_to_rerun(damaged):
+    report = damaged.verify(repair=True)
+    assert report.removed == ["mp-3"]
+    assert sorted(report.reindexed) == ["mp-2", "mp-9"]
+    assert sorted(report.unreadable) == ["mp-0", "mp-1"]  # mp-0: hash mismatch, undecodable
+    assert damaged.index.query_one({"task_id": "mp-9"})["nsites"] == 99
+    assert "objects that cannot be decoded: 2" in str(report)
+
+    again = damaged.verify(repair=True)  # the same objects, the same report, nothing worse
+    assert sorted(again.unreadable) == ["mp-0", "mp-1"]
+    assert again.removed == [] and again.dangling == []
+    assert sorted(again.orphans) == ["mp-1"] and again.mismatched == ["mp-0"]
+
+
+def test_quarantine_moves_unreadable_objects_aside_and_then_verify_is_clean(damaged, s3_server,
+                                                                          bucket):
+    report = damaged.verify(repair=True, quarantine="quarantine/")
+    assert sorted(report.quarantined) == ["mp-0", "mp-1"]
+    listed = {o["Key"] for o in s3_server.client().list_objects_v2(
+        Bucket=bucket, Prefix="quarantine/")["Contents"]}
+    assert listed == {"quarantine/data/mp-0", "quarantine/data/mp-1"}
+    assert damaged.index.query_one({"task_id": "mp-0"}) is None
+    assert damaged.verify(deep=True).ok
+    for bad in ("data/inside", "data/", "", "/"):
+        with pytest.raises(ConfigurationError, match="quarantine"):
+            damaged.verify(repair=True, quarantine=bad)
+
+
+def test_deep_verify_finds_undecodable_objects_a_hash_check_cannot(make_store, s3_server,
+                                                                   bucket):
+    store = make_store(compress=True)
+    assert store.update([material(i) for i in range(3)]).ok
+    raw = s3_server.client()
+    metadata = raw.head_object(Bucket=bucket, Key="mp-1")["Metadata"]
+    raw.put_object(Bucket=bucket, Key="mp-1", Body=b"\x78\x9cjunk", Metadata=metadata)
+    store.index.remove_docs({"task_id": "mp-1"})
+    store.index.update([{"task_id": "mp-1", "compression": "zlib"}], key="task_id")  # no hash
+    assert store.verify().ok  # nothing to compare: no obj_hash, and the body is not decoded
+    deep = store.verify(deep=True)
+    assert deep.unreadable == ["mp-1"] and not deep.ok and deep.bodies_read == 3
+
+
+def test_hashes_are_known_without_a_download_while_the_etag_is_unchanged(make_store,
+                                                                         s3_server, bucket):
+    store = make_store(compress=True, searchable_fields=["nsites"])
+    assert store.update([material(i) for i in range(5)]).ok
+    first = store.verify()
+    assert first.ok and first.bodies_read == 5
+    second = store.verify()
+    assert second.ok and second.bodies_read == 0 and second.hashes_checked
+    # Rewritten behind the index's back: a new ETag, so it is read again, and differs.
+    metadata = s3_server.client().head_object(Bucket=bucket, Key="mp-2")["Metadata"]
+    s3_server.client().put_object(Bucket=bucket, Key="mp-2", Metadata=metadata,
+                                  Body=zlib.compress(msgpack.packb({**material(2), "x": 1})))
+    third = store.verify()
+    assert third.mismatched == ["mp-2"] and third.bodies_read == 1
+    assert store.verify(deep=True).bodies_read == 5  # deep reads everything
+
+
+def test_duplicate_entries_for_one_object_are_reported_and_repaired(make_store):
+    store = make_store(searchable_fields=["nsites"])
+    assert store.update([{"task_id": 1, "nsites": 1}, material(2)]).ok
+    # Another tool indexed object "1" again under the string key: two entries, one object.
+    store.index.collection.insert_one({"task_id": "1", "nsites": 5})
+    report = store.verify()
+    assert report.duplicates == ["1"] and not report.ok and report.entries == 3
+    assert "objects with more than one entry: 1 (1)" in str(report)
+    repaired = store.verify(repair=True)
+    assert repaired.reindexed == ["1"]
+    entries = list(store.index.query({"task_id": {"$in": [1, "1"]}}))
+    assert len(entries) == 1 and entries[0]["task_id"] == 1 and entries[0]["nsites"] == 1
+    assert store.verify().ok
+
+
+def test_the_plan_is_in_the_report_and_not_printed_to_stderr(s3_server, bucket):
+    # A fresh interpreter without logging configured, as a notebook kernel: Python's
+    # last-resort handler would print WARNING records to stderr (a red box in Jupyter).
+    script = textwrap.dedent(f"""
+        from s3explore import MemoryStore, S3Store
+        store = S3Store(MemoryStore("plan"), {bucket!r}, s3_profile={s3_server.credentials!r},
+                        endpoint_url={s3_server.endpoint_url!r}, sub_dir="plan")
+        with store:
+            store.update([{{"task_id": "a"}}, {{"task_id": "b"}}])
+            store.index.remove_docs({{"task_id": "a"}})
+            print(store.verify())
+            print("REPAIRED", store.verify(repair=True).reindexed)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert "verify(repair=True) would:" in done.stdout
+    assert "re-index 1 object(s) without an index entry" in done.stdout
+    assert "REPAIRED ['a']" in done.stdout
