@@ -7,16 +7,19 @@ does not import ipywidgets.
 from s3explore._errors import (
     AccessDeniedError,
     BucketNotFoundError,
+    CancelledBuildError,
     ConfigurationError,
     CorruptObjectError,
     CredentialsError,
     InvalidDocumentError,
     InvalidKeyError,
+    LayoutNotRecognizedError,
     MetadataTooLargeError,
     MissingDependencyError,
     NotConnectedError,
     ObjectNotFoundError,
     QueryError,
+    ReadOnlyStoreError,
     S3ExploreError,
     S3RequestError,
     StoreConnectionError,
@@ -24,7 +27,9 @@ from s3explore._errors import (
     UpdateError,
 )
 from s3explore._stores import (
+    DuckDBStore,
     Failure,
+    ManifestStore,
     MemoryStore,
     MongograntStore,
     MongoStore,
@@ -34,6 +39,7 @@ from s3explore._stores import (
     StoredObject,
     UpdateResult,
     VerifyReport,
+    open,
 )
 from s3explore._transfer import Callback, ProgressCounter, ProgressSnapshot, TqdmCallback
 
@@ -43,12 +49,16 @@ __all__ = [
     "AccessDeniedError",
     "BucketNotFoundError",
     "Callback",
+    "CancelledBuildError",
     "ConfigurationError",
     "CorruptObjectError",
     "CredentialsError",
+    "DuckDBStore",
     "Failure",
     "InvalidDocumentError",
     "InvalidKeyError",
+    "LayoutNotRecognizedError",
+    "ManifestStore",
     "MemoryStore",
     "MetadataTooLargeError",
     "MissingDependencyError",
@@ -60,6 +70,7 @@ __all__ = [
     "ProgressCounter",
     "ProgressSnapshot",
     "QueryError",
+    "ReadOnlyStoreError",
     "S3ExploreError",
     "S3RequestError",
     "S3Store",
@@ -72,4 +83,5 @@ __all__ = [
     "UpdateResult",
     "VerifyReport",
     "__version__",
+    "open",
 ]

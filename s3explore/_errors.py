@@ -90,6 +90,22 @@ class MissingDependencyError(S3ExploreError, ImportError):
     """An optional dependency is needed for this feature."""
 
 
+class ReadOnlyStoreError(S3ExploreError, PermissionError):
+    """A write was attempted on a store opened read-only (a manifest-backed store)."""
+
+
+class LayoutNotRecognizedError(ConfigurationError, LookupError):
+    """Nothing under a bucket prefix looks like a collection s3explore can open."""
+
+
+class CancelledBuildError(S3ExploreError, InterruptedError):
+    """A manifest build was cancelled; ``result`` says how far it got (it resumes)."""
+
+    def __init__(self, message: str, result: object) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 class UpdateError(S3ExploreError, RuntimeError):
     """Some documents of an update could not be stored; the others landed and were indexed.
 

@@ -4,12 +4,14 @@ from s3explore._stores._base import Store
 from s3explore._stores._duckdb import DuckDBStore
 from s3explore._stores._embedded import MemoryStore, MontyStore
 from s3explore._stores._mongo import MongograntStore, MongoStore
+from s3explore._stores._opendata import ManifestStore, open
 from s3explore._stores._results import Failure, StoredObject, UpdateResult, VerifyReport
 from s3explore._stores._s3 import S3Store
 
 __all__ = [
     "DuckDBStore",
     "Failure",
+    "ManifestStore",
     "MemoryStore",
     "MongoStore",
     "MongograntStore",
@@ -19,4 +21,5 @@ __all__ = [
     "StoredObject",
     "UpdateResult",
     "VerifyReport",
+    "open",
 ]

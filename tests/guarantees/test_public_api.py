@@ -10,13 +10,14 @@ from pathlib import Path
 import s3explore
 
 EXPECTED = {
-    "AccessDeniedError", "BucketNotFoundError", "Callback", "ConfigurationError",
-    "CorruptObjectError", "CredentialsError", "Failure", "InvalidDocumentError",
-    "InvalidKeyError", "MemoryStore", "MetadataTooLargeError", "MissingDependencyError",
-    "MongoStore", "MongograntStore", "MontyStore", "NotConnectedError", "ObjectNotFoundError",
-    "ProgressCounter", "ProgressSnapshot", "QueryError", "S3ExploreError", "S3RequestError",
-    "S3Store", "Store", "StoredObject", "StoreConnectionError", "TqdmCallback",
-    "TransientS3Error", "UpdateError", "UpdateResult", "VerifyReport", "__version__",
+    "AccessDeniedError", "BucketNotFoundError", "Callback", "CancelledBuildError",
+    "ConfigurationError", "CorruptObjectError", "CredentialsError", "DuckDBStore", "Failure",
+    "InvalidDocumentError", "InvalidKeyError", "LayoutNotRecognizedError", "ManifestStore",
+    "MemoryStore", "MetadataTooLargeError", "MissingDependencyError", "MongograntStore",
+    "MongoStore", "MontyStore", "NotConnectedError", "ObjectNotFoundError", "ProgressCounter",
+    "ProgressSnapshot", "QueryError", "ReadOnlyStoreError", "S3ExploreError", "S3RequestError",
+    "S3Store", "Store", "StoreConnectionError", "StoredObject", "TqdmCallback",
+    "TransientS3Error", "UpdateError", "UpdateResult", "VerifyReport", "__version__", "open",
 }
 
 
@@ -41,7 +42,7 @@ def test_import_stays_light():
 
 
 # Layers, bottom to top; a module may import its own layer and the ones below.
-LAYERS = [{"_errors", "_codec", "_query"}, {"_s3client"}, {"_transfer"}, {"_stores"},
+LAYERS = [{"_errors", "_codec", "_query", "_secrets"}, {"_s3client"}, {"_transfer"}, {"_stores"},
           {"_frames"}, {"widgets"}]
 # Beside the top: they may use every layer.
 APPLICATIONS = {"__init__", "demo", "local_s3", "_cli", "open"}

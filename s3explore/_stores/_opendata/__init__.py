@@ -7,12 +7,12 @@ read-only ``ManifestStore`` (``_store``) whose documents are read lazily, one GE
 (``_publish``) publishes an S3Store's index in the forms s3explore and maggma read.
 """
 
+from s3explore._errors import CancelledBuildError, LayoutNotRecognizedError, ReadOnlyStoreError
 from s3explore._stores._opendata._build import BuildResult
-from s3explore._stores._opendata._layout import LayoutNotRecognizedError
 from s3explore._stores._opendata._manifest import Layout
-from s3explore._stores._opendata._open import CancelledBuildError, open
+from s3explore._stores._opendata._open import open
 from s3explore._stores._opendata._publish import PublishedManifest, write_manifest
-from s3explore._stores._opendata._store import ManifestStore, ReadOnlyStoreError
+from s3explore._stores._opendata._store import ManifestStore
 
 __all__ = [
     "BuildResult",

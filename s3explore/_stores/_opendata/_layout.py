@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from s3explore import _codec as codec
-from s3explore._errors import AccessDeniedError, ConfigurationError, ObjectNotFoundError
+from s3explore._errors import (
+    AccessDeniedError,
+    ConfigurationError,
+    LayoutNotRecognizedError,
+    ObjectNotFoundError,
+)
 from s3explore._stores._objects import ObjectIO
 from s3explore._stores._opendata._manifest import (
     GROUPED_SUFFIX,
@@ -25,10 +30,6 @@ from s3explore._stores._opendata._manifest import (
 
 KEY_CANDIDATES = ("task_id", "material_id", "fs_id", "id", "key")
 SAMPLE = 1000
-
-
-class LayoutNotRecognizedError(ConfigurationError, LookupError):
-    """Nothing under the prefix looks like a collection s3explore can open."""
 
 
 @dataclass

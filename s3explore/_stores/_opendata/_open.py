@@ -10,6 +10,7 @@ from typing import Any
 
 from s3explore._errors import (
     AccessDeniedError,
+    CancelledBuildError,
     ConfigurationError,
     CredentialsError,
     S3ExploreError,
@@ -225,9 +226,3 @@ def _publish(objects: ObjectIO, entries: list[dict], layout: Layout, strict: boo
     return f"published to {objects.name} (manifest.parquet, manifest.jsonl)"
 
 
-class CancelledBuildError(S3ExploreError, InterruptedError):
-    """A manifest build was cancelled; ``result`` says how far it got (it resumes)."""
-
-    def __init__(self, message: str, result: Any) -> None:
-        super().__init__(message)
-        self.result = result

@@ -13,7 +13,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from s3explore import _codec as codec
-from s3explore._errors import ConfigurationError, ObjectNotFoundError, S3ExploreError
+from s3explore._errors import (
+    ConfigurationError,
+    ObjectNotFoundError,
+    ReadOnlyStoreError,
+)
 from s3explore._query import Properties, Query, SortSpec, has_path, project
 from s3explore._stores._duckdb import DuckDBStore
 from s3explore._stores._opendata import _index
@@ -29,10 +33,6 @@ from s3explore._stores._opendata._reader import DEFAULT_CACHE_BYTES, DocumentRea
 from s3explore._stores._results import StoredObject, VerifyReport
 from s3explore._stores._s3 import ON_ERROR, ON_MISSING, S3Store
 from s3explore._transfer import Outcome, iter_batches
-
-
-class ReadOnlyStoreError(S3ExploreError, PermissionError):
-    """A write was attempted on a store opened read-only (a manifest-backed store)."""
 
 
 class ManifestStore(S3Store):
