@@ -149,7 +149,20 @@ class StoreRef:
         if isinstance(index, DuckDBStore) and not index.read_only:
             index.read_only = True  # workers only read; read-only opens can share the file
         store.connect()
+        objects = getattr(store, "objects", None)
+        if objects is not None:  # the worker's task threads share this client: one pool for all
+            objects.with_workers(objects.workers * _task_threads())
         return store
+
+
+def _task_threads() -> int:
+    """Tasks this Dask worker runs at once (1 outside a distributed worker)."""
+    try:
+        from distributed import get_worker
+
+        return max(1, int(get_worker().state.nthreads))
+    except (ImportError, ValueError, AttributeError):
+        return 1
 
 
 def _current_client(client: Any) -> Any:
