@@ -46,7 +46,7 @@ MULTIPART_THRESHOLD = 16 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
 DEFAULT_TIMEOUT = 20.0  # seconds one request may take, retries included
 # query()/get_many() read ahead at most this many decoded bytes (and 2 x workers documents).
-READ_AHEAD_BYTES = 256 * 1024 * 1024
+READ_AHEAD_BYTES = 64 * 1024 * 1024
 HASH_MEMORY = 1_000_000  # (key, ETag) -> SHA-1 pairs kept for verify(), about 200 MB at most
 AUTO = "auto"  # compression: from the object's metadata, else sniffed from its first bytes
 
