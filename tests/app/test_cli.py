@@ -193,8 +193,13 @@ def demo_server(tmp_path):
     yield start
     for process in started:
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            # SIGTERM lets the command stop its server; SIGKILL would orphan it
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def test_demo_serves_the_tour_in_jupyterlab_and_stops_with_the_command(demo_server, tmp_path):
