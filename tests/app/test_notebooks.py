@@ -16,11 +16,11 @@ from s3explore._cli import find_notebooks, run_notebook
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 EXPECTED = ["01-tour.ipynb", "02-dataframes.ipynb", "03-bulk-upload.ipynb",
-            "04-scale-out.ipynb"]
+            "04-scale-out.ipynb", "05-open-data.ipynb"]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
-def test_the_three_notebooks_are_there():
+def test_the_notebooks_are_there():
     assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == EXPECTED
     assert find_notebooks() == NOTEBOOKS
 
