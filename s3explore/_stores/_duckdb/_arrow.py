@@ -45,13 +45,16 @@ def _expression(info: PathInfo) -> str | None:
         return None
     items = bits(info.items)
     if not items:
-        return info.col("es")
-    if items <= {INT, FLOAT}:
-        en = info.col("en")
-        return f"{en}::BIGINT[]" if items == {INT} and not info.big else en
-    if len(items) == 1 and (item := next(iter(items))) in _ELEMENT_COLUMN:
-        return info.col(_ELEMENT_COLUMN[item])
-    return None
+        column, cast = "es", ""
+    elif items <= {INT, FLOAT}:
+        column, cast = "en", "::BIGINT[]" if items == {INT} and not info.big else ""
+    elif len(items) == 1 and (item := next(iter(items))) in _ELEMENT_COLUMN:
+        column, cast = _ELEMENT_COLUMN[item], ""
+    else:
+        return None
+    # element columns hold nothing for empty arrays: [] where the path holds an array
+    values = f"coalesce({info.col(column)}{cast}, [])" if info.col(column) else "[]"
+    return f"CASE WHEN {info.col('t')} = {LIST} THEN {values} END"
 
 
 def _paths(store: DuckDBStore, fields: list[str] | None) -> list[PathInfo] | None:

@@ -54,7 +54,7 @@ def walk(doc: dict) -> dict[str, Entry]:
 
 def _walk_dict(doc: dict, prefix: str, out: dict[str, Entry]) -> None:
     for name, value in doc.items():
-        if type(name) is not str or not addressable(name):
+        if not addressable(name):
             continue
         path = prefix + name
         out[path] = (value, None)

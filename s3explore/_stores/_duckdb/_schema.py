@@ -38,6 +38,7 @@ COLUMN_TYPES = {**DIRECT_TYPES, **MULTI_TYPES}
 # direct value columns needed for each tag
 TAG_COLUMNS = {INT: "n", FLOAT: "n", STR: "s", BOOL: "b", DATE: "d", DICT: "k", LIST: "k",
                BYTES: "k"}
+ELEMENTS = {"n": "en", "s": "es", "b": "eb", "d": "ed", "k": "ek"}
 MAX_PATHS = 4000  # beyond this many distinct paths, new ones get no shadow columns
 
 
@@ -60,9 +61,12 @@ class PathInfo:
         """The column name, or None when the column does not exist (nothing stored there)."""
         return f"c{self.id}_{suffix}" if suffix in self.columns else None
 
-    def wanted(self) -> set[str]:
-        wanted = {"t"} | {TAG_COLUMNS[t] for t in bits(self.tags) if t in TAG_COLUMNS}
-        return wanted | set(MULTI_TYPES) if self.multi else wanted
+    def wanted(self, filled: set[str]) -> set[str]:
+        """Columns for what was stored (``filled``), and those every query of the mode uses."""
+        wanted = {"t"} | filled | {TAG_COLUMNS[t] for t in bits(self.tags) if t in TAG_COLUMNS}
+        if self.multi:  # exists, null, sort bracket; elements of the plain values
+            wanted |= {"x", "u", "ob"} | {ELEMENTS[c] for c in wanted if c in ELEMENTS}
+        return wanted
 
 
 class Catalog:
@@ -91,14 +95,17 @@ class Catalog:
     @staticmethod
     def open(conn: Any, name: str, create: bool) -> Catalog | None:
         """The catalog of collection ``name``; created when ``create``, else None if absent."""
-        exists = conn.execute("SELECT count(*) FROM information_schema.tables WHERE "
-                              "table_name = 's3x_collections'").fetchone()[0]
-        if not exists and not create:
-            return None
-        if not exists:
+        import duckdb
+
+        try:
+            row = conn.execute("SELECT number FROM s3x_collections WHERE name = ?",
+                               [name]).fetchone()
+        except duckdb.CatalogException:  # a new database
+            if not create:
+                return None
             conn.execute("CREATE TABLE s3x_collections (name VARCHAR PRIMARY KEY, "
                          "number INTEGER NOT NULL)")
-        row = conn.execute("SELECT number FROM s3x_collections WHERE name = ?", [name]).fetchone()
+            row = None
         if row is None:
             if not create:
                 return None
@@ -107,8 +114,8 @@ class Catalog:
             conn.execute("INSERT INTO s3x_collections VALUES (?, ?)", [name, number])
             catalog = Catalog(number)
             conn.execute(f"CREATE TABLE {catalog.data} (_rid BIGINT NOT NULL, "
-                         "_key BLOB PRIMARY KEY, _doc BLOB NOT NULL)")
-            conn.execute(f"CREATE TABLE {catalog.paths_table} (path VARCHAR PRIMARY KEY, "
+                         "_key BLOB PRIMARY KEY, _doc BLOB NOT NULL);\n"
+                         f"CREATE TABLE {catalog.paths_table} (path VARCHAR PRIMARY KEY, "
                          "id INTEGER, tags INTEGER, items INTEGER, multi BOOLEAN, via BOOLEAN, "
                          "big BOOLEAN)")
             return catalog
@@ -128,35 +135,41 @@ class Catalog:
             self.paths[path] = info
 
     def grow(self, conn: Any, seen: dict[str, dict]) -> None:
-        """Record what a batch holds (``seen``: path -> tags/items/via/big/multi), adding
-        columns, and turning paths multi (filling their element columns for existing rows)."""
-        changed = []
+        """Record what a batch holds (``seen``: path -> tags/items/via/big/multi/columns),
+        adding columns, and turning paths multi (filling their element columns for the rows
+        already stored)."""
+        changed, statements, turned = [], [], []
+        next_id = max((i.id for i in self.paths.values()), default=0) + 1
         for path, found in seen.items():
             info = self.paths.get(path)
             if info is None:
                 if len(self.paths) >= MAX_PATHS:
                     continue
-                next_id = max((i.id for i in self.paths.values()), default=0) + 1
                 info = self.paths[path] = PathInfo(next_id, path)
+                next_id += 1
+            elif found["multi"] and not info.multi:
+                turned.append(info)  # rows already stored need their element columns
             before = (info.tags, info.items, info.multi, info.via, info.big)
             info.tags |= found["tags"]
             info.items |= found["items"]
             info.via |= found["via"]
             info.big |= found["big"]
-            was_multi = info.multi
             info.multi |= found["multi"]
-            for suffix in sorted(info.wanted() - info.columns):
-                conn.execute(f"ALTER TABLE {self.data} ADD COLUMN c{info.id}_{suffix} "
-                             f"{COLUMN_TYPES[suffix]}")
+            for suffix in sorted(info.wanted(found["columns"]) - info.columns):
+                statements.append(f"ALTER TABLE {self.data} ADD COLUMN c{info.id}_{suffix} "
+                                  f"{COLUMN_TYPES[suffix]}")
                 info.columns.add(suffix)
-            if info.multi and not was_multi:
-                self._fill_elements(conn, info)
             if (info.tags, info.items, info.multi, info.via, info.big) != before:
                 changed.append(info)
-        for info in changed:
-            conn.execute(f"INSERT OR REPLACE INTO {self.paths_table} VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         [info.path, info.id, info.tags, info.items, info.multi, info.via,
-                          info.big])
+        if statements:  # one call: DDL is cheap, round trips are not
+            conn.execute(";\n".join(statements))
+        for info in turned:
+            self._fill_elements(conn, info)
+        if changed:
+            conn.execute(f"INSERT OR REPLACE INTO {self.paths_table} VALUES "
+                         + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(changed)),
+                         [v for i in changed for v in (i.path, i.id, i.tags, i.items, i.multi,
+                                                       i.via, i.big)])
 
     def _fill_elements(self, conn: Any, info: PathInfo) -> None:
         """Rows stored before a path turned multi held plain values: one element each."""

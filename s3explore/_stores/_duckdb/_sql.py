@@ -50,6 +50,7 @@ _TYPE_ALIASES = {"double": 1, "string": 2, "object": 3, "array": 4, "binData": 5
 _TYPE_TAGS = {1: (FLOAT,), 2: (STR,), 3: (DICT,), 5: (BYTES,), 8: (BOOL,), 9: (DATE,),
               10: (NONE,), "number": (INT, FLOAT)}
 _LONG_IN_LIST = 50  # longer $in lists are joined as one list parameter
+_PARAM = re.compile(r"\$(p\d+)\b")
 
 
 def AND(parts: list[str]) -> str:
@@ -92,11 +93,18 @@ class Translator:
         self.catalog = catalog
         self.fallback = fallback  # clause -> token for s3x_match
         self.re2_accepts = re2_accepts
-        self.params: list[Any] = []
+        self.values: dict[str, Any] = {}
 
     def p(self, value: Any) -> str:
-        self.params.append(value)
-        return "?"
+        """A named parameter for ``value``; fragments dropped by simplification (a FALSE in
+        an AND) take theirs with them, as ``args`` binds only the names the SQL uses."""
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f"${name}"
+
+    def args(self, sql: str) -> dict[str, Any]:
+        used = set(_PARAM.findall(sql))
+        return {name: value for name, value in self.values.items() if name in used}
 
     # ------------------------------------------------------------ documents and logic
 
@@ -290,8 +298,9 @@ class Translator:
         high = bytes([low[0] + 1])
         if info.multi:
             col = info.col("ek")
-            test = f"e {sql_op} ? AND e >= ? AND e < ?"
-            self.params.extend([param, low, high])
+            if col is None:
+                return FALSE
+            test = f"e {sql_op} {self.p(param)} AND e >= {self.p(low)} AND e < {self.p(high)}"
             return f"len(list_filter({col}, lambda e: {test})) > 0"
         col = info.col("k")
         if col is None:
@@ -328,7 +337,7 @@ class Translator:
         if self.positional(path):
             return self.use_fallback({path: {"$size": arg}})
         info = self.info(path)
-        if info is None or not info.multi:
+        if info is None or not info.multi or info.col("z") is None:
             return FALSE
         return f"list_contains({info.col('z')}, {self.p(int(arg))})"
 
@@ -359,6 +368,8 @@ class Translator:
         if code == 4:
             return FALSE
         if code in (16, 18):
+            if info.col("n") is None:
+                return FALSE
             small = f"{info.col('n')} >= -2147483648 AND {info.col('n')} < 2147483648"
             return f"({t} = {INT} AND {'NOT ' if code == 18 else ''}({small}))"
         return OR([f"{t} = {tag}" for tag in _TYPE_TAGS[code]])
@@ -375,6 +386,8 @@ class Translator:
         divisor, remainder = self.p(float(int(arg[0]))), self.p(float(int(arg[1])))
         if info.multi:
             col = info.col("en")
+            if col is None:
+                return FALSE
             return (f"len(list_filter({col}, lambda e: NOT isnan(e) AND "
                     f"trunc(e) % {divisor} = {remainder})) > 0")
         col = info.col("n")
@@ -402,8 +415,10 @@ class Translator:
                 terms.append(f"(CASE WHEN {ob} IS NOT NULL THEN {ob} ELSE {bracket} END){way}")
                 for direct, override in _SORT_PAIRS:
                     value = info.col(direct)
-                    terms.append(f"(CASE WHEN {ob} IS NOT NULL THEN {info.col(override)} "
-                                 f"ELSE {value or 'NULL'} END){way}")
+                    override = info.col(override)
+                    if value or override:
+                        terms.append(f"(CASE WHEN {ob} IS NOT NULL THEN {override or 'NULL'} "
+                                     f"ELSE {value or 'NULL'} END){way}")
             else:
                 terms.append(f"{bracket}{way}")
                 terms += [f"{info.col(s)}{way}" for s, _ in _SORT_PAIRS if info.col(s)]

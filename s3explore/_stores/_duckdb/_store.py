@@ -23,9 +23,10 @@ from s3explore._query import Query, get_path
 from s3explore._stores._base import Store
 from s3explore._stores._duckdb import _match
 from s3explore._stores._duckdb._project import project
+from s3explore._stores._duckdb._rows import walk
 from s3explore._stores._duckdb._schema import Catalog
 from s3explore._stores._duckdb._sql import Translator
-from s3explore._stores._duckdb._values import BOOL, DATE, FLOAT, INT, NONE, STR
+from s3explore._stores._duckdb._values import BOOL, DATE, FLOAT, INT, NONE, NOTHING, STR, enc
 from s3explore._stores._duckdb._write import Batch
 from s3explore._stores._mongo import PORTABLE_OPERATORS
 
@@ -180,12 +181,12 @@ class DuckDBStore(Store):
 
     def _re2_accepts(self, pattern: str) -> bool:
         try:
-            self.connection.cursor().execute("SELECT regexp_matches('', ?)", [pattern])
+            self.connection.cursor().execute("SELECT regexp_matches('', $p)", {"p": pattern})
             return True
         except Exception:  # RE2 lacks it (lookaround, backreferences): Python runs it
             return False
 
-    def _select(self, columns: str, q: Query, ordered: bool = True) -> tuple[str, list]:
+    def _select(self, columns: str, q: Query, ordered: bool = True) -> tuple[str, dict]:
         catalog = self._catalog
         tr = self._translator()
         sql = f"SELECT {columns} FROM {catalog.data} WHERE {tr.where(q.criteria)}"
@@ -195,7 +196,7 @@ class DuckDBStore(Store):
             sql += f" LIMIT {tr.p(q.limit)}"
         if q.skip:
             sql += f" OFFSET {tr.p(q.skip)}"
-        return sql, tr.params
+        return sql, tr.args(sql)
 
     def _execute(self, sql: str, params: list) -> Any:
         import duckdb
@@ -256,16 +257,17 @@ class DuckDBStore(Store):
         if info is None:
             return []
         if info.multi or info.big or info.tags & ~_PLAIN_TAGS:  # dicts, lists, bytes
-            return super()._distinct(field, criteria)
+            return self._distinct_from_documents(field, criteria)
         cols = [info.col(s) or "NULL" for s in ("t", "n", "s", "b", "d")]
         t = cols[0]
         with self._state.lock:
             tr = self._translator()
-            sql = (f"SELECT min({t}), {', '.join(cols[1:])} FROM {catalog.data} "
+            # 1 and 1.0 are one value; the first stored decides its type, as in MongoDB
+            sql = (f"SELECT arg_min({t}, _rid), {', '.join(cols[1:])} FROM {catalog.data} "
                    f"WHERE {tr.where(criteria)} AND {t} IS NOT NULL "
                    f"GROUP BY {t} - ({t} >= 3)::UTINYINT, {', '.join(cols[1:])} "
                    "ORDER BY min(_rid)")
-            rows = self._execute(sql, tr.params).fetchall()
+            rows = self._execute(sql, tr.args(sql)).fetchall()
         out = []
         for tag, n, s, b, d in rows:
             if tag == NONE:
@@ -274,6 +276,20 @@ class DuckDBStore(Store):
                 value = next(v for v in (n, s, b, d) if v is not None)
                 out.append(int(value) if tag == INT else value)
         return out
+
+    def _distinct_from_documents(self, field: str, criteria: dict) -> list:
+        """MongoDB's distinct over whole documents: through arrays of documents, array values
+        item by item, equal values (1 and 1.0, equal dicts) once, in order of appearance."""
+        seen: dict[bytes, Any] = {}
+        top = field.split(".")[0]
+        for doc in self._find(Query(criteria, [top])):
+            direct, cands = walk(doc).get(field, (NOTHING, None))
+            for value in [direct] if cands is None else cands:
+                items = value if type(value) is list else [value]
+                for item in items:
+                    if item is not NOTHING:
+                        seen.setdefault(enc(item), item)
+        return list(seen.values())
 
     # ------------------------------------------------------------ writing
 
@@ -333,9 +349,9 @@ class DuckDBStore(Store):
         catalog = self._catalog
         for i, doc in enumerate(batch.docs):
             tr = self._translator()
-            where = tr.where({k: get_path(doc, k) for k in batch.keys})
-            found = conn.execute(f"SELECT _rid FROM {catalog.data} WHERE {where} "
-                                 "ORDER BY _rid LIMIT 1", tr.params).fetchone()
+            sql = (f"SELECT _rid FROM {catalog.data} WHERE "
+                   f"{tr.where({k: get_path(doc, k) for k in batch.keys})} ORDER BY _rid LIMIT 1")
+            found = conn.execute(sql, tr.args(sql)).fetchone()
             if found is not None:
                 conn.execute(f"DELETE FROM {catalog.data} WHERE _rid = ?", [found[0]])
                 batch.rids[i] = found[0]
@@ -348,7 +364,7 @@ class DuckDBStore(Store):
         with self._state.lock:
             tr = self._translator()
             sql = f"DELETE FROM {catalog.data} WHERE {tr.where(criteria)}"
-            self._transaction(conn, lambda: conn.execute(sql, tr.params))
+            self._transaction(conn, lambda: conn.execute(sql, tr.args(sql)))
 
     def _create_index(self, field: str, unique: bool) -> bool:
         # Column scans with zone maps need no index; uniqueness is kept for the key only.

@@ -88,7 +88,7 @@ class Batch:
                 columns[path].add(row, entry)
         self.columns = columns
         return {path: {"tags": c.tags, "items": c.items, "via": c.via, "big": c.big,
-                       "multi": c.multi} for path, c in columns.items()}
+                       "multi": c.multi, "columns": set(c.values)} for path, c in columns.items()}
 
     def table(self, catalog: Catalog) -> Any:
         import pyarrow as pa

@@ -1,0 +1,255 @@
+"""DuckDBStore on its own: exact round trips, MongoDB semantics where mongomock departs from
+them, a growing schema, the frames hooks, one writer per file, and S3Store on a DuckDB index.
+(The shared index-store tests run on DuckDBStore too; test_duckdb_oracle.py compares random
+queries with MemoryStore.)"""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from s3explore import (
+    ConfigurationError,
+    DuckDBStore,
+    InvalidDocumentError,
+    MemoryStore,
+    QueryError,
+    StoreConnectionError,
+)
+from s3explore._query import Query
+
+UTC2 = dt.timezone(dt.timedelta(hours=2))
+
+
+@pytest.fixture
+def store():
+    with DuckDBStore("t") as s:
+        yield s
+
+
+def keys(docs) -> list:
+    return [d["task_id"] for d in docs]
+
+
+def test_documents_round_trip_exactly(store):
+    doc = {"task_id": "a", "i": 3, "f": 3.0, "big": 2**62 + 1, "neg": -7, "s": "Fe\x00Ω",
+           "none": None, "t": True, "nested": {"x": [1, 2.5, {"y": None}], "empty": {}},
+           "when": dt.datetime(2024, 5, 6, 7, 8, 9, 123456), "raw": b"\x00\xff",
+           "list": [], "lists": [[1], ["a"]]}
+    store.update(doc)
+    back = store.query_one()
+    assert back == doc
+    assert [type(back[k]) for k in ("i", "f", "big", "t")] == [int, float, int, bool]
+    assert back["when"].microsecond == 123456  # microseconds kept (MongoDB keeps millis)
+
+
+def test_aware_datetimes_come_back_naive_utc_as_from_memory_store(store):
+    aware = dt.datetime(2024, 1, 1, 12, tzinfo=UTC2)
+    memory = MemoryStore("m")
+    memory.connect()
+    for s in (store, memory):
+        s.update({"task_id": "a", "when": aware})
+    assert store.query_one()["when"] == memory.query_one()["when"] == dt.datetime(2024, 1, 1, 10)
+    assert store.count({"when": {"$gte": aware}}) == 1  # operands are converted the same way
+
+
+def test_numpy_values_are_stored_as_python_values(store):
+    store.update({"task_id": "a", "n": np.int64(4), "x": np.float32(0.5), "v": np.arange(3)})
+    assert store.query_one() == {"task_id": "a", "n": 4, "x": 0.5, "v": [0, 1, 2]}
+    assert store.count({"v": 2}) == 1
+
+
+def test_values_the_index_cannot_hold_are_refused_naming_the_document(store):
+    with pytest.raises(InvalidDocumentError, match="'a'"):
+        store.update({"task_id": "a", "when": dt.date(2024, 1, 1)})
+    with pytest.raises(InvalidDocumentError, match="field names must be strings"):
+        store.update({"task_id": "b", "x": {1: "one"}})
+    assert store.count() == 0
+
+
+@pytest.mark.parametrize(("criteria", "expected"), [
+    ({"flag": 1}, []),  # mongomock: True == 1
+    ({"tags": {"$all": []}}, []),  # mongomock: everything
+    ({"sub": {}}, ["e"]),  # mongomock: also documents without sub
+    ({"sub.x": None}, ["a", "b", "c", "d", "e"]),  # mongomock: not when sub is a scalar
+    ({"sub": {"$size": 1}}, []),  # mongomock: counts keys of dicts, and truthy scalars
+    ({"n": {"$gte": None}}, ["a", "b", "d", "e"]),  # MongoDB: $gte null is equality
+])
+def test_mongodb_semantics_where_mongomock_differs(store, criteria, expected):
+    store.update([{"task_id": "a", "flag": True, "tags": ["x"], "sub": 5},
+                  {"task_id": "b", "flag": False, "sub": {"y": 2}},
+                  {"task_id": "c", "n": 3, "sub": {"x": None}},
+                  {"task_id": "d", "n": None},
+                  {"task_id": "e", "sub": {}}])
+    assert keys(store.query(criteria)) == expected
+
+
+def test_arrays_match_by_element_size_all_and_elem_match(store):
+    store.update([
+        {"task_id": "a", "elements": ["Fe", "O"], "runs": [{"e": -1.5, "ok": True}, {"e": 2}]},
+        {"task_id": "b", "elements": ["Na", "Cl"], "runs": [{"e": 3, "ok": False}]},
+        {"task_id": "c", "elements": "Si", "runs": {"e": -4}},
+    ])
+    assert keys(store.query({"elements": "Fe"})) == ["a"]
+    assert keys(store.query({"elements": ["Na", "Cl"]})) == ["b"]
+    assert keys(store.query({"elements": {"$size": 2}})) == ["a", "b"]
+    assert keys(store.query({"elements": {"$all": ["O", "Fe"]}})) == ["a"]
+    assert keys(store.query({"runs.e": {"$lt": 0}})) == ["a", "c"]
+    assert keys(store.query({"runs": {"$elemMatch": {"e": {"$gt": 0}, "ok": False}}})) == ["b"]
+    assert keys(store.query({"elements.0": "Na"})) == ["b"]  # positional
+    assert keys(store.query({"elements": {"$regex": "^f", "$options": "i"}})) == ["a"]
+    assert keys(store.query({"elements": {"$regex": "(?<=N)a"}})) == ["b"]  # not in RE2
+
+
+def test_sort_follows_mongodb_type_order_with_ints_and_floats_together(store):
+    values = [True, "b", 2.5, None, dt.datetime(2024, 1, 1), {"x": 1}, 2, "a", -1, [0, 9]]
+    store.update([{"task_id": i, "v": v} for i, v in enumerate(values)] + [{"task_id": 99}])
+    ordered = [d.get("v", "missing") for d in store.query(sort={"v": 1, "task_id": 1})]
+    assert ordered == [None, "missing", -1, [0, 9], 2, 2.5, "a", "b", {"x": 1}, True,
+                       dt.datetime(2024, 1, 1)]
+    # numbers only, and arrays holding one; [0, 9] sorts by its first element
+    assert keys(store.query({"v": {"$gt": 1}}, sort={"v": -1})) == [2, 6, 9]
+    assert keys(store.query({"v": {"$gt": 1}}, sort={"v": -1}, skip=1, limit=1)) == [6]
+
+
+def test_schema_grows_and_a_path_that_turns_into_an_array_keeps_its_old_rows(store):
+    store.update([{"task_id": "a", "x": 1}, {"task_id": "b", "x": "one"}])
+    store.update([{"task_id": "c", "x": [1, 3], "new": {"deep": True}}])
+    assert keys(store.query({"x": 1})) == ["a", "c"]
+    assert keys(store.query({"x": {"$gte": 3}})) == ["c"]
+    assert keys(store.query({"new.deep": True})) == ["c"]
+    assert keys(store.query(sort={"x": -1, "task_id": 1})) == ["b", "a", "c"]
+    reopened = store.connection.execute(
+        "SELECT count(*) FROM s3x_paths_1 WHERE multi").fetchone()[0]
+    assert reopened == 1
+
+
+def test_one_entry_per_key_whatever_the_batches_and_threads(store):
+    store.update([{"task_id": 1, "v": "first"}, {"task_id": 1.0, "v": "last"}])
+    assert store.query(properties=["v"]).__next__() == {"v": "last"}
+
+    def writer(n: int) -> None:
+        for i in range(20):
+            store.update([{"task_id": f"k{i % 5}", "by": n, "i": i}])
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.count() == 6
+    assert sorted(store.distinct("task_id"), key=str) == [1, "k0", "k1", "k2", "k3", "k4"]
+
+
+def test_unknown_operators_and_bad_arguments_are_query_errors(store):
+    store.update({"task_id": "a", "n": 1})
+    with pytest.raises(QueryError, match=r"\$where"):
+        store.count({"$where": "this.n > 1"})
+    with pytest.raises(QueryError, match=r"\$size on 'n'"):
+        store.count({"n": {"$size": "two"}})
+    with pytest.raises(QueryError, match=r"\$type on 'n'"):
+        store.count({"n": {"$type": "decimal-ish"}})
+
+
+def test_criteria_values_and_field_names_are_never_sql(store):
+    hostile = "x'); DROP TABLE s3x_data_1; --"
+    store.update([{"task_id": hostile, hostile: hostile, "n": 1}])
+    assert keys(store.query({hostile: hostile})) == [hostile]
+    assert store.count({"n": {"$in": [hostile, 1]}}) == 1
+    assert store.query_one(properties=[hostile]) == {hostile: hostile}
+
+
+def test_update_by_other_fields_replaces_in_place(store):
+    store.update([{"task_id": "a", "f": "Si"}, {"task_id": "b", "f": "Ge"}])
+    store.update({"task_id": "c", "f": "Si", "v": 2}, key="f")
+    assert [(d["task_id"], d["f"]) for d in store.query()] == [("c", "Si"), ("b", "Ge")]
+
+
+def test_frames_hooks_read_arrow_the_inventory_and_samples(store):
+    store.update([{"task_id": f"k{i}", "n": i, "x": i / 2, "s": "Fe" if i % 2 else "O",
+                   "when": dt.datetime(2024, 1, 1 + i), "calc": {"encut": 500 + i},
+                   "el": ["Fe", "O"][: i % 3], "mixed": i if i % 2 else "odd"}
+                  for i in range(10)])
+    table = store._find_arrow(Query({"n": {"$gte": 5}}, ["n", "calc", "el", "when"],
+                                    [("n", -1)], 1, 3))
+    assert table.column_names == ["n", "calc.encut", "el", "when"]
+    assert table.to_pydict()["n"] == [8, 7, 6] and str(table.schema.field("n").type) == "int64"
+    assert table.to_pydict()["el"] == [["Fe", "O"], ["Fe"], []]
+    assert store._find_arrow(Query({}, ["mixed"])) is None  # mixed types: built from dicts
+    inventory = store._inventory().set_index("field")
+    assert inventory.loc["mixed", "types"] == "int, str"
+    assert inventory.loc["el", "types"] == "list[str]"
+    assert (inventory.loc["s", "distinct"], inventory.loc["n", "count"]) == (2, 10)
+    assert inventory.index[0] == "task_id" and inventory.attrs["sampled"] == 10
+    assert len(store._sample(4)) == 4 and len(store._sample(50)) == 10
+
+
+def test_a_second_process_cannot_open_the_file_for_writing(tmp_path):
+    path = tmp_path / "idx.duckdb"
+    code = ("import sys; from s3explore import DuckDBStore, StoreConnectionError\n"
+            "s = DuckDBStore('index', path=sys.argv[1], read_only=sys.argv[2] == 'ro')\n"
+            "try:\n    s.connect(); print('opened', s.count())\n"
+            "except StoreConnectionError as e:\n    print('refused', e)\n")
+
+    def other(mode: str) -> str:
+        return subprocess.run([sys.executable, "-c", code, str(path), mode], text=True,
+                              capture_output=True, check=True, timeout=120).stdout
+
+    with DuckDBStore("index", path=path) as writer:
+        writer.update({"task_id": "a"})
+        answer = other("rw")
+        assert answer.startswith("refused") and "one writer per file" in answer
+        assert "refused" in other("ro")
+    assert other("ro").strip() == "opened 1"
+    assert other("rw").strip() == "opened 1"
+    with DuckDBStore("index", path=path, read_only=True) as reader:
+        assert reader.count() == 1
+        with pytest.raises(StoreConnectionError, match="read-only"):
+            reader.update({"task_id": "b"})
+
+
+def test_a_file_index_survives_reopening_and_pickles_by_its_path(tmp_path):
+    path = str(tmp_path / "idx.duckdb")
+    with DuckDBStore("runs", path=path) as store:
+        store.update([{"task_id": "a", "x": [1, 2]}, {"task_id": "b", "x": 3}])
+        copy = pickle.loads(pickle.dumps(store))
+    with copy:
+        assert keys(copy.query({"x": 2})) == ["a"]
+        assert copy == DuckDBStore("runs", path=path)
+    memory = DuckDBStore("m")
+    with memory:
+        memory.update({"task_id": "a"})
+        with pickle.loads(pickle.dumps(memory)) as arrived:
+            assert arrived.count() == 0  # an in-memory index does not travel
+
+
+def test_constructor_validation(tmp_path):
+    with pytest.raises(ConfigurationError, match="collection_name"):
+        DuckDBStore("")
+    with pytest.raises(ConfigurationError, match="read_only"):
+        DuckDBStore("x", read_only=True)
+    with pytest.raises(StoreConnectionError, match="does not exist"):
+        DuckDBStore("x", path=tmp_path / "none.duckdb", read_only=True).connect()
+    with pytest.raises(StoreConnectionError, match="folder"):
+        DuckDBStore("x", path=tmp_path / "no" / "idx.duckdb").connect()
+
+
+def test_s3store_on_a_duckdb_index(make_store, tmp_path):
+    store = make_store(index=DuckDBStore("objects", path=tmp_path / "idx.duckdb"),
+                       searchable_fields=["formula", "nsites"])
+    docs = [{"task_id": f"mp-{i}", "formula": ["Fe2O3", "Si"][i % 2], "nsites": i,
+             "sites": list(range(i))} for i in range(12)]
+    assert store.update(docs).ok
+    assert keys(store.query({"formula": "Si"}, sort={"nsites": -1}, limit=2)) == ["mp-11",
+                                                                                 "mp-9"]
+    assert store.query_one({"task_id": "mp-4"})["sites"] == [0, 1, 2, 3]
+    store.index.remove_docs({"task_id": "mp-3"})
+    report = store.verify(repair=True)
+    assert report.orphans == ["mp-3"] and store.verify().ok
+    assert store.count({"nsites": {"$gte": 6}}) == 6
