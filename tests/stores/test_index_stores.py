@@ -234,6 +234,8 @@ def test_monty_write_errors_are_store_errors(monkeypatch):
     def broken(*args, **kwargs):
         raise MontyError("disk I/O error")
 
+    # a dotted key takes montydb's own replace_one (plain keys take the batched path,
+    # whose failures tests/stores/test_monty_writes.py covers)
     monkeypatch.setattr(store.collection, "replace_one", broken)
     with pytest.raises(StoreConnectionError, match="writing 1 documents to the index monty://"):
-        store.update({"task_id": "a"})
+        store.update({"calc": {"id": "a"}}, key="calc.id")
