@@ -19,7 +19,7 @@ import msgpack
 import numpy as np
 
 from s3explore._codec._body import LAST_UPDATED, _decode_hook, _encode_value, pack
-from s3explore._codec._compression import get_codec
+from s3explore._codec._compression import get_codec, sniff_compression
 from s3explore._errors import CorruptObjectError
 
 CHUNK = 1 << 20  # bytes per piece handed on while encoding and read while decoding
@@ -128,6 +128,10 @@ def encode_chunks(doc: Mapping, compression: str | None, level: int | None = Non
 # ---------------------------------------------------------------- decoding
 
 
+class _Truncated(zlib.error):
+    """The zlib stream ends before its end marker (zlib.decompress refuses such a body)."""
+
+
 class _ZlibReader(io.RawIOBase):
     """A file-like view of a zlib stream being decompressed from ``source``."""
 
@@ -147,7 +151,8 @@ class _ZlibReader(io.RawIOBase):
             if not data:
                 self._buffer = self._z.flush()
                 if not self._buffer:
-                    raise zlib.error("the zlib stream is truncated")
+                    raise _Truncated("Error -5 while decompressing data: incomplete or "
+                                     "truncated stream")
                 break
             self._buffer = self._z.decompress(data, len(target))
         n = min(len(target), len(self._buffer))
@@ -191,6 +196,7 @@ class CountingReader(io.RawIOBase):
         self.count = 0
         self._hasher = hasher
         self._wrap = source_errors  # errors here are the network's, not the body's
+        self.head = b""  # the first bytes, to name what a body that does not decompress is
 
     def readable(self) -> bool:
         return True
@@ -202,6 +208,8 @@ class CountingReader(io.RawIOBase):
             if not self._wrap or isinstance(exc, _SourceFailed):
                 raise
             raise _SourceFailed(exc) from exc
+        if len(self.head) < 16:
+            self.head += data[: 16 - len(self.head)]
         self.count += len(data)
         if self._hasher is not None:
             self._hasher.update(data)
@@ -251,16 +259,22 @@ def decode_stream(source: BinaryIO, compression: str | None, key: str | None = N
             unpacker.skip()
         except msgpack.OutOfData:
             pass
-        except errors:
-            pass  # bytes after the compressed stream: ignored, as one-shot decompression does
+        except errors as exc:
+            if isinstance(exc, _Truncated):
+                raise
+            # bytes after the compressed stream: ignored, as one-shot decompression does
         else:
             raise msgpack.ExtraData(doc, b"")
+        if isinstance(reader, _ZlibReader):
+            reader.read(1)  # the end marker and checksum must be there (zlib.decompress)
     except _SourceFailed as failed:
         raise failed.error from None
     except errors as exc:
+        found = sniff_compression(source.head) or "not compressed"
         raise CorruptObjectError(
             f"object {key!r} is declared {compression} but its body does not decompress "
-            f"({exc}); rewrite it with update() or check who wrote it", key=key) from exc
+            f"({found}: {exc}); rewrite it with update() or check who wrote it",
+            key=key) from exc
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
         raise CorruptObjectError(
             f"object {key!r} is not a valid msgpack document ({type(exc).__name__}: {exc})",
