@@ -3,7 +3,7 @@
 Dask schedules; s3explore only cuts the work. Partitions are key ranges computed in the
 index store (``_plan``); each task queries its slice of the index and fetches its objects in
 parallel inside the worker (``s3_workers`` threads, as ``query_df`` does in one process).
-Stores travel to workers pickled without their clients and reconnect there (``_workers``);
+Stores travel to workers copied without their clients and reconnect there (``_workers``);
 an index that lives in this process's memory is refused before any task runs when the
 workers are other processes.
 

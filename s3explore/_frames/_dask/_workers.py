@@ -1,6 +1,6 @@
 """Stores on Dask workers: how they travel, where they reconnect, and what cannot travel.
 
-A store goes into the task graph wrapped in a ``StoreRef``: pickled without its clients (the
+A store goes into the task graph wrapped in a ``StoreRef``: copied without its clients (the
 stores' ``__getstate__``), shown by the store's own repr (no secrets), and tokenized by a
 keyed digest, so neither task keys nor reprs are derived from readable configuration. On a
 worker the first task that needs it reconnects a copy (profile names resolve there, inline
@@ -15,8 +15,8 @@ import collections
 import contextlib
 import hashlib
 import hmac
+import json
 import os
-import pickle
 import sys
 import threading
 import uuid
@@ -27,6 +27,7 @@ from typing import Any
 from s3explore._errors import ConfigurationError
 from s3explore._frames._read import index_of
 from s3explore._stores import DuckDBStore, MemoryStore, MontyStore
+from s3explore._stores._config import Sealed
 
 PROCESS = uuid.uuid4().hex  # tells this process apart from workers, whatever their pid
 _SALT = os.urandom(32)  # tokens are keyed digests: equal within a session, opaque outside
@@ -70,13 +71,21 @@ def writer_error(index: Any) -> ConfigurationError:
         "DuckDBStore(..., read_only=True) for the analysis")
 
 
+def _fingerprint(store: Any) -> bytes:
+    """The store's whole configuration, credentials included (only ever hashed, salted)."""
+    def reveal(value: Any) -> Any:
+        return repr(value.unseal()) if isinstance(value, Sealed) else repr(value)
+
+    return json.dumps(store.as_dict(), sort_keys=True, default=reveal).encode()
+
+
 class StoreRef:
     """A store as it travels in a task graph (see the module docstring)."""
 
     def __init__(self, store: Any) -> None:
         self.store = store
         try:
-            digest = hmac.new(_SALT, pickle.dumps(store), hashlib.sha256).hexdigest()
+            digest = hmac.new(_SALT, _fingerprint(store), hashlib.sha256).hexdigest()
         except Exception:  # cannot travel; fine for the threaded scheduler, which never copies
             digest = uuid.uuid4().hex
         self.token = f"{type(store).__name__}-{digest[:16]}"
