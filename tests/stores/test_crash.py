@@ -1,8 +1,9 @@
 """A process killed with SIGKILL in the middle of an update loses nothing that was indexed.
 
 The update runs in a child process against the session's S3 endpoint (in this process)
-with an on-disk MontyStore index; the test kills it once objects are landing, then checks
-the bucket and the index it left behind, and reruns the update to completion.
+with an on-disk index (a DuckDB file, and a MontyStore file); the test kills it once objects
+are landing, then checks the bucket and the index it left behind, and reruns the update to
+completion.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 
 import pytest
 
-from s3explore import MontyStore, S3Store
+from s3explore import DuckDBStore, MontyStore, S3Store
 from s3explore.local_s3 import LocalS3
 from tests.conftest import CREDENTIALS
 
@@ -28,8 +29,8 @@ CHILD = textwrap.dedent(
     import sys
     from tests.stores.test_crash import crash_docs, crash_store
 
-    endpoint, bucket, path = sys.argv[1:4]
-    store = crash_store(endpoint, bucket, path)
+    endpoint, bucket, path, kind = sys.argv[1:5]
+    store = crash_store(endpoint, bucket, path, kind)
     store.connect()
     print(store.update(crash_docs(), workers=4, chunk_size={chunk}), flush=True)
     """
@@ -42,9 +43,11 @@ def crash_docs():
         yield {"task_id": f"run/{i:05d}", "step": i, "energy": -1.5 * i, "payload": "x" * 300}
 
 
-def crash_store(endpoint: str, bucket: str, path: str) -> S3Store:
-    return S3Store(MontyStore("crash", database_path=path), bucket, s3_profile=dict(CREDENTIALS),
-                   endpoint_url=endpoint, compress=True, searchable_fields=["step", "energy"])
+def crash_store(endpoint: str, bucket: str, path: str, kind: str) -> S3Store:
+    index = (DuckDBStore("crash", path=f"{path}.duckdb") if kind == "duckdb"
+             else MontyStore("crash", database_path=path))
+    return S3Store(index, bucket, s3_profile=dict(CREDENTIALS), endpoint_url=endpoint,
+                   compress=True, searchable_fields=["step", "energy"])
 
 
 def count_objects(s3_server: LocalS3, bucket: str) -> int:
@@ -58,12 +61,13 @@ def listed(s3_server: LocalS3, bucket: str) -> set[str]:
             for o in page.get("Contents", [])}
 
 
+@pytest.mark.parametrize("kind", ["duckdb", "monty"])
 def test_sigkill_mid_update_leaves_no_entry_without_object_and_rerun_completes(
-    s3_server, bucket, tmp_path, request, record_property
+    s3_server, bucket, tmp_path, request, record_property, kind
 ):
     path = str(tmp_path / "index")
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, s3_server.endpoint_url, bucket, path],
+        [sys.executable, "-c", CHILD, s3_server.endpoint_url, bucket, path, kind],
         cwd=request.config.rootpath, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -83,7 +87,7 @@ def test_sigkill_mid_update_leaves_no_entry_without_object_and_rerun_completes(
 
     landed = listed(s3_server, bucket)
     assert KILL_AFTER <= len(landed) < DOCS, "the kill must hit the middle of the update"
-    store = crash_store(s3_server.endpoint_url, bucket, path)
+    store = crash_store(s3_server.endpoint_url, bucket, path, kind)
     store.connect()
     try:
         entries = {e["task_id"]: e for e in store.index.query()}
