@@ -12,6 +12,7 @@ from traitlets import Int, Unicode, observe
 
 from s3explore._errors import ConfigurationError, QueryError, S3ExploreError
 from s3explore._stores import StoredObject
+from s3explore._stores._mongo_uri import query_time_limit
 from s3explore.widgets._base import ErrorBox, Hooks, StoreWidget
 from s3explore.widgets._filters import EXAMPLES, combine, parse_filter
 from s3explore.widgets._state import Pager, SortState, check_page_size
@@ -20,6 +21,9 @@ from s3explore.widgets._table import Row, Table
 from s3explore.widgets._viewer import DocumentViewer
 
 PAGE_SIZES = (10, 25, 50, 100)
+# What one page may cost a MongoDB server (maxTimeMS): text typed into the filter box must
+# not keep it busy for the API's default minute.
+PAGE_TIME_LIMIT_MS = 10_000
 
 
 class IndexBrowser(StoreWidget):
@@ -188,11 +192,12 @@ class IndexBrowser(StoreWidget):
         pager = self._pager if pager is None else pager
         sort = self._sort if sort is None else sort
         try:
-            if recount:
-                pager = pager.with_total(self.store.count(criteria))
-            rows = self.store.query_df(criteria, fields=self.fields,
-                                       sort=sort.as_sort(self.store.key), skip=pager.skip,
-                                       limit=pager.limit)
+            with query_time_limit(PAGE_TIME_LIMIT_MS):
+                if recount:
+                    pager = pager.with_total(self.store.count(criteria))
+                rows = self.store.query_df(criteria, fields=self.fields,
+                                           sort=sort.as_sort(self.store.key), skip=pager.skip,
+                                           limit=pager.limit)
         except S3ExploreError as exc:
             if raise_errors:
                 raise

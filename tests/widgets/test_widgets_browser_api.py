@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipywidgets as widgets
 import pytest
 
-from s3explore import ConfigurationError, MongoStore
-from s3explore.widgets import IndexBrowser
+from s3explore import ConfigurationError, MemoryStore, MongoStore
+from s3explore.widgets import IndexBrowser, _browser
 from tests._faulty_index import FlakyMongoClient
 
 DOCS = [{"task_id": f"k-{i:02d}", "formula": ["NaCl", "Si"][i % 2], "nsites": i, "band_gap": i / 4}
@@ -153,3 +153,21 @@ def test_python_criteria_are_not_limited_by_the_box(mongo_index):
     assert browser.total == 4
     browser.apply_filter('{"formula": {"$regex": "^N"}}')
     assert browser.total == 2 and browser.state == "ready"
+
+
+def test_pages_run_under_a_short_mongodb_time_limit():
+    from s3explore._stores import _mongo_uri
+
+    seen = []
+
+    class Recording(MemoryStore):
+        def count(self, criteria=None):
+            seen.append(_mongo_uri._TIME_LIMIT.get())
+            return super().count(criteria)
+
+    store = Recording("time-limit")
+    store.connect()
+    store.update([{"task_id": f"mp-{i}", "n": i} for i in range(3)])
+    IndexBrowser(store)
+    assert seen and set(seen) == {_browser.PAGE_TIME_LIMIT_MS}
+    assert _mongo_uri._TIME_LIMIT.get() is None  # only while the page loads
