@@ -119,7 +119,11 @@ def inventory(store: DuckDBStore) -> pd.DataFrame:
                 here = f"{t} <> {DICT}"
                 distinct = " + ".join(
                     f"count(DISTINCT CASE WHEN {here} THEN {info.col(s)} END)"
-                    for s in ("n", "s", "b", "d", "k") if info.col(s)) or "0"
+                    for s in ("n", "s", "b", "d", "k") if info.col(s))
+                if info.col("ek"):  # arrays: their elements' encodings tell them apart
+                    distinct += (" + " if distinct else "") + (
+                        f"count(DISTINCT CASE WHEN {t} = {LIST} THEN {info.col('ek')} END)")
+                distinct = distinct or "0"
                 items = f"bit_or({info.col('it')})" if info.col("it") else "0"
                 selects += [f"count({t}) FILTER (WHERE {here})",
                             f"bit_or(1::INTEGER << {t}) FILTER (WHERE {here})",

@@ -1,9 +1,10 @@
 """Documents to shadow-column values: what each dotted path holds, the way MongoDB sees it.
 
-For every path a document reaches (through dicts, and through arrays of dicts as MongoDB
-does), ``walk`` records the *direct* value (reached through dicts only) or, below an array,
-the list of candidate values (``NOTHING`` where an element lacks the path). ``PathColumns``
-turns those into the typed column values of one batch (see ``_schema`` for the columns).
+A batch is walked once (``walk_batch``): for every path, the rows that reach it through dicts
+with their *direct* values, and the rows that reach it below an array of documents with
+their candidate values (``NOTHING`` where an element lacks the path). ``PathColumns`` turns
+one path's slot into typed column values (see ``_schema`` for the columns); a path holding
+one scalar type in every row takes a fast path without per-value work.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from s3explore._stores._duckdb._values import (
     BRACKET,
     BYTES,
     DATE,
-    DICT,
     EMPTY_ARRAY_KEY,
     EXACT_INT,
     FLOAT,
@@ -25,15 +25,17 @@ from s3explore._stores._duckdb._values import (
     NONE,
     NOTHING,
     STR,
+    TAG_OF,
     enc,
     tag_of,
 )
 
-# value column (suffix) holding each tag: direct values, sort overrides, element lists
-VALUE_COLUMN = {INT: "n", FLOAT: "n", STR: "s", BOOL: "b", DATE: "d", DICT: "k", LIST: "k",
-                BYTES: "k"}
+# value column (suffix) for each tag; dicts have none (their fields have columns)
+VALUE_COLUMN = {INT: "n", FLOAT: "n", STR: "s", BOOL: "b", DATE: "d", LIST: "k", BYTES: "k"}
 SORT_COLUMN = {"n": "on", "s": "os", "b": "obb", "d": "od", "k": "ok"}
 ELEMENT_COLUMN = {"n": "en", "s": "es", "b": "eb", "d": "ed", "k": "ek"}
+_SCALAR_TAGS = frozenset({NONE, INT, FLOAT, STR, BOOL, DATE})
+_GOOD_NAMES: set[str] = set()  # field names already checked
 
 Entry = tuple[Any, list | None]  # (direct value or NOTHING, candidates below arrays or None)
 
@@ -46,7 +48,59 @@ def addressable(name: Any) -> bool:
     return bool(name) and "." not in name and not name.startswith("$")
 
 
+class Slot:
+    """One path over one batch: direct values by row, and candidates below arrays by row."""
+
+    __slots__ = ("lists", "rows", "values", "via_cands", "via_rows")
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.values: list = []
+        self.via_rows: list[int] = []
+        self.via_cands: list[list] = []
+        self.lists = False  # some direct value is an array
+
+    @property
+    def multi(self) -> bool:
+        return self.lists or bool(self.via_rows)
+
+
+def walk_batch(docs: list[dict]) -> dict[str, Slot]:
+    slots: dict[str, Slot] = {}
+    for row, doc in enumerate(docs):
+        _walk_into(doc, "", row, slots)
+    return slots
+
+
+def _walk_into(doc: dict, prefix: str, row: int, slots: dict[str, Slot]) -> None:
+    for name, value in doc.items():
+        if name not in _GOOD_NAMES:
+            if not addressable(name):
+                continue
+            if len(_GOOD_NAMES) < 100_000:
+                _GOOD_NAMES.add(name)
+        path = prefix + name
+        slot = slots.get(path)
+        if slot is None:
+            slot = slots[path] = Slot()
+        slot.rows.append(row)
+        slot.values.append(value)
+        kind = type(value)
+        if kind is dict:
+            if value:
+                _walk_into(value, path + ".", row, slots)
+        elif kind is list:
+            slot.lists = True
+            for rel, cands in _walk_list(value).items():
+                below = slots.get(f"{path}.{rel}")
+                if below is None:
+                    below = slots[f"{path}.{rel}"] = Slot()
+                below.via_rows.append(row)
+                below.via_cands.append(cands)
+
+
 def walk(doc: dict) -> dict[str, Entry]:
+    """One document's paths: ``path -> (direct value or NOTHING, candidates or None)``."""
     out: dict[str, Entry] = {}
     _walk_dict(doc, "", out)
     return out
@@ -93,6 +147,15 @@ def _walk_list(items: list) -> dict[str, list]:
     return merged
 
 
+def _scatter(rows: list[int], values: list, size: int) -> list:
+    if len(rows) == size:  # rows are increasing and distinct: every row, in order
+        return values
+    column = [None] * size
+    for row, value in zip(rows, values, strict=True):
+        column[row] = value
+    return column
+
+
 class PathColumns:
     """The column values of one path over one batch of ``rows`` documents."""
 
@@ -105,17 +168,40 @@ class PathColumns:
         self.via = False  # reached below an array
         self.big = False  # an int beyond EXACT_INT
 
+    def fill(self, slot: Slot) -> PathColumns:
+        kinds = set(map(type, slot.values))
+        tag = TAG_OF.get(next(iter(kinds))) if len(kinds) == 1 else None
+        if not self.multi and tag in _SCALAR_TAGS:  # one scalar type: whole columns at once
+            self.tags = 1 << tag
+            self.values["t"] = _scatter(slot.rows, [tag] * len(slot.rows), self.rows)
+            suffix = VALUE_COLUMN.get(tag)
+            if suffix is not None:
+                values = slot.values
+                if tag == INT and max(map(abs, values)) > EXACT_INT:
+                    self.big = True
+                    values = [float(v) for v in values]
+                self.values[suffix] = _scatter(slot.rows, values, self.rows)
+            return self
+        for row, value in zip(slot.rows, slot.values, strict=True):
+            self.add(row, (value, None))
+        for row, cands in zip(slot.via_rows, slot.via_cands, strict=True):
+            self.add(row, (NOTHING, cands))
+        return self
+
     def _set(self, suffix: str, row: int, value: Any) -> None:
         column = self.values.get(suffix)
         if column is None:
             column = self.values[suffix] = [None] * self.rows
         column[row] = value
 
-    def _value(self, prefix: dict | None, row: int, value: Any, tag: int) -> None:
+    def _value(self, prefix: dict | None, row: int, value: Any, tag: int,
+               encoded: bytes | None = None) -> None:
         """Store ``value`` in its typed column (``prefix`` maps to the sort-override ones)."""
         suffix = VALUE_COLUMN.get(tag)
         if suffix is None:
-            return
+            if prefix is None:
+                return
+            suffix = "k"  # a dict as the sort key
         if prefix is not None:
             suffix = prefix[suffix]
         if suffix in ("n", "on"):
@@ -123,26 +209,59 @@ class PathColumns:
                 self.big = True
             value = float(value)
         elif suffix in ("k", "ok"):
-            value = enc(value)
+            value = encoded if encoded is not None else enc(value)
         self._set(suffix, row, value)
+
+    def _plain_list(self, row: int, items: list) -> bool:
+        """A direct array of one scalar type (``["Fe", "O"]``), the common case, without
+        per-item work; False for any other array."""
+        kinds = set(map(type, items))
+        tag = TAG_OF.get(next(iter(kinds))) if len(kinds) == 1 else None
+        suffix = VALUE_COLUMN.get(tag) if tag in _SCALAR_TAGS else None
+        if suffix is None:
+            return False
+        encoded = enc(items)
+        self.tags |= 1 << LIST
+        self.items |= 1 << tag
+        self._set("t", row, LIST)
+        self._set("it", row, 1 << tag)
+        if suffix == "n":
+            if tag == INT and max(map(abs, items)) > EXACT_INT:
+                self.big = True
+            self._set("en", row, [float(v) for v in items])
+        else:
+            self._set(ELEMENT_COLUMN[suffix], row, items)
+        self._set("ek", row, [encoded])
+        self._set("x", row, True)
+        self._set("u", row, False)
+        self._set("z", row, [len(items)])
+        self._set("ob", row, BRACKET[tag])
+        self._value(SORT_COLUMN, row, items[0], tag)
+        return True
 
     def add(self, row: int, entry: Entry) -> None:
         direct, cands = entry
+        if self.multi and cands is None and type(direct) is list and direct and (
+                self._plain_list(row, direct)):
+            return
+        encoded = None
         if direct is not NOTHING:
             tag = tag_of(direct)
             self.tags |= 1 << tag
             self._set("t", row, tag)
-            self._value(None, row, direct, tag)
             if tag == LIST:
+                encoded = enc(direct)
                 for item in direct:
                     self.items |= 1 << tag_of(item)
                 if self.multi:
                     self._set("it", row, _item_bits(direct))
+            else:  # an array's own encoding is among its elements (ek)
+                self._value(None, row, direct, tag)
         else:
             self.via = True
         if not self.multi:
             return
-        self._elements(row, [direct] if cands is None else cands)
+        self._elements(row, [direct] if cands is None else cands, encoded)
         if cands is None and type(direct) is not list:
             return  # a plain direct value is its own sort key
         if cands is None:
@@ -161,7 +280,9 @@ class PathColumns:
         self._set("ob", row, BRACKET[tag])
         self._value(SORT_COLUMN, row, first, tag)
 
-    def _elements(self, row: int, cands: list) -> None:
+    def _elements(self, row: int, cands: list, encoded: bytes | None) -> None:
+        """What MongoDB matches against: each candidate, and the items of array ones.
+        Dicts are left out: criteria with dict operands run through s3x_match."""
         lists: dict[str, list] = {}
         exists = nullish = False
         sizes = []
@@ -174,7 +295,10 @@ class PathColumns:
                 sizes.append(len(cand))
                 for item in cand:
                     nullish |= _element(lists, item)
-            nullish |= _element(lists, cand)
+                lists.setdefault("ek", []).append(encoded if len(cands) == 1 and encoded
+                                                  else enc(cand))
+            else:
+                nullish |= _element(lists, cand)
         self._set("x", row, exists)
         self._set("u", row, nullish)
         if sizes:
@@ -188,9 +312,11 @@ def _element(lists: dict[str, list], item: Any) -> bool:
     tag = tag_of(item)
     if tag == NONE:
         return True
-    suffix = ELEMENT_COLUMN[VALUE_COLUMN[tag]]
-    value = enc(item) if suffix == "ek" else float(item) if suffix == "en" else item
-    lists.setdefault(suffix, []).append(value)
+    suffix = VALUE_COLUMN.get(tag)
+    if suffix is None:
+        return False  # a dict
+    value = enc(item) if suffix == "k" else float(item) if suffix == "n" else item
+    lists.setdefault(ELEMENT_COLUMN[suffix], []).append(value)
     return False
 
 
@@ -199,3 +325,4 @@ def _item_bits(items: list) -> int:
     for item in items:
         bits |= 1 << tag_of(item)
     return bits
+

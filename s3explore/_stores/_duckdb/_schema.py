@@ -12,7 +12,7 @@ Shadow columns of a path (created when first needed):
 
 - direct value (reached through dicts only): ``t`` type tag (NULL: missing), ``n`` number
   (DOUBLE), ``s`` string, ``b`` bool, ``d`` datetime (naive UTC), ``k`` sortable encoding of
-  dicts, arrays and bytes;
+  bytes (a dict has columns for its fields, an array is described by the multi columns);
 - once the path has held an array or been reached below one ("multi"): the values MongoDB
   matches against (elements of arrays, and the arrays themselves) in ``en es eb ed ek``,
   ``x`` exists, ``u`` matches null, ``z`` array sizes, ``it`` item types of direct arrays,
@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from s3explore._stores._duckdb._values import BOOL, BYTES, DATE, DICT, FLOAT, INT, LIST, STR
+from s3explore._stores._duckdb._values import BOOL, BYTES, DATE, FLOAT, INT, STR
 
 DIRECT_TYPES = {"t": "UTINYINT", "n": "DOUBLE", "s": "VARCHAR", "b": "BOOLEAN",
                 "d": "TIMESTAMP", "k": "BLOB"}
@@ -36,8 +36,7 @@ MULTI_TYPES = {"en": "DOUBLE[]", "es": "VARCHAR[]", "eb": "BOOLEAN[]", "ed": "TI
                "obb": "BOOLEAN", "od": "TIMESTAMP", "ok": "BLOB"}
 COLUMN_TYPES = {**DIRECT_TYPES, **MULTI_TYPES}
 # direct value columns needed for each tag
-TAG_COLUMNS = {INT: "n", FLOAT: "n", STR: "s", BOOL: "b", DATE: "d", DICT: "k", LIST: "k",
-               BYTES: "k"}
+TAG_COLUMNS = {INT: "n", FLOAT: "n", STR: "s", BOOL: "b", DATE: "d", BYTES: "k"}
 ELEMENTS = {"n": "en", "s": "es", "b": "eb", "d": "ed", "k": "ek"}
 MAX_PATHS = 4000  # beyond this many distinct paths, new ones get no shadow columns
 

@@ -20,8 +20,9 @@ from typing import Any
 
 from s3explore._errors import QueryError
 from s3explore._query import check_regex
+from s3explore._stores._duckdb import _match
 from s3explore._stores._duckdb._rows import ELEMENT_COLUMN, VALUE_COLUMN
-from s3explore._stores._duckdb._schema import Catalog, PathInfo
+from s3explore._stores._duckdb._schema import Catalog, PathInfo, bits
 from s3explore._stores._duckdb._values import (
     BOOL,
     BRACKET,
@@ -195,6 +196,9 @@ class Translator:
     def use_fallback(self, clause: dict) -> str:
         return f"s3x_match(_doc, {self.p(self.fallback(_operand(clause)))})"
 
+    def dict_test(self, path: str, op: str, operands: list[dict]) -> str:
+        return f"s3x_match(_doc, {self.p(self.fallback(_match.DictTest(path, op, operands)))})"
+
     # ------------------------------------------------------------ leaves
 
     def present(self, info: PathInfo) -> str:
@@ -218,6 +222,8 @@ class Translator:
             return self.is_null(info)
         if info is None:
             return FALSE
+        if type(value) is dict:  # dicts have no column of their own
+            return self.dict_test(path, "$eq", [value])
         suffix, param = self.typed(value)
         if info.multi:
             col = info.col(ELEMENT_COLUMN[suffix])
@@ -241,7 +247,12 @@ class Translator:
         info = self.info(path)
         parts: list[str] = []
         groups: dict[str, list] = {}
+        dicts = [v for v in values if type(v) is dict]
+        if dicts and info is not None:
+            parts.append(self.dict_test(path, "$eq", dicts))
         for value in values:
+            if type(value) is dict:
+                continue
             if value is None or isinstance(value, re.Pattern):
                 parts.append(self.eq(path, value))
             elif info is not None:
@@ -274,6 +285,8 @@ class Translator:
             return self.is_null(info) if op in ("$gte", "$lte") else FALSE
         if info is None or isinstance(value, re.Pattern):
             return FALSE
+        if type(value) is dict:
+            return self.dict_test(path, op, [value])
         sql_op = _RANGE[op]
         suffix, param = self.typed(value)
         if suffix == "k":
@@ -409,19 +422,30 @@ class Translator:
                 terms.append(f"_rid{way}")
                 continue
             t = info.col("t")
+            present = bits(info.tags) - {NONE}
+            if not info.multi and not present:
+                continue  # only nulls: every entry ties
+            single = {BRACKET[tag] for tag in present}
+            column = info.col(VALUE_COLUMN.get(min(present), "-"))
+            if not info.multi and len(single) == 1 and column:
+                # one type besides null: missing and null (NULL here) sort first, as in MongoDB
+                terms.append(f"{column}{way} NULLS {'LAST' if way else 'FIRST'}")
+                continue
             bracket = f"coalesce({t} - ({t} >= {FLOAT})::UTINYINT, 1)"
-            if info.multi:
-                ob = info.col("ob")
-                terms.append(f"(CASE WHEN {ob} IS NOT NULL THEN {ob} ELSE {bracket} END){way}")
-                for direct, override in _SORT_PAIRS:
-                    value = info.col(direct)
-                    override = info.col(override)
-                    if value or override:
-                        terms.append(f"(CASE WHEN {ob} IS NOT NULL THEN {override or 'NULL'} "
-                                     f"ELSE {value or 'NULL'} END){way}")
-            else:
-                terms.append(f"{bracket}{way}")
-                terms += [f"{info.col(s)}{way}" for s, _ in _SORT_PAIRS if info.col(s)]
+            ob = info.col("ob") if info.multi else None
+            terms.append(f"(CASE WHEN {ob} IS NOT NULL THEN {ob} ELSE {bracket} END){way}"
+                         if ob else f"{bracket}{way}")
+            for direct, override in _SORT_PAIRS:
+                value = info.col(direct)
+                if direct == "k" and info.tags >> DICT & 1:  # dicts: encoded when sorted
+                    key = f"{_match.SORT_KEY}(_doc, {self.p(path)})"
+                    value = f"CASE WHEN {t} = {DICT} THEN {key} ELSE {value or 'NULL'} END"
+                override = info.col(override) if ob else None
+                if ob and (value or override):  # rows with a sort key of their own use it
+                    terms.append(f"(CASE WHEN {ob} IS NOT NULL THEN {override or 'NULL'} "
+                                 f"ELSE {value or 'NULL'} END){way}")
+                elif value:
+                    terms.append(f"{value}{way}")
         return ", ".join([*terms, "_rid"])
 
 

@@ -26,12 +26,23 @@ from s3explore._stores._duckdb._project import project
 from s3explore._stores._duckdb._rows import walk
 from s3explore._stores._duckdb._schema import Catalog
 from s3explore._stores._duckdb._sql import Translator
-from s3explore._stores._duckdb._values import BOOL, DATE, FLOAT, INT, NONE, NOTHING, STR, enc
+from s3explore._stores._duckdb._values import (
+    BOOL,
+    DATE,
+    FLOAT,
+    INT,
+    NONE,
+    NOTHING,
+    STR,
+    enc,
+    unpack_doc,
+)
 from s3explore._stores._duckdb._write import Batch
 from s3explore._stores._mongo import PORTABLE_OPERATORS
 
 CHUNK = 20_000  # documents per write transaction
 FETCH = 4_096  # rows per fetch while reading
+PAGE = 50_000  # results up to this limit are read in two steps (see _find)
 _PLAIN_TAGS = sum(1 << t for t in (NONE, INT, FLOAT, STR, BOOL, DATE))
 
 
@@ -50,10 +61,10 @@ _shared: weakref.WeakValueDictionary[tuple, _Shared] = weakref.WeakValueDictiona
 class DuckDBStore(Store):
     """An index store on DuckDB: ``DuckDBStore("index", path="idx.duckdb")``.
 
-    Without ``path`` the index lives in memory for as long as the store object (a pickled
-    copy arrives empty). A file can be written by one process at a time: a second process
-    gets StoreConnectionError, or read-only access with ``read_only=True`` once the writer
-    has closed it. ``duckdb_config`` goes to ``duckdb.connect(config=...)`` (e.g.
+    Without ``path`` the index lives in memory for as long as the store object (a copy sent to
+    another process arrives empty). A file can be written by one process at a time: a second
+    process gets StoreConnectionError, or read-only access with ``read_only=True`` once the
+    writer has closed it. ``duckdb_config`` goes to ``duckdb.connect(config=...)`` (e.g.
     ``{"memory_limit": "2GB", "threads": 2}``).
 
     Datetimes keep their microseconds; aware ones come back as naive UTC, as from MemoryStore
@@ -221,16 +232,40 @@ class DuckDBStore(Store):
             cursor.close()
 
     def _find(self, q: Query) -> Iterator[dict]:
-        if self._catalog is None:
+        catalog = self._catalog
+        if catalog is None:
             return iter(())
         with self._state.lock:
+            if q.limit and q.limit <= PAGE:
+                # A page: sort and cut on the row numbers alone, then read those documents
+                # (carrying every document through the sort costs more than a second scan).
+                sql, params = self._select("_rid", q)
+                cursor = self._execute(sql, params)
+                try:
+                    rids = [rid for (rid,) in cursor.fetchall()]
+                finally:
+                    cursor.close()
+                sql = (f"SELECT _rid, _doc FROM {catalog.data} WHERE _rid IN "
+                       "(SELECT unnest($rids::BIGINT[]))")
+                cursor = self._execute(sql, {"rids": rids})
+                try:
+                    found = dict(cursor.fetchall())
+                finally:
+                    cursor.close()
+                return self._page(rids, found, q.properties)
             sql, params = self._select("_rid, _doc", q)
             cursor = self._execute(sql, params)
         return self._rows(cursor, q.properties)
 
-    def _rows(self, cursor: Any, properties: list[str] | None) -> Iterator[dict]:
-        from s3explore._stores._duckdb._values import unpack_doc
+    @staticmethod
+    def _page(rids: list[int], found: dict, properties: list[str] | None) -> Iterator[dict]:
+        for rid in rids:
+            data = found.get(rid)
+            if data is not None:  # removed meanwhile by another thread
+                doc = unpack_doc(data)
+                yield doc if properties is None else project(doc, properties, rid)
 
+    def _rows(self, cursor: Any, properties: list[str] | None) -> Iterator[dict]:
         try:
             while True:
                 rows = cursor.fetchmany(FETCH)

@@ -130,6 +130,8 @@ def _str(value: str) -> bytes:
 
 
 def enc(value: Any) -> bytes:
+    if type(value) is str:  # the usual key
+        return b"\x0f" + _str(value)
     tag = tag_of(value)
     head = _TYPE_BYTE[tag]
     if tag == STR:

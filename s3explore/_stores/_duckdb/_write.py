@@ -8,9 +8,9 @@ from typing import Any
 
 from s3explore._errors import InvalidDocumentError
 from s3explore._query import get_path
-from s3explore._stores._duckdb._rows import PathColumns, walk
+from s3explore._stores._duckdb._rows import PathColumns, walk_batch
 from s3explore._stores._duckdb._schema import COLUMN_TYPES, Catalog
-from s3explore._stores._duckdb._values import enc, normalize, pack_doc
+from s3explore._stores._duckdb._values import enc, pack_doc
 
 _MISSING = object()
 
@@ -27,6 +27,10 @@ def _arrow_types() -> dict[str, Any]:
     return out
 
 
+def _value(doc: dict, path: str) -> Any:
+    return doc.get(path, _MISSING) if "." not in path else get_path(doc, path, _MISSING)
+
+
 def missing_key(rid: int) -> bytes:
     """A unique ``_key`` for a document without the store's key field."""
     return b"\xff" + uuid.uuid4().bytes + rid.to_bytes(8, "big")
@@ -38,10 +42,9 @@ class Batch:
     def __init__(self, docs: list[dict], store_key: str, keys: list[str], first_rid: int):
         self.keys = keys
         latest: dict[Any, dict] = {}
-        for doc in docs:
-            doc = normalize(doc)
+        for doc in docs:  # aware datetimes become UTC when packed and in Arrow
             try:
-                ident = tuple(enc(get_path(doc, k)) for k in keys)
+                ident = tuple(enc(_value(doc, k)) for k in keys)
             except TypeError as exc:
                 raise InvalidDocumentError(f"a key field of document {get_path(doc, keys[0])!r} "
                                            f"holds a value the index cannot store ({exc})",
@@ -50,22 +53,20 @@ class Batch:
             latest[ident] = doc
         self.docs = list(latest.values())
         self.rids = list(range(first_rid, first_rid + len(self.docs)))
-        self.store_keys: list[bytes] = []
-        for rid, doc in zip(self.rids, self.docs, strict=True):
-            value = get_path(doc, store_key, _MISSING)
-            self.store_keys.append(missing_key(rid) if value is _MISSING else enc(value))
-        if keys != [store_key]:  # by other fields: still one entry per store key
+        if keys == [store_key]:
+            self.store_keys = [ident[0] for ident in latest]
+        else:  # by other fields: still one entry per store key
+            self.store_keys = []
+            for rid, doc in zip(self.rids, self.docs, strict=True):
+                value = _value(doc, store_key)
+                self.store_keys.append(missing_key(rid) if value is _MISSING else enc(value))
             last = {k: i for i, k in enumerate(self.store_keys)}
             keep = sorted(last.values())
             self.docs = [self.docs[i] for i in keep]
             self.rids = [self.rids[i] for i in keep]
             self.store_keys = [self.store_keys[i] for i in keep]
-        self.packed = [pack_doc(d, get_path(d, store_key)) for d in self.docs]
-        try:
-            self.walked = [walk(d) for d in self.docs]
-        except (TypeError, InvalidDocumentError) as exc:
-            raise InvalidDocumentError(f"a document holds a value the index cannot store: "
-                                       f"{exc}") from None
+        self.packed = [pack_doc(d, _value(d, store_key)) for d in self.docs]
+        self.slots = walk_batch(self.docs)
         self.columns: dict[str, PathColumns] = {}
 
     @property
@@ -74,18 +75,11 @@ class Batch:
 
     def seen(self, catalog: Catalog) -> dict[str, dict]:
         """Build every path's columns; return what each path holds, for ``Catalog.grow``."""
-        multi: dict[str, bool] = {}
-        for entries in self.walked:
-            for path, (direct, cands) in entries.items():
-                if not multi.get(path):
-                    multi[path] = cands is not None or type(direct) is list
         columns: dict[str, PathColumns] = {}
-        for path, is_multi in multi.items():
+        for path, slot in self.slots.items():
             info = catalog.get(path)
-            columns[path] = PathColumns(self.rows, is_multi or (info is not None and info.multi))
-        for row, entries in enumerate(self.walked):
-            for path, entry in entries.items():
-                columns[path].add(row, entry)
+            multi = slot.multi or (info is not None and info.multi)
+            columns[path] = PathColumns(self.rows, multi).fill(slot)
         self.columns = columns
         return {path: {"tags": c.tags, "items": c.items, "via": c.via, "big": c.big,
                        "multi": c.multi, "columns": set(c.values)} for path, c in columns.items()}
