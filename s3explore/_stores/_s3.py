@@ -377,6 +377,15 @@ class S3Store(MaintenanceMixin, Store):
         return write_documents(self, docs, fields, workers=workers, chunk_size=chunk_size,
                                progress=progress, cancel=cancel, retries=retries, errors=errors)
 
+    def write_manifest(self, formats: Any = ("parquet", "jsonl"),
+                       criteria: dict | None = None) -> Any:
+        """Publish the index next to the objects: ``manifest.parquet`` and ``manifest.jsonl``
+        (what maggma's S3IndexStore reads), so others browse the bucket with
+        ``s3explore.open`` and no database. See ``s3explore._stores._opendata``."""
+        from s3explore._stores._opendata import write_manifest
+
+        return write_manifest(self, formats, criteria)
+
     def remove_docs(self, criteria: dict, remove_s3_object: bool = False) -> None:
         """Remove index entries (first) and, when asked, their objects."""
         if criteria is None:
