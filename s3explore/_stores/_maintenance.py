@@ -9,7 +9,7 @@ from typing import Any
 
 from s3explore import _codec as codec
 from s3explore._errors import ConfigurationError, CorruptObjectError, ObjectNotFoundError
-from s3explore._stores._objects import AUTO, ObjectIO
+from s3explore._stores._objects import AUTO, MANIFEST_NAMES, ObjectIO
 from s3explore._stores._results import VerifyReport
 from s3explore._transfer import iter_batches, ordered_map
 
@@ -110,7 +110,8 @@ class MaintenanceMixin:
         Field types come from the object bodies where they hold the field; an entry that
         already exists keeps its ``last_updated``, a new one takes the object's LastModified.
         """
-        return len(self._reindex((k for k, _ in self.objects.list()), workers))
+        return len(self._reindex((k for k, _ in self.objects.list() if k not in MANIFEST_NAMES),
+                                 workers))
 
     def rebuild_metadata_from_index(self, index_query: dict | None = None,
                                     workers: int | None = None) -> int:
@@ -154,7 +155,7 @@ class MaintenanceMixin:
         """
         target = self._quarantine_prefix(quarantine)
         workers = self.objects.with_workers(workers)
-        etags = {k: etag for k, etag, _ in self.objects.listing()}
+        etags = {k: etag for k, etag, _ in self.objects.listing() if k not in MANIFEST_NAMES}
         groups: dict[str, list[tuple[Any, Any]]] = {}
         for e in self.index.query(properties=[self.key, "obj_hash"]):
             if self.key in e:

@@ -42,6 +42,11 @@ from s3explore._transfer import (
 
 # Bodies up to this size go in one PutObject (one ETag = their MD5, as maggma writes them);
 # larger ones are streamed as a multipart upload of PART_SIZE parts, never held whole.
+# What s3explore publishes beside the documents of a sub_dir (s3explore.open reads them); they
+# are not documents, so maintenance neither indexes nor reports them.
+MANIFEST_JSONL = "manifest.jsonl"
+MANIFEST_PARQUET = "manifest.parquet"
+MANIFEST_NAMES = (MANIFEST_PARQUET, MANIFEST_JSONL)
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
 DEFAULT_TIMEOUT = 20.0  # seconds one request may take, retries included

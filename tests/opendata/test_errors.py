@@ -110,3 +110,13 @@ def test_parquet_manifest_round_trip_keeps_types():
     grouped = Layout("grouped-jsonl", "material_id", ("a", "b"), ".jsonl.gz")
     assert grouped.object_name({"material_id": "m", "a": "007", "b": 2.5}) == \
         "a=007/b=2.5.jsonl.gz"
+
+
+def test_a_published_manifest_is_not_an_orphan_for_maintenance(make_store):
+    store = make_store(sub_dir="shared")
+    store.update([{"task_id": f"mp-{i}", "formula": "Si"} for i in range(3)])
+    store.write_manifest()
+    report = store.verify()
+    assert report.ok and report.objects == 3 and report.orphans == []
+    store.index.remove_docs({})
+    assert store.rebuild_index_from_s3_data() == 3

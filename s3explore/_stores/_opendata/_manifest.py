@@ -21,11 +21,13 @@ from typing import Any
 from s3explore import _codec as codec
 from s3explore._errors import ConfigurationError, CorruptObjectError
 from s3explore._query import nested
+from s3explore._stores._objects import (  # noqa: F401 - the names live there, used here too
+    MANIFEST_JSONL,
+    MANIFEST_NAMES,
+    MANIFEST_PARQUET,
+)
 from s3explore._stores._opendata import _json
 
-MANIFEST_JSONL = "manifest.jsonl"
-MANIFEST_PARQUET = "manifest.parquet"
-MANIFEST_NAMES = (MANIFEST_PARQUET, MANIFEST_JSONL)
 FORMAT = "s3explore-manifest"
 VERSION = 1
 CACHE_ENV = "S3EXPLORE_CACHE"
