@@ -307,14 +307,19 @@ class S3Store(MaintenanceMixin, Store):
                                     lambda e: str(e.get(self.key)), skip_none=True,
                                     on_error=on_error)
 
-    def _fetch_in_order(self, items, load, workers, on_missing, key_of, skip_none=False,
-                        on_error="raise"):
+    def _read_settings(self, on_missing: str, on_error: str, workers: int | None) -> int:
+        """Check a read's arguments and the connection; the worker count to use."""
         if on_missing not in ON_MISSING:
             raise ConfigurationError(f"on_missing must be one of {ON_MISSING}, got {on_missing!r}")
         if on_error not in ON_ERROR:
             raise ConfigurationError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         workers = self.objects.with_workers(workers)
         self.client  # noqa: B018 -- fail now, not on the first item, when not connected
+        return workers
+
+    def _fetch_in_order(self, items, load, workers, on_missing, key_of, skip_none=False,
+                        on_error="raise"):
+        workers = self._read_settings(on_missing, on_error, workers)
         outcomes = ordered_map(load, items, workers, max_bytes=self.objects.read_ahead_bytes)
         return self._outcomes(outcomes, on_missing, key_of, skip_none, on_error)
 

@@ -31,7 +31,7 @@ from s3explore._stores._opendata._manifest import (
 )
 from s3explore._stores._opendata._reader import DEFAULT_CACHE_BYTES, DocumentReader
 from s3explore._stores._results import StoredObject, VerifyReport
-from s3explore._stores._s3 import ON_ERROR, ON_MISSING, S3Store
+from s3explore._stores._s3 import S3Store
 from s3explore._transfer import Outcome, iter_batches
 
 
@@ -138,15 +138,6 @@ class ManifestStore(S3Store):
 
     # ------------------------------------------------------------ reads
 
-    def _check(self, on_missing: str, on_error: str, workers: int | None) -> int:
-        if on_missing not in ON_MISSING:
-            raise ConfigurationError(f"on_missing must be one of {ON_MISSING}, got {on_missing!r}")
-        if on_error not in ON_ERROR:
-            raise ConfigurationError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-        workers = self.objects.with_workers(workers)
-        self.client  # noqa: B018 -- fail now, not on the first item, when not connected
-        return workers
-
     def query(self, criteria: dict | None = None, properties: Properties = None,
               sort: SortSpec = None, skip: int = 0, limit: int = 0, *,
               workers: int | None = None, on_missing: str = "skip",
@@ -157,7 +148,7 @@ class ManifestStore(S3Store):
         and corrupt objects behave as in ``S3Store.query``.
         """
         q = Query.build(criteria, properties, sort, skip, limit)
-        workers = self._check(on_missing, on_error, workers)
+        workers = self._read_settings(on_missing, on_error, workers)
         names = q.properties
         entries = self.index.query(q.criteria, sort=q.sort and dict(q.sort), skip=q.skip,
                                    limit=q.limit)
@@ -194,7 +185,7 @@ class ManifestStore(S3Store):
     def get_many(self, keys: Iterable[str | int], workers: int | None = None,
                  on_missing: str = "skip", on_error: str = "raise") -> Iterator[dict | None]:
         """Documents for ``keys``, in their order; documents sharing an object share a GET."""
-        workers = self._check(on_missing, on_error, workers)
+        workers = self._read_settings(on_missing, on_error, workers)
 
         def outcomes() -> Iterator[Outcome]:
             for batch in iter_batches(keys, 512):
