@@ -175,6 +175,9 @@ def test_same_documents_in_the_same_order_as_mongomock(docs, queries, removals):
     for field in ("n", "s", "a", "a.x", "recs.x"):  # mongomock's distinct fails on "tags"
         assert sorted(map(repr, store.distinct(field))) == sorted(
             map(repr, oracle.distinct(field))), field
+    for field in ("n", "s", "a.x"):
+        args = (field, None, ["task_id"], {"task_id": 1})
+        assert list(store.groupby(*args)) == list(oracle.groupby(*args)), field
     for criteria in removals:
         oracle.remove_docs(criteria)
         store.remove_docs(criteria)

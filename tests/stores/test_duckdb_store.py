@@ -147,6 +147,20 @@ def test_one_entry_per_key_whatever_the_batches_and_threads(store):
     assert sorted(store.distinct("task_id"), key=str) == [1, "k0", "k1", "k2", "k3", "k4"]
 
 
+def test_large_updates_are_written_chunk_by_chunk_in_order(store, monkeypatch):
+    from s3explore._stores._duckdb import _store
+
+    monkeypatch.setattr(_store, "CHUNK", 4)
+    store.update([{"task_id": i % 7, "v": i, "x": [i] if i > 8 else i} for i in range(15)])
+    assert [(d["task_id"], d["v"]) for d in store.query()] == [
+        (0, 14), (1, 8), (2, 9), (3, 10), (4, 11), (5, 12), (6, 13)]
+    assert keys(store.query({"x": {"$gte": 12}})) == [0, 5, 6]  # replaced in place
+    bad = {"task_id": "bad", "d": dt.date.today()}
+    with pytest.raises(InvalidDocumentError):  # a bad chunk stops the update there
+        store.update([{"task_id": f"n{i}"} for i in range(6)] + [bad])
+    assert store.count({"task_id": {"$regex": "^n"}}) == 4
+
+
 def test_unknown_operators_and_bad_arguments_are_query_errors(store):
     store.update({"task_id": "a", "n": 1})
     with pytest.raises(QueryError, match=r"\$where"):

@@ -426,7 +426,7 @@ class Translator:
             if not info.multi and not present:
                 continue  # only nulls: every entry ties
             single = {BRACKET[tag] for tag in present}
-            column = info.col(VALUE_COLUMN.get(min(present), "-"))
+            column = info.col(VALUE_COLUMN.get(min(present), "-")) if present else None
             if not info.multi and len(single) == 1 and column:
                 # one type besides null: missing and null (NULL here) sort first, as in MongoDB
                 terms.append(f"{column}{way} NULLS {'LAST' if way else 'FIRST'}")

@@ -7,10 +7,12 @@ path (``_schema``), and MongoDB criteria and sorts run as SQL over those columns
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import weakref
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from s3explore._errors import (
@@ -19,18 +21,21 @@ from s3explore._errors import (
     QueryError,
     StoreConnectionError,
 )
-from s3explore._query import Query, get_path
+from s3explore._query import Query, get_path, has_path, nested
 from s3explore._stores._base import Store
 from s3explore._stores._duckdb import _match
 from s3explore._stores._duckdb._project import project
-from s3explore._stores._duckdb._rows import walk
-from s3explore._stores._duckdb._schema import Catalog
+from s3explore._stores._duckdb._rows import VALUE_COLUMN, walk
+from s3explore._stores._duckdb._schema import Catalog, bits
 from s3explore._stores._duckdb._sql import Translator
 from s3explore._stores._duckdb._values import (
     BOOL,
+    BYTES,
     DATE,
+    DICT,
     FLOAT,
     INT,
+    LIST,
     NONE,
     NOTHING,
     STR,
@@ -231,11 +236,39 @@ class DuckDBStore(Store):
         finally:
             cursor.close()
 
+    def _plain_columns(self, properties: list[str] | None) -> list[tuple] | None:
+        """``(name, tag column, value column)`` when every property is a top-level field of
+        plain values (one scalar type, or ints and floats), read from the columns without
+        decoding documents; None otherwise."""
+        if properties is None or any("." in p for p in properties):
+            return None
+        out = []
+        for name in properties:
+            if name == "_id":
+                out.append((name, "2", "_rid", -1))
+                continue
+            info = self._catalog.get(name)
+            if info is None:
+                continue  # in no document
+            kinds = bits(info.tags) - {NONE}
+            single = len(kinds) == 1 or kinds == {INT, FLOAT}
+            column = info.col(VALUE_COLUMN.get(min(kinds), "-")) if kinds else "NULL"
+            if info.multi or info.big or not single or kinds & {DICT, LIST, BYTES} or not column:
+                return None
+            out.append((name, info.col("t"), column, info.id))
+        # fields in the order they first appeared, close to the documents' own order
+        return [p[:3] for p in sorted(out, key=lambda p: p[3])]
+
     def _find(self, q: Query) -> Iterator[dict]:
         catalog = self._catalog
         if catalog is None:
             return iter(())
         with self._state.lock:
+            plain = self._plain_columns(q.properties)
+            if plain is not None:
+                listed = ", ".join(f"{t}, {v}" for _, t, v in plain) or "NULL"
+                sql, params = self._select(listed, q)
+                return self._plain_rows(self._execute(sql, params), [p[0] for p in plain])
             if q.limit and q.limit <= PAGE:
                 # A page: sort and cut on the row numbers alone, then read those documents
                 # (carrying every document through the sort costs more than a second scan).
@@ -264,6 +297,23 @@ class DuckDBStore(Store):
             if data is not None:  # removed meanwhile by another thread
                 doc = unpack_doc(data)
                 yield doc if properties is None else project(doc, properties, rid)
+
+    @staticmethod
+    def _plain_rows(cursor: Any, names: list[str]) -> Iterator[dict]:
+        pairs = list(enumerate(names))
+        try:
+            while rows := cursor.fetchmany(FETCH):
+                for row in rows:
+                    doc = {}
+                    for i, name in pairs:
+                        tag = row[2 * i]
+                        if tag is not None:
+                            value = row[2 * i + 1]
+                            doc[name] = (None if tag == NONE else int(value) if tag == INT
+                                         else value)
+                    yield doc
+        finally:
+            cursor.close()
 
     def _rows(self, cursor: Any, properties: list[str] | None) -> Iterator[dict]:
         try:
@@ -326,6 +376,30 @@ class DuckDBStore(Store):
                         seen.setdefault(enc(item), item)
         return list(seen.values())
 
+    def _groupby(self, keys: list[str], q: Query) -> Iterator[tuple[dict, list[dict]]]:
+        """Sorted by the keys in SQL, so groups arrive one after the other."""
+        props = None if q.properties is None else list(dict.fromkeys(
+            [*keys, *q.properties, self.key]))
+        present = [{k: {"$exists": True}} for k in keys]
+        criteria = {"$and": [q.criteria, *present]} if q.criteria else {"$and": present}
+        found = self._find(Query(criteria, props, [*((k, 1) for k in keys), *(q.sort or [])]))
+        if all("." not in k for k in keys):  # top-level keys: plain lookups
+            docs = (d for d in found if all(k in d for k in keys))
+
+            def group_key(doc: dict) -> tuple:
+                return tuple(enc(doc[k]) for k in keys)  # 1 and 1.0 group together
+        else:
+            docs = (d for d in found if all(has_path(d, k) for k in keys))
+
+            def group_key(doc: dict) -> tuple:
+                return tuple(enc(get_path(doc, k)) for k in keys)
+
+        stop = q.skip + q.limit if q.limit else None
+        for _, members in itertools.islice(itertools.groupby(docs, key=group_key), q.skip,
+                                           stop):
+            members = list(members)
+            yield nested({k: get_path(members[0], k) for k in keys}), members
+
     # ------------------------------------------------------------ writing
 
     def _writable(self) -> Any:
@@ -338,12 +412,24 @@ class DuckDBStore(Store):
     def _upsert(self, docs: list[dict], keys: list[str]) -> None:
         conn = self._writable()
         by_store_key = keys == [self.key]
-        with self._state.lock:
-            for start in range(0, len(docs), CHUNK):
-                chunk = docs[start:start + CHUNK]
-                batch = Batch(chunk, self.key, keys, self._state.next_rid)
+        if len(docs) <= CHUNK:
+            with self._state.lock:
+                batch = Batch(docs, self.key, keys, self._state.next_rid)
                 self._state.next_rid += batch.rows
-                self._transaction(conn, lambda b=batch: self._write(conn, b, by_store_key))
+                self._transaction(conn, lambda: self._write(conn, batch, by_store_key))
+            return
+        # Large updates: DuckDB writes one chunk (without holding the GIL) while Python
+        # prepares the next one. Each chunk is its own transaction, written in order.
+        with self._state.lock, ThreadPoolExecutor(1, "s3x-duckdb-write") as writer:
+            pending = None
+            for start in range(0, len(docs), CHUNK):
+                batch = Batch(docs[start:start + CHUNK], self.key, keys, self._state.next_rid)
+                self._state.next_rid += batch.rows
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(self._transaction, conn,
+                                        lambda b=batch: self._write(conn, b, by_store_key))
+            pending.result()
 
     def _transaction(self, conn: Any, work: Any) -> None:
         import duckdb
