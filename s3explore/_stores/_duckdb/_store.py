@@ -42,7 +42,7 @@ from s3explore._stores._duckdb._values import (
     enc,
     unpack_doc,
 )
-from s3explore._stores._duckdb._write import Batch
+from s3explore._stores._duckdb._write import Batch, write_batch
 from s3explore._stores._mongo import PORTABLE_OPERATORS
 
 CHUNK = 20_000  # documents per write transaction
@@ -416,7 +416,8 @@ class DuckDBStore(Store):
             with self._state.lock:
                 batch = Batch(docs, self.key, keys, self._state.next_rid)
                 self._state.next_rid += batch.rows
-                self._transaction(conn, lambda: self._write(conn, batch, by_store_key))
+                self._transaction(conn, lambda: write_batch(conn, self._catalog, self._translator,
+                                                               batch, by_store_key))
             return
         # Large updates: DuckDB writes one chunk (without holding the GIL) while Python
         # prepares the next one. Each chunk is its own transaction, written in order.
@@ -428,7 +429,9 @@ class DuckDBStore(Store):
                 if pending is not None:
                     pending.result()
                 pending = writer.submit(self._transaction, conn,
-                                        lambda b=batch: self._write(conn, b, by_store_key))
+                                        lambda b=batch: write_batch(
+                                            conn, self._catalog, self._translator, b,
+                                            by_store_key))
             pending.result()
 
     def _transaction(self, conn: Any, work: Any) -> None:
@@ -445,37 +448,6 @@ class DuckDBStore(Store):
                 raise StoreConnectionError(f"writing to the index {self.name} failed: {exc}; "
                                            "nothing of this batch was stored") from None
             raise
-
-    def _write(self, conn: Any, batch: Batch, by_store_key: bool) -> None:
-        catalog = self._catalog
-        if not by_store_key:
-            self._replace_by_other_keys(conn, batch)
-        catalog.grow(conn, batch.seen(catalog))
-        table = batch.table(catalog)
-        names = table.column_names
-        conn.register("s3x_batch", table)
-        try:
-            listed = ", ".join(names)
-            present = set(names)
-            sets = ", ".join(f"{c} = {'excluded.' + c if c in present else 'NULL'}"
-                             for c in ["_doc", *catalog.columns()])
-            conn.execute(f"INSERT INTO {catalog.data} ({listed}) SELECT {listed} FROM "
-                         f"s3x_batch ON CONFLICT (_key) DO UPDATE SET {sets}")
-        finally:
-            conn.unregister("s3x_batch")
-
-    def _replace_by_other_keys(self, conn: Any, batch: Batch) -> None:
-        """Upserts by other fields than the store's key: each document takes the place (and
-        position) of the first entry whose fields match, as MongoDB's replace_one does."""
-        catalog = self._catalog
-        for i, doc in enumerate(batch.docs):
-            tr = self._translator()
-            sql = (f"SELECT _rid FROM {catalog.data} WHERE "
-                   f"{tr.where({k: get_path(doc, k) for k in batch.keys})} ORDER BY _rid LIMIT 1")
-            found = conn.execute(sql, tr.args(sql)).fetchone()
-            if found is not None:
-                conn.execute(f"DELETE FROM {catalog.data} WHERE _rid = ?", [found[0]])
-                batch.rids[i] = found[0]
 
     def _delete(self, criteria: dict) -> None:
         conn = self._writable()

@@ -101,3 +101,36 @@ class Batch:
                 arrays[f"c{info.id}_{suffix}"] = pa.array(values, types[suffix])
         return pa.table(arrays)
 
+
+
+def write_batch(conn: Any, catalog: Any, translator: Any, batch: Batch,
+                by_store_key: bool) -> None:
+    """Insert or replace ``batch`` in one statement, growing the schema first."""
+    if not by_store_key:
+        _replace_by_other_keys(conn, catalog, translator, batch)
+    catalog.grow(conn, batch.seen(catalog))
+    table = batch.table(catalog)
+    names = table.column_names
+    conn.register("s3x_batch", table)
+    try:
+        listed = ", ".join(names)
+        present = set(names)
+        sets = ", ".join(f"{c} = {'excluded.' + c if c in present else 'NULL'}"
+                         for c in ["_doc", *catalog.columns()])
+        conn.execute(f"INSERT INTO {catalog.data} ({listed}) SELECT {listed} FROM "
+                     f"s3x_batch ON CONFLICT (_key) DO UPDATE SET {sets}")
+    finally:
+        conn.unregister("s3x_batch")
+
+
+def _replace_by_other_keys(conn: Any, catalog: Any, translator: Any, batch: Batch) -> None:
+    """Upserts by other fields than the store's key: each document takes the place (and
+    position) of the first entry whose fields match, as MongoDB's replace_one does."""
+    for i, doc in enumerate(batch.docs):
+        tr = translator()
+        sql = (f"SELECT _rid FROM {catalog.data} WHERE "
+               f"{tr.where({k: get_path(doc, k) for k in batch.keys})} ORDER BY _rid LIMIT 1")
+        found = conn.execute(sql, tr.args(sql)).fetchone()
+        if found is not None:
+            conn.execute(f"DELETE FROM {catalog.data} WHERE _rid = ?", [found[0]])
+            batch.rids[i] = found[0]
