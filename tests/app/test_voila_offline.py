@@ -7,7 +7,6 @@ and a page that waits for them. The demo serves its own template without those l
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,11 +18,10 @@ import nbformat
 import pytest
 
 from tests.app.test_cli import free_port
+from tests.browser.test_in_chromium import chromium  # noqa: F401 - the browser fixture
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
@@ -46,21 +44,7 @@ def tour_like_notebook(folder: Path) -> None:
     nbformat.write(notebook, folder / "01-tour.ipynb")
 
 
-@pytest.fixture
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("the browser tests need Debian's chromium on PATH: apt-get install chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True,
-                                             args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def test_demo_voila_requests_nothing_outside_localhost(chromium, tmp_path):
+def test_demo_voila_requests_nothing_outside_localhost(chromium, tmp_path):  # noqa: F811
     tour_like_notebook(tmp_path / "nb")
     port = free_port()
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
