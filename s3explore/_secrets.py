@@ -45,10 +45,6 @@ def split_userinfo(url: str) -> tuple[str, str | None, str]:
     return head, userinfo, after
 
 
-def has_userinfo(url: Any) -> bool:
-    return isinstance(url, str) and split_userinfo(url)[1] is not None
-
-
 def ambiguous_userinfo(url: str) -> bool:
     """True when an ``@`` lies beyond the host part a standard URL parser sees.
 

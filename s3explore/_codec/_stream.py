@@ -27,20 +27,22 @@ _ELEMENTS = CHUNK // 9  # float64 elements per piece (9 bytes each in msgpack)
 _FLOAT_KINDS = "f"
 
 
-def _array_header(n: int) -> bytes:
+def _header(n: int, fixed: int, marker16: bytes) -> bytes:
+    """A msgpack container header: fixarray/fixmap, else the 16- or 32-bit form (whose
+    marker follows the 16-bit one)."""
     if n < 16:
-        return bytes([0x90 | n])
+        return bytes([fixed | n])
     if n < 1 << 16:
-        return b"\xdc" + n.to_bytes(2, "big")
-    return b"\xdd" + n.to_bytes(4, "big")
+        return marker16 + n.to_bytes(2, "big")
+    return bytes([marker16[0] + 1]) + n.to_bytes(4, "big")
+
+
+def _array_header(n: int) -> bytes:
+    return _header(n, 0x90, b"\xdc")
 
 
 def _map_header(n: int) -> bytes:
-    if n < 16:
-        return bytes([0x80 | n])
-    if n < 1 << 16:
-        return b"\xde" + n.to_bytes(2, "big")
-    return b"\xdf" + n.to_bytes(4, "big")
+    return _header(n, 0x80, b"\xde")
 
 
 def _floats(values: np.ndarray) -> Iterator[bytes]:

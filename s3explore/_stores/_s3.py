@@ -239,12 +239,6 @@ class S3Store(MaintenanceMixin, Store):
 
     # ------------------------------------------------------------ reads
 
-    @staticmethod
-    def _declared_compression(raw: bytes, metadata: Mapping[str, str]) -> str | None:
-        if codec.KEYS_FIELD in metadata:  # written by maggma or us: metadata is authoritative
-            return metadata.get("compression") or None
-        return codec.sniff_compression(raw)
-
     def get_object(self, key: str | int) -> StoredObject:
         """Fetch, decompress and decode one object, with its sizes and fetch time."""
         key = codec.key_string(key, self.key)

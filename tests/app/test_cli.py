@@ -17,6 +17,7 @@ import pytest
 from s3explore import DuckDBStore, MontyStore, S3Store
 from s3explore._cli import find_notebooks, main, prepare_workdir
 from tests.conftest import CREDENTIALS
+from tests.processes import stop
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "s3explore._cli"]
@@ -192,14 +193,7 @@ def demo_server(tmp_path):
 
     yield start
     for process in started:
-        if process.poll() is None:
-            # SIGTERM lets the command stop its server; SIGKILL would orphan it
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
 
 
 def test_demo_serves_the_tour_in_jupyterlab_and_stops_with_the_command(demo_server, tmp_path):

@@ -7,7 +7,6 @@ and a page that waits for them. The demo serves its own template without those l
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 
 from tests.app.test_cli import free_port
 from tests.browser.test_in_chromium import chromium  # noqa: F401 - the browser fixture
+from tests.processes import stop
 
 pytestmark = pytest.mark.browser
 
@@ -79,12 +79,7 @@ def test_demo_voila_requests_nothing_outside_localhost(chromium, tmp_path):  # n
         page.wait_for_load_state("networkidle")
         assert "Offline tour" in page.locator("body").inner_text()
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
     remote = [url for url in requests
               if urlsplit(url).scheme not in ("data", "blob")
               and urlsplit(url).hostname not in LOCAL_HOSTS]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.seeddata import make_docs
+from tests.processes import stop
 
 pytestmark = pytest.mark.browser
 
@@ -93,12 +93,7 @@ def serve(notebook: str, runtime: Path, extra_env: dict[str, str]) -> Iterator[V
                 time.sleep(0.2)
         yield server
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process, timeout=20)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,7 +217,3 @@ def build(objects: ObjectIO, layout: Layout, folder: Path, *, fields: list[str] 
             (folder / MANIFEST_PARQUET).unlink()
         result.path = builder.finish(previous)
     return result
-
-
-def failed_objects(result: BuildResult) -> Iterator[str]:
-    return (f.key or "?" for f in result.failures)

@@ -20,7 +20,6 @@ from s3explore._errors import CorruptObjectError, ObjectNotFoundError, warn
 from s3explore._stores._duckdb import DuckDBStore
 from s3explore._stores._objects import ObjectIO
 from s3explore._stores._opendata._manifest import (
-    MANIFEST_PARQUET,
     Layout,
     read_jsonl,
     read_parquet,
@@ -142,7 +141,3 @@ def remembered_layout(folder: Path, fingerprint: str) -> Layout | None:
 def remember_layout(folder: Path, fingerprint: str, layout: Layout) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     _layout_note(folder, fingerprint).write_text(json.dumps(layout.to_dict()))
-
-
-def local_manifest(folder: Path) -> Path:
-    return folder / MANIFEST_PARQUET
