@@ -11,9 +11,12 @@ One run, three parts, printed as markdown tables and written as JSON to bench/re
 3. ``fields()`` on MemoryStore at 10k and 100k entries: sampled (1,000), every entry, the
    ``_sample`` hook alone, and mongomock's ``$sample`` aggregate it replaced (small sizes).
 4. ``fetch=`` throughput against the raw boto3 GET ceiling, on LocalS3 with a latency.
+5. List and struct columns read through ``_find_arrow``: a DuckDBStore file index and a
+   ready Arrow table (engine excluded), one column per case, scalars for reference.
 
     python bench/bench_frames.py              # the recorded run (about 6 minutes)
     python bench/bench_frames.py --quick      # smaller sizes, about a minute
+    python bench/bench_frames.py --parts lists --lists-size 1000000   # part 5 alone
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import datetime as dt
 import json
 import random
 import resource
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     CREDENTIALS,
     OfflineStore,
+    PeakRss,
     ServerProcess,
     load_average,
     make_document,
@@ -80,8 +86,9 @@ def generated_cursor(count: int) -> Iterator[dict]:
     return (index_entry(i) for i in range(count))
 
 
-def _generated_index(count: int) -> Any:
-    """An index store whose ``_find`` is the instant cursor: no engine cost but making dicts."""
+def _generated_index(count: int, table: Any = None) -> Any:
+    """An index store whose ``_find`` is the instant cursor: no engine cost but making dicts;
+    with ``table``, its ``_find_arrow`` hands out that ready Arrow table's columns."""
 
     class GeneratedIndex(OfflineStore):
         @property
@@ -96,6 +103,12 @@ def _generated_index(count: int) -> Any:
 
         def _find(self, q: Any) -> Iterator[dict]:
             return generated_cursor(min(count, q.limit) if q.limit else count)
+
+        def _find_arrow(self, q: Any) -> Any:
+            if table is None:
+                return None
+            names = [n for n in q.properties or table.column_names if n in table.column_names]
+            return table.select(names).slice(0, q.limit or None)
 
         def _count(self, criteria: dict) -> int:
             return count
@@ -300,7 +313,95 @@ def fetch(objects: int, latency: float, workers: int, repeats: int) -> dict:
             "runs": runs}
 
 
+# ---------------------------------------------------------------- part 5: list columns
+
+LIST_CASES = [("DuckDBStore file", "formula", True), ("DuckDBStore file", "elements", True),
+              ("Arrow table", "formula", True), ("Arrow table", "elements", True),
+              ("Arrow table", "energies", True), ("Arrow table", "symmetry", False)]
+
+
+def build_duckdb(path: str, count: int) -> float:
+    """Runs in a fresh interpreter: bench_index's entries into a DuckDB file, 20,000 a batch."""
+    from bench_index import entry
+
+    from s3explore import DuckDBStore
+
+    start = time.perf_counter()
+    with DuckDBStore("index", path=path) as store:
+        for first in range(0, count, 20_000):
+            store.update([entry(i) for i in range(first, min(count, first + 20_000))])
+    return time.perf_counter() - start
+
+
+def _arrow_table(count: int) -> Any:
+    import pyarrow as pa
+
+    return pa.table({
+        "task_id": [f"mp-{i}" for i in range(count)],
+        "formula": [_FORMULAS[i % 7] for i in range(count)],
+        "elements": [_ELEMENTS[i % 5] for i in range(count)],  # list<string>
+        "energies": [[-0.5 * j - i % 13 for j in range(1 + i % 4)] for i in range(count)],
+        "symmetry": [{"crystal_system": _SYSTEMS[i % 7], "number": 1 + i % 230}
+                     for i in range(count)],  # struct, kept whole with flatten=False
+    })
+
+
+def list_case(source: str, field: str, flatten: bool, count: int, path: str) -> dict:
+    """Runs in a fresh interpreter: ``query_df(fields=[field])`` read through _find_arrow."""
+    if source == "Arrow table":
+        store = _generated_index(count, _arrow_table(count))
+    else:
+        from s3explore import DuckDBStore
+
+        store = DuckDBStore("index", path=path, read_only=True)
+        store.connect()
+    store.query_df(fields=[field], flatten=flatten, limit=100)  # imports, untimed
+    with PeakRss() as peak:
+        baseline = peak.peak
+        cpu, start = time.process_time(), time.perf_counter()
+        frame = store.query_df(fields=[field], flatten=flatten)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"source": source, "field": field, "flatten": flatten, "docs": len(frame),
+            "seconds": seconds, "cpu": cpu, "peak_growth_mb": (peak.peak - baseline) / 1e6,
+            "dtype": str(frame[frame.columns[-1]].dtype),
+            "type": type(frame[frame.columns[-1]].iloc[0]).__name__}
+
+
+def list_columns(count: int, path: str | None) -> list[dict]:
+    folder = None
+    if path is None:
+        folder = tempfile.mkdtemp(prefix="bench-lists-")
+        path = str(Path(folder) / "index.duckdb")
+        print(f"lists: building a DuckDB index of {count:,} (load {load_average()})",
+              file=sys.stderr, flush=True)
+        run_in_subprocess(build_duckdb, path, count, timeout=3600)
+    rows = []
+    try:
+        for source, field, flatten in LIST_CASES:
+            print(f"lists: {source} {field} (load {load_average()})", file=sys.stderr,
+                  flush=True)
+            rows.append(run_in_subprocess(list_case, source, field, flatten, count, path,
+                                          timeout=1800))
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+    return rows
+
+
 # ---------------------------------------------------------------- tables
+
+
+def lists_table(rows: list[dict]) -> str:
+    lines = ["| read through `_find_arrow` | docs | `query_df(fields=[...])` | wall time | "
+             "CPU time | peak RSS growth | column dtype (values) |",
+             "| --- | ---: | --- | ---: | ---: | ---: | --- |"]
+    for r in rows:
+        call = f"`{r['field']}`" + ("" if r["flatten"] else ", flatten=False")
+        lines.append(f"| {r['source']} | {r['docs']:,} | {call} | {r['seconds']:.2f} s | "
+                     f"{r['cpu']:.2f} s | {r['peak_growth_mb']:.0f} MB | "
+                     f"{r['dtype']} ({r['type']}) |")
+    return "\n".join(lines)
+
 
 
 def frames_table(rows: list[dict]) -> str:
@@ -371,8 +472,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.02)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--parts", default="frames,engines,fields,fetch",
-                        help="comma-separated subset of frames,engines,fields,fetch")
+    parser.add_argument("--lists-size", type=int, help="entries for part 5 (default 1000000)")
+    parser.add_argument("--lists-index", help="an existing DuckDB file of --lists-size "
+                        "bench_index entries for part 5 (else one is built, ~100 s at 1M)")
+    parser.add_argument("--parts", default="frames,engines,fields,fetch,lists",
+                        help="comma-separated subset of frames,engines,fields,fetch,lists")
     args = parser.parse_args(argv)
     parts = set(args.parts.split(","))
     quick = args.quick
@@ -392,7 +496,7 @@ def main(argv: list[str] | None = None) -> None:
                                        "montydb", "boto3", "moto")}}
     print(f"command: {command}\nversions: {info}\n", flush=True)
     started = time.perf_counter()
-    frame_rows = engine_rows = fields_rows = fetched = None
+    frame_rows = engine_rows = fields_rows = fetched = list_rows = None
     if "frames" in parts:
         frame_rows = frames(sizes)
         print("## Frame building (index engine excluded)\n\n" + frames_table(frame_rows)
@@ -410,12 +514,16 @@ def main(argv: list[str] | None = None) -> None:
               f"{fetched['mean_stored_bytes'] / 1e3:.1f} KB, latency "
               f"{args.latency * 1e3:.0f} ms, {args.workers} workers)\n\n"
               + fetch_table(fetched) + "\n", flush=True)
+    if "lists" in parts:
+        lists_size = args.lists_size or (50_000 if quick else 1_000_000)
+        list_rows = list_columns(lists_size, args.lists_index)
+        print("## List and struct columns\n\n" + lists_table(list_rows) + "\n", flush=True)
     print(f"total {time.perf_counter() - started:.0f} s, load average {load_average()}")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"frames-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps({"command": command, "versions": info, "frames": frame_rows,
                                "engines": engine_rows, "fields": fields_rows,
-                               "fetch": fetched}, indent=1,
+                               "fetch": fetched, "lists": list_rows}, indent=1,
                               default=str))
     print(f"wrote {out}")
 

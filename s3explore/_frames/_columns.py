@@ -6,7 +6,10 @@ and each column becomes one Arrow array (or stays Python objects when Arrow cann
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+import gc
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import repeat
 from typing import Any
 
@@ -24,6 +27,41 @@ _EMPTY: dict = {}
 
 Chunk = pa.Array | list  # one column of one batch: Arrow, or Python objects Arrow cannot type
 Piece = tuple[int, dict[str, Chunk]]  # (rows, columns) of one batch
+
+
+_pause_lock = threading.Lock()
+_pauses = 0
+_resume = False
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while Arrow values become Python objects.
+
+    Every list or dict made counts towards the next collection, and collections walk the
+    objects made so far: for a million lists that was about 3/4 of the conversion time. The
+    values made here hold no cycles, so collecting once afterwards loses nothing. Pauses in
+    several threads share one: the collector resumes when the last ends, if it ran before.
+    """
+    global _pauses, _resume
+    with _pause_lock:
+        if not _pauses:
+            _resume = gc.isenabled()
+            gc.disable()
+        _pauses += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pauses -= 1
+            if not _pauses and _resume:
+                gc.enable()
+
+
+def python_values(array: pa.Array | pa.ChunkedArray) -> list:
+    """``array.to_pylist()``, the collector paused (lists and dicts: see ``gc_paused``)."""
+    with gc_paused():
+        return array.to_pylist()
 
 
 def setting(value: Any, name: str, minimum: int = 1) -> int:
@@ -115,7 +153,7 @@ def table_columns(table: pa.Table, flatten: bool, skip: frozenset[str]) -> dict[
             continue
         column = table.column(name).combine_chunks()
         plain = isinstance(column.type, pa.ExtensionType) or pa.types.is_struct(column.type)
-        columns[name] = column.to_pylist() if plain else column  # ObjectId, Decimal128, dicts
+        columns[name] = python_values(column) if plain else column  # ObjectId, Decimal128, dicts
     return columns
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 
 from s3explore._frames._arrow import cast, common_type
-from s3explore._frames._columns import Chunk, Piece
+from s3explore._frames._columns import Chunk, Piece, python_values
 from s3explore._frames._read import Reader
 
 
@@ -21,7 +21,7 @@ def _series(chunks: list[Chunk], rows: int) -> pd.Series:
                                                   type=common))
     values: list = []  # a column Arrow cannot type: the original Python values
     for chunk in chunks:
-        values.extend(chunk if isinstance(chunk, list) else chunk.to_pylist())
+        values.extend(chunk if isinstance(chunk, list) else python_values(chunk))
     return pd.Series(values, dtype=object, index=pd.RangeIndex(rows))
 
 
@@ -32,9 +32,10 @@ def _arrow_series(column: pa.ChunkedArray) -> pd.Series:
         return column.to_pandas(types_mapper=lambda _: dtype)
     if pa.types.is_boolean(kind) and column.null_count:
         return column.to_pandas(types_mapper=lambda _: pd.BooleanDtype())
-    if (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_struct(kind)
-            or pa.types.is_null(kind)):
-        return pd.Series(column.to_pylist(), dtype=object)
+    if pa.types.is_null(kind):
+        return pd.Series([None] * len(column), dtype=object)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_struct(kind):
+        return pd.Series(python_values(column), dtype=object)  # Python lists and dicts
     return column.to_pandas()
 
 

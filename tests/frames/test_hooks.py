@@ -5,6 +5,7 @@ whether it counted every entry or a sample."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import itertools
 import re
 
@@ -15,6 +16,7 @@ import pytest
 
 from s3explore import MemoryStore
 from s3explore._frames import _inventory
+from s3explore._frames._columns import gc_paused
 from s3explore._query import Query
 
 _names = itertools.count()
@@ -115,6 +117,42 @@ def test_find_arrow_returning_none_falls_back_to_dicts(hooked, plain, monkeypatc
     df = hooked.query_df(sort={"nsites": 1})
     assert len(hooked.arrow_queries) == 1
     pd.testing.assert_frame_equal(df, plain.query_df(sort={"nsites": 1}))
+
+
+def test_arrow_list_and_struct_columns_are_python_lists_and_dicts(hooked):
+    hooked.update([{"task_id": "mp-9", "nsites": 9, "elements": [], "grid": [[1, 2], [], [3]]}])
+    df = hooked.query_df(fields=["elements", "grid", "calc"], flatten=False,
+                         sort={"nsites": 1})
+    assert hooked.arrow_queries and df["elements"].dtype == object
+    assert df["elements"].tolist() == [d["elements"] for d in _docs()] + [[]]
+    assert df["grid"].tolist() == [None] * 6 + [[[1, 2], [], [3]]]
+    assert df["calc"].tolist() == [d["calc"] for d in _docs()] + [None]
+    assert {type(v) for v in df["elements"]} == {list}
+    assert {type(v) for v in df["calc"][:6]} == {dict}
+    df["elements"][0].append("X")  # every row its own list, as with the dict path
+    assert df["elements"][3] == ["Si"]
+
+
+def test_list_columns_leave_the_garbage_collector_as_they_found_it(hooked):
+    assert gc.isenabled()
+    hooked.query_df(fields=["elements"])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        hooked.query_df(fields=["elements"])
+        assert not gc.isenabled()  # the caller's choice stands
+    finally:
+        gc.enable()
+
+
+def test_overlapping_pauses_resume_the_collector_after_the_last():
+    first, second = gc_paused(), gc_paused()
+    first.__enter__()
+    second.__enter__()  # another thread's conversion, begun before the first ends
+    first.__exit__(None, None, None)
+    assert not gc.isenabled()
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
 
 
 # ---------------------------------------------------------------- _inventory and _sample
