@@ -7,7 +7,6 @@ path (``_schema``), and MongoDB criteria and sorts run as SQL over those columns
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
 import weakref
@@ -21,21 +20,19 @@ from s3explore._errors import (
     QueryError,
     StoreConnectionError,
 )
-from s3explore._query import Query, get_path, has_path, nested
+from s3explore._query import Query
 from s3explore._stores._base import Store
 from s3explore._stores._duckdb import _match
+from s3explore._stores._duckdb._columns import FETCH, column_reader
 from s3explore._stores._duckdb._project import project
-from s3explore._stores._duckdb._rows import VALUE_COLUMN, walk
-from s3explore._stores._duckdb._schema import Catalog, bits
+from s3explore._stores._duckdb._rows import walk
+from s3explore._stores._duckdb._schema import Catalog
 from s3explore._stores._duckdb._sql import Translator
 from s3explore._stores._duckdb._values import (
     BOOL,
-    BYTES,
     DATE,
-    DICT,
     FLOAT,
     INT,
-    LIST,
     NONE,
     NOTHING,
     STR,
@@ -46,7 +43,6 @@ from s3explore._stores._duckdb._write import Batch, write_batch
 from s3explore._stores._mongo import PORTABLE_OPERATORS
 
 CHUNK = 20_000  # documents per write transaction
-FETCH = 4_096  # rows per fetch while reading
 PAGE = 50_000  # results up to this limit are read in two steps (see _find)
 _PLAIN_TAGS = sum(1 << t for t in (NONE, INT, FLOAT, STR, BOOL, DATE))
 
@@ -236,39 +232,15 @@ class DuckDBStore(Store):
         finally:
             cursor.close()
 
-    def _plain_columns(self, properties: list[str] | None) -> list[tuple] | None:
-        """``(name, tag column, value column)`` when every property is a top-level field of
-        plain values (one scalar type, or ints and floats), read from the columns without
-        decoding documents; None otherwise."""
-        if properties is None or any("." in p for p in properties):
-            return None
-        out = []
-        for name in properties:
-            if name == "_id":
-                out.append((name, "2", "_rid", -1))
-                continue
-            info = self._catalog.get(name)
-            if info is None:
-                continue  # in no document
-            kinds = bits(info.tags) - {NONE}
-            single = len(kinds) == 1 or kinds == {INT, FLOAT}
-            column = info.col(VALUE_COLUMN.get(min(kinds), "-")) if kinds else "NULL"
-            if info.multi or info.big or not single or kinds & {DICT, LIST, BYTES} or not column:
-                return None
-            out.append((name, info.col("t"), column, info.id))
-        # fields in the order they first appeared, close to the documents' own order
-        return [p[:3] for p in sorted(out, key=lambda p: p[3])]
-
     def _find(self, q: Query) -> Iterator[dict]:
         catalog = self._catalog
         if catalog is None:
             return iter(())
         with self._state.lock:
-            plain = self._plain_columns(q.properties)
-            if plain is not None:
-                listed = ", ".join(f"{t}, {v}" for _, t, v in plain) or "NULL"
-                sql, params = self._select(listed, q)
-                return self._plain_rows(self._execute(sql, params), [p[0] for p in plain])
+            reader = column_reader(catalog, q.properties)
+            if reader is not None:  # plain fields: no document to decode
+                sql, params = self._select(reader.select, q)
+                return reader.docs(self._execute(sql, params))
             if q.limit and q.limit <= PAGE:
                 # A page: sort and cut on the row numbers alone, then read those documents
                 # (carrying every document through the sort costs more than a second scan).
@@ -297,23 +269,6 @@ class DuckDBStore(Store):
             if data is not None:  # removed meanwhile by another thread
                 doc = unpack_doc(data)
                 yield doc if properties is None else project(doc, properties, rid)
-
-    @staticmethod
-    def _plain_rows(cursor: Any, names: list[str]) -> Iterator[dict]:
-        pairs = list(enumerate(names))
-        try:
-            while rows := cursor.fetchmany(FETCH):
-                for row in rows:
-                    doc = {}
-                    for i, name in pairs:
-                        tag = row[2 * i]
-                        if tag is not None:
-                            value = row[2 * i + 1]
-                            doc[name] = (None if tag == NONE else int(value) if tag == INT
-                                         else value)
-                    yield doc
-        finally:
-            cursor.close()
 
     def _rows(self, cursor: Any, properties: list[str] | None) -> Iterator[dict]:
         try:
@@ -377,28 +332,9 @@ class DuckDBStore(Store):
         return list(seen.values())
 
     def _groupby(self, keys: list[str], q: Query) -> Iterator[tuple[dict, list[dict]]]:
-        """Sorted by the keys in SQL, so groups arrive one after the other."""
-        props = None if q.properties is None else list(dict.fromkeys(
-            [*keys, *q.properties, self.key]))
-        present = [{k: {"$exists": True}} for k in keys]
-        criteria = {"$and": [q.criteria, *present]} if q.criteria else {"$and": present}
-        found = self._find(Query(criteria, props, [*((k, 1) for k in keys), *(q.sort or [])]))
-        if all("." not in k for k in keys):  # top-level keys: plain lookups
-            docs = (d for d in found if all(k in d for k in keys))
+        from s3explore._stores._duckdb._group import groupby
 
-            def group_key(doc: dict) -> tuple:
-                return tuple(enc(doc[k]) for k in keys)  # 1 and 1.0 group together
-        else:
-            docs = (d for d in found if all(has_path(d, k) for k in keys))
-
-            def group_key(doc: dict) -> tuple:
-                return tuple(enc(get_path(doc, k)) for k in keys)
-
-        stop = q.skip + q.limit if q.limit else None
-        for _, members in itertools.islice(itertools.groupby(docs, key=group_key), q.skip,
-                                           stop):
-            members = list(members)
-            yield nested({k: get_path(members[0], k) for k in keys}), members
+        return groupby(self, keys, q)
 
     # ------------------------------------------------------------ writing
 
