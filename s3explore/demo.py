@@ -23,6 +23,7 @@ import numpy as np
 from s3explore import _codec as codec
 from s3explore._errors import ConfigurationError, NotConnectedError
 from s3explore._stores import DuckDBStore, S3Store
+from s3explore._stores._objects import PART_SIZE
 from s3explore.local_s3 import LocalS3, LocalS3Process
 
 __all__ = ["DEMO_KEY", "DEMO_SEARCHABLE_FIELDS", "DemoStore", "demo_documents", "demo_server_pid",
@@ -461,6 +462,10 @@ def _encode(store: S3Store, fields: list[str], doc: dict[str, Any]
         entry[codec.LAST_UPDATED] = doc[codec.LAST_UPDATED]
     if store.store_hash:
         entry["obj_hash"] = codec.content_hash(body)
+        if codec.digest_fits(metadata, store.metadata_limit):
+            digest = codec.BodyDigest(PART_SIZE)
+            digest.update(body)
+            metadata.update(digest.metadata(multipart=False))  # put_many stores it whole
     return store.objects.object_key(key), body, metadata, entry
 
 

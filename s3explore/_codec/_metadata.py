@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from s3explore._codec._body import LAST_UPDATED
+from s3explore._codec._digest import DIGEST_METADATA_BYTES, DIGEST_NAMES
 from s3explore._errors import InvalidDocumentError, MetadataTooLargeError
 
 KEYS_FIELD = "s3-to-mongo-keys"
@@ -106,6 +107,12 @@ def metadata_size(metadata: Mapping[str, str]) -> int:
     return sum(len(k.encode("utf-8")) + len(v.encode("utf-8")) for k, v in metadata.items())
 
 
+def digest_fits(metadata: Mapping[str, str], limit: int | None) -> bool:
+    """Whether the body's digest (``_codec._digest``) fits beside ``metadata``: maggma's
+    fields come first, and an object without a digest is only checked by deep verifies."""
+    return limit is None or metadata_size(metadata) + DIGEST_METADATA_BYTES <= limit
+
+
 def check_metadata(metadata: Mapping[str, str], limit: int | None, key: str) -> None:
     """Refuse metadata (as sent: from ``metadata_document``) over ``limit`` or not ASCII."""
     if limit is not None:
@@ -149,4 +156,6 @@ def entry_from_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     values = decode_metadata(metadata)
     names = json.loads(values.get(KEYS_FIELD, "{}"))
     reverse = {v: k for k, v in names.items() if k != KEYS_FIELD}
-    return {reverse.get(k, k): v for k, v in values.items() if k != KEYS_FIELD}
+    # The body's digest describes the bytes, not the document: never an index field.
+    return {reverse.get(k, k): v for k, v in values.items()
+            if k != KEYS_FIELD and k not in DIGEST_NAMES}

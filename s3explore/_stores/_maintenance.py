@@ -115,11 +115,19 @@ class MaintenanceMixin:
 
     def rebuild_metadata_from_index(self, index_query: dict | None = None,
                                     workers: int | None = None) -> int:
-        """Rewrite each object's metadata from its index entry (copy in place)."""
+        """Rewrite each object's metadata from its index entry (copy in place). The body's
+        digest is kept when it still describes the body: it is the object's, not the entry's."""
         def rewrite(entry: dict) -> None:
             key = codec.key_string(entry[self.key], self.key)
             metadata = codec.metadata_document(entry)
             codec.check_metadata(metadata, self.metadata_limit, key)
+            head = self.objects.head(key)
+            old, etag = head.get("Metadata", {}), head.get("ETag")
+            digest = {k: old[k] for k in codec.DIGEST_FIELDS if k in old}
+            limit = self.metadata_limit
+            if codec.described_hash(old, etag) is not None and (
+                    limit is None or codec.metadata_size({**metadata, **digest}) <= limit):
+                metadata.update(digest)
             object_key = codec.object_key(self.sub_dir, key)
             self.objects.call("copy_object", key, Key=object_key, Metadata=metadata,
                               CopySource={"Bucket": self.bucket, "Key": object_key},
@@ -141,10 +149,14 @@ class MaintenanceMixin:
         Reports objects without index entries (orphans), entries without objects
         (dangling), keys with more than one entry (duplicates, such as ``1`` and ``"1"``),
         and with ``check_hashes`` entries whose ``obj_hash`` is not their object's SHA-1.
-        A hash is known without a download when this store already read the object at the
-        same ETag; otherwise the body is downloaded and hashed (not decoded). ``deep=True``
-        downloads and decodes every body: it also finds objects that cannot be decoded
-        (``unreadable``).
+
+        No body is downloaded to check a hash: s3explore writes each body's SHA-1 and ETag
+        in its metadata, so a HEAD tells (and nothing at all when this store already knows
+        the object at that ETag). An object whose recorded ETag is not the one S3 reports
+        (rewritten by another tool, metadata copied) is downloaded and hashed. Objects
+        without that digest (written by maggma) are listed in ``report.unchecked``.
+        ``deep=True`` downloads and decodes every body instead: it also checks those, and
+        finds objects that cannot be decoded (``unreadable``).
 
         ``repair=True`` removes dangling entries, re-indexes orphans, mismatches and
         duplicates from the objects, and goes past objects it cannot decode: they are
@@ -180,34 +192,47 @@ class MaintenanceMixin:
         both = sorted(etags.keys() & groups.keys())
         if not deep:
             both = [k for k in both if any(h for _, h in groups[k])]
-
-        def sha1_of(key: str) -> tuple[str | None, bool]:
-            """(the body's SHA-1, whether it was downloaded)"""
-            known = None if deep else self.objects.known_hash(key, etags[key])
-            if known is not None:
-                return known, False
-            if deep:
-                fetched = self.objects.read_doc(key, AUTO, hash_body=True)
-                etag, sha1 = fetched.etag, fetched.sha1
-            else:
-                etag, sha1 = self.objects.hash_body(key)
-            if etag is not None and sha1 is not None:
-                self.objects.remember_hash(key, etag, sha1)
-            return sha1, True
-
-        for outcome in ordered_map(sha1_of, both, workers):
+        for outcome in ordered_map(lambda k: self._body_hash(k, etags[k], deep), both, workers):
             key = outcome.item
             if outcome.error is None:
-                sha1, downloaded = outcome.value
-                report.bodies_read += downloaded
-                hashes = [h for _, h in groups[key] if h]
-                if check_hashes and any(h != sha1 for h in hashes):
+                sha1, source = outcome.value
+                report.bodies_read += source == "body"
+                report.hashes_from_metadata += source == "metadata"
+                if sha1 is None:
+                    report.unchecked.append(key)
+                elif check_hashes and any(h != sha1 for _, h in groups[key] if h):
                     report.mismatched.append(key)
             elif isinstance(outcome.error, CorruptObjectError):
                 report.bodies_read += 1  # downloaded, then found undecodable
                 report.unreadable.append(key)
             elif not isinstance(outcome.error, ObjectNotFoundError):
                 raise outcome.error  # unread is not unchanged; deleted since listing is
+
+    def _body_hash(self, key: str, etag: str | None, deep: bool) -> tuple[str | None, str]:
+        """``(SHA-1 of the body under key, where it came from)``: "memory" (this store read
+        it at this ETag), "metadata" (its digest describes the bytes S3 reports), "body"
+        (downloaded: ``deep``, or a digest that describes other bytes), or ``(None,
+        "none")`` for an object that carries no digest (maggma's), left to ``deep=True``."""
+        if deep:
+            fetched = self.objects.read_doc(key, AUTO, hash_body=True)
+            etag, sha1, source = fetched.etag, fetched.sha1, "body"
+        else:
+            known = self.objects.known_hash(key, etag)
+            if known is not None:
+                return known, "memory"
+            head = self.objects.head(key)
+            metadata, etag = head.get("Metadata", {}), head.get("ETag")
+            sha1, source = codec.described_hash(metadata, etag), "metadata"
+            if sha1 is None:
+                if codec.claimed_hash(metadata) is None:
+                    return None, "none"
+                # Its digest describes other bytes: rewritten by another tool, metadata
+                # copied (or an endpoint whose ETags are not MD5s): read what is there.
+                etag, sha1 = self.objects.hash_body(key)
+                source = "body"
+        if etag is not None and sha1 is not None:
+            self.objects.remember_hash(key, etag, sha1)
+        return sha1, source
 
     def _repair(self, report: VerifyReport, groups: Mapping[str, list], target: str | None,
                 workers: int) -> None:

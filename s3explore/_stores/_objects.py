@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -40,13 +41,13 @@ from s3explore._transfer import (
     note_size,
 )
 
-# Bodies up to this size go in one PutObject (one ETag = their MD5, as maggma writes them);
-# larger ones are streamed as a multipart upload of PART_SIZE parts, never held whole.
 # What s3explore publishes beside the documents of a sub_dir (s3explore.open reads them); they
 # are not documents, so maintenance neither indexes nor reports them.
 MANIFEST_JSONL = "manifest.jsonl"
 MANIFEST_PARQUET = "manifest.parquet"
 MANIFEST_NAMES = (MANIFEST_PARQUET, MANIFEST_JSONL)
+# Bodies up to this size go in one PutObject (one ETag = their MD5, as maggma writes them);
+# larger ones in a multipart upload of PART_SIZE parts, spooled to disk, never held whole.
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
 DEFAULT_TIMEOUT = 20.0  # seconds one request may take, retries included
@@ -305,19 +306,19 @@ class ObjectIO:
         return self.put_chunks(key, iter((body,)), metadata, policy)[0]
 
     def put_chunks(self, key: str, chunks: Iterator[bytes], metadata: dict[str, str],
-                   policy: RetryPolicy | None = None) -> tuple[str | None, int, str]:
-        """Store the body that ``chunks`` yields, as it is produced: ``(ETag, size, SHA-1)``.
+                   policy: RetryPolicy | None = None,
+                   digest: bool = False) -> tuple[str | None, int, str]:
+        """Store the body that ``chunks`` yields: ``(ETag, size, SHA-1)``.
 
-        Up to MULTIPART_THRESHOLD it is one PutObject; beyond, a multipart upload of
-        PART_SIZE parts, each retried on its own, aborted if the body cannot be finished.
+        The body is spooled (in memory up to MULTIPART_THRESHOLD, then to a temporary file),
+        so it is never held whole in memory and its SHA-1 and ETag are known before the
+        upload starts: ``digest=True`` adds them to the metadata (``_codec._digest``). Up to
+        the threshold it is one PutObject; beyond, a multipart upload of PART_SIZE parts,
+        each retried on its own, aborted if the body cannot be finished.
         """
         object_key = self.object_key(key)
         policy = policy or self.retry
-        hasher = hashlib.sha1()
-        buffer = bytearray()
-        size = 0
-        upload_id: str | None = None
-        parts: list[dict] = []
+        hashes = codec.BodyDigest(PART_SIZE)
 
         def request(fn: Any) -> Any:
             try:
@@ -325,43 +326,41 @@ class ObjectIO:
             except Exception as exc:
                 raise self.error(exc, key) from exc
 
-        def send_part(data: bytes) -> None:
-            number = len(parts) + 1
-            answer = request(lambda: self.client.upload_part(
-                Bucket=self.bucket, Key=object_key, UploadId=upload_id, PartNumber=number,
-                Body=data))
-            parts.append({"PartNumber": number, "ETag": answer["ETag"]})
-
-        try:
+        with tempfile.SpooledTemporaryFile(max_size=MULTIPART_THRESHOLD) as spool:
             for chunk in chunks:
-                hasher.update(chunk)
-                size += len(chunk)
-                buffer += chunk
-                if upload_id is None and len(buffer) > MULTIPART_THRESHOLD:
-                    upload_id = request(lambda: self.client.create_multipart_upload(
-                        Bucket=self.bucket, Key=object_key, Metadata=metadata))["UploadId"]
-                while upload_id is not None and len(buffer) >= PART_SIZE:
-                    send_part(bytes(buffer[:PART_SIZE]))
-                    del buffer[:PART_SIZE]
-            if upload_id is None:
-                body = bytes(buffer)
-                buffer = bytearray()
+                hashes.update(chunk)
+                spool.write(chunk)
+            spool.seek(0)
+            multipart = hashes.size > MULTIPART_THRESHOLD
+            if digest:
+                metadata = {**metadata, **hashes.metadata(multipart)}
+            if not multipart:
+                body = spool.read()
                 answer = request(lambda: self.client.put_object(
                     Bucket=self.bucket, Key=object_key, Body=body, Metadata=metadata))
-                return answer.get("ETag"), size, hasher.hexdigest()
-            if buffer or not parts:
-                send_part(bytes(buffer))
-                buffer = bytearray()
-            answer = request(lambda: self.client.complete_multipart_upload(
+            else:
+                answer = self._upload_parts(object_key, spool, metadata, request)
+        return answer.get("ETag"), hashes.size, hashes.sha1
+
+    def _upload_parts(self, object_key: str, spool: Any, metadata: dict[str, str],
+                      request: Any) -> dict:
+        upload_id = request(lambda: self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=object_key, Metadata=metadata))["UploadId"]
+        try:
+            parts: list[dict] = []
+            for number, data in enumerate(iter(lambda: spool.read(PART_SIZE), b""), 1):
+                answer = request(lambda data=data, number=number: self.client.upload_part(
+                    Bucket=self.bucket, Key=object_key, UploadId=upload_id,
+                    PartNumber=number, Body=data))
+                parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+            return request(lambda: self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=object_key, UploadId=upload_id,
                 MultipartUpload={"Parts": parts}))
-            upload_id = None
-            return answer.get("ETag"), size, hasher.hexdigest()
-        finally:
-            if upload_id is not None:  # failed half-way: leave no invisible parts behind
-                with contextlib.suppress(Exception):  # the original error matters more
-                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=object_key,
-                                                       UploadId=upload_id)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the original error matters more
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=object_key,
+                                                   UploadId=upload_id)
+            raise
 
     def hash_body(self, key: str) -> tuple[str | None, str]:
         """``(ETag, SHA-1)`` of the object's body, streamed (never held whole)."""

@@ -74,7 +74,9 @@ class VerifyReport:
     duplicates: list[str] = field(default_factory=list)  # more than one entry for the object
     unreadable: list[str] = field(default_factory=list)  # objects that cannot be decoded
     quarantined: list[str] = field(default_factory=list)  # unreadable objects moved aside
-    bodies_read: int = 0  # bodies downloaded (hashes known from an earlier read are not)
+    bodies_read: int = 0  # bodies downloaded (hashes known from metadata or memory are not)
+    hashes_from_metadata: int = 0  # hashes read from the objects' metadata (one HEAD each)
+    unchecked: list[str] = field(default_factory=list)  # no digest in metadata: deep=True
     deep: bool = False
     repaired: bool = False
 
@@ -105,7 +107,8 @@ class VerifyReport:
 
     def __str__(self) -> str:
         checked = (" (bodies decoded)" if self.deep else " (hashes checked, "
-                   f"{self.bodies_read} bodies read)" if self.hashes_checked else "")
+                   f"{self.hashes_from_metadata} from metadata, {self.bodies_read} bodies "
+                   "read)" if self.hashes_checked else "")
         lines = [f"{self.objects} objects, {self.entries} index entries{checked}"]
         for label, keys in (("objects without index entry", self.orphans),
                             ("index entries without object", self.dangling),
@@ -117,8 +120,14 @@ class VerifyReport:
             if keys:
                 shown = ", ".join(map(str, keys[:10])) + (" ..." if len(keys) > 10 else "")
                 lines.append(f"{label}: {len(keys)} ({shown})")
+        if self.unchecked:
+            shown = ", ".join(map(str, self.unchecked[:10]))
+            lines.append(f"hashes not checked: {len(self.unchecked)} object(s) carry no digest "
+                         f"in their metadata (written by maggma?) ({shown}"
+                         f"{' ...' if len(self.unchecked) > 10 else ''}); verify(deep=True) "
+                         "reads and checks them")
         if self.ok and not (self.reindexed or self.removed):
-            lines.append("index and bucket agree")
+            lines.append("index and bucket agree" + (" where checked" if self.unchecked else ""))
         elif not self.repaired:
             lines += ["verify(repair=True) would:"] + [f"  {line}" for line in self.plan()]
         return "\n".join(lines)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from s3explore import _codec as codec
@@ -15,12 +17,13 @@ from s3explore._errors import (
     InvalidDocumentError,
     ObjectNotFoundError,
     S3RequestError,
+    TransientS3Error,
     warn,
 )
 from s3explore._query import Properties, Query, SortSpec, check_criteria, has_path, project
 from s3explore._stores._base import Store
 from s3explore._stores._maintenance import MaintenanceMixin
-from s3explore._stores._objects import DEFAULT_TIMEOUT, ObjectIO
+from s3explore._stores._objects import DEFAULT_TIMEOUT, Fetched, ObjectIO
 from s3explore._stores._results import StoredObject, UpdateResult
 from s3explore._stores._writer import write_documents
 from s3explore._transfer import Callback, ordered_map
@@ -31,6 +34,25 @@ ON_MISSING = ("skip", "raise", "none")
 ON_ERROR = ("raise", "skip", "null")
 INDEX_METHODS = ("connect", "close", "query", "count", "update", "remove_docs", "distinct")
 _SECRET_WORDS = ("secret", "token", "password", "access_key")
+# A query reading an object another writer just replaced waits for that writer's entry.
+REREAD_ROUNDS = 6
+REREAD_PAUSE = 0.05  # seconds, doubled each round: about 3 s in all
+
+
+@dataclass
+class _Replaced:
+    """A query's entry whose object another writer replaced (see ``S3Store._settle``)."""
+
+    key: str
+    entry: dict
+
+
+def _describes(entry: Mapping, got: Fetched) -> bool:
+    """Whether the body read is the one the entry was written for: the SHA-1 its writer
+    recorded in its metadata is the entry's (either may be missing: maggma's objects, or
+    store_hash=False, and then there is nothing to compare)."""
+    claimed, expected = codec.claimed_hash(got.metadata), entry.get("obj_hash")
+    return not (claimed and expected) or claimed == expected
 
 
 def _names(value: Any, what: str) -> list[str]:
@@ -275,6 +297,10 @@ class S3Store(MaintenanceMixin, Store):
     ) -> Iterator[dict]:
         """Documents matching ``criteria`` in index order, fetched ``workers`` at a time.
 
+        Each body is the one its entry describes: an object replaced by another writer
+        after its entry was read is read again with its new entry, and left out when that
+        entry no longer matches ``criteria``.
+
         When every requested property is in a document's index entry, the answer comes from
         the index and S3 is not touched. A missing object is logged and skipped
         (``on_missing="raise"`` raises ObjectNotFoundError instead). A corrupt object raises
@@ -292,14 +318,49 @@ class S3Store(MaintenanceMixin, Store):
             key = codec.key_string(entry[self.key], self.key)
             if not self.unpack_data:
                 return self.objects.read(key)[0]
-            doc = self.objects.read_doc(key, entry.get("compression")).doc  # as it downloads
+            got = self.objects.read_doc(key, entry.get("compression"))  # as it downloads
+            if not _describes(entry, got):
+                return _Replaced(key, entry)  # settled in the caller's thread (owns the index)
+            return finish(got.doc, entry)
+
+        def finish(doc: Any, entry: dict) -> Any:
             if codec.LAST_UPDATED in entry:
                 doc[codec.LAST_UPDATED] = entry[codec.LAST_UPDATED]
             return project(doc, names) if names is not None else doc
 
-        return self._fetch_in_order(entries, load, workers, on_missing,
-                                    lambda e: str(e.get(self.key)), skip_none=True,
-                                    on_error=on_error)
+        found = self._fetch_in_order(entries, load, workers, on_missing,
+                                     lambda e: str(e.get(self.key)), skip_none=True,
+                                     on_error=on_error)
+        return self._settled(found, q.criteria, finish)
+
+    def _settled(self, found: Iterator, criteria: dict, finish: Callable) -> Iterator:
+        for doc in found:
+            if isinstance(doc, _Replaced):
+                settled = self._settle(doc, criteria)
+                if settled is None:
+                    continue  # its object now holds a document this query does not match
+                doc = finish(*settled)
+            yield doc
+
+    def _settle(self, replaced: _Replaced, criteria: dict) -> tuple[Any, dict] | None:
+        """The body and entry of an object another writer replaced after its entry was read
+        (its metadata names another SHA-1 than the entry): ``(document, entry)`` once the
+        index has the new body's entry, None when that entry no longer matches ``criteria``.
+        So a query never yields a body its entry does not describe, while writers race."""
+        key, entry = replaced.key, replaced.entry
+        this = {self.key: entry[self.key]}
+        for attempt in range(REREAD_ROUNDS):
+            time.sleep(REREAD_PAUSE * 2 ** attempt)  # the other writer's entry follows its put
+            current = self.index.query_one({"$and": [criteria, this]} if criteria else this)
+            if current is None:
+                return None
+            got = self.objects.read_doc(key, current.get("compression"))
+            if _describes(current, got):
+                return got.doc, current
+        raise TransientS3Error(
+            f"the object under {key!r} in {self.name} kept changing while it was read "
+            f"({REREAD_ROUNDS} reads, each replaced before its index entry caught up); run "
+            "the query again once the writers are done")
 
     def _read_settings(self, on_missing: str, on_error: str, workers: int | None) -> int:
         """Check a read's arguments and the connection; the worker count to use."""

@@ -147,10 +147,12 @@ def _uploader(store: S3Store, fields: list[str], policy: RetryPolicy) -> Callabl
         entry = codec.index_document(doc, store.key, fields, store.sub_dir, store.compression)
         metadata = codec.metadata_document(entry)
         codec.check_metadata(metadata, store.metadata_limit, key)
-        # Encoded, compressed, hashed and sent piece by piece: a large document's body is
-        # never held whole (the bytes are exactly encode_body's).
+        # Encoded, compressed and hashed piece by piece: a large document's body is never
+        # held whole (the bytes are exactly encode_body's). The body's digest goes in its
+        # metadata when it fits: maggma's fields come first, verify() then reads the rest.
+        digest = store.store_hash and codec.digest_fits(metadata, store.metadata_limit)
         chunks = codec.encode_chunks(doc, store.compression, store.compression_level, key)
-        etag, size, sha1 = store.objects.put_chunks(key, chunks, metadata, policy)
+        etag, size, sha1 = store.objects.put_chunks(key, chunks, metadata, policy, digest)
         if codec.LAST_UPDATED in doc:
             entry[codec.LAST_UPDATED] = doc[codec.LAST_UPDATED]
         if store.store_hash:

@@ -77,21 +77,55 @@ def test_deep_verify_finds_undecodable_objects_a_hash_check_cannot(make_store, s
     assert deep.unreadable == ["mp-1"] and not deep.ok and deep.bodies_read == 3
 
 
-def test_hashes_are_known_without_a_download_while_the_etag_is_unchanged(make_store,
-                                                                         s3_server, bucket):
+def test_hashes_come_from_metadata_without_a_download(make_store, s3_server, bucket):
     store = make_store(compress=True, searchable_fields=["nsites"])
     assert store.update([material(i) for i in range(5)]).ok
+    s3_server.reset_counters()
     first = store.verify()
-    assert first.ok and first.bodies_read == 5
+    assert first.ok and first.hashes_checked and first.unchecked == []
+    assert (first.bodies_read, first.hashes_from_metadata) == (0, 5)
+    assert s3_server.requests["GET"] == 1 and s3_server.requests["HEAD"] == 5  # 1 listing
+    assert "5 from metadata, 0 bodies read" in str(first)
+
+    s3_server.reset_counters()  # known at this ETag: not even a HEAD
     second = store.verify()
-    assert second.ok and second.bodies_read == 0 and second.hashes_checked
-    # Rewritten behind the index's back: a new ETag, so it is read again, and differs.
+    assert second.ok and (second.bodies_read, second.hashes_from_metadata) == (0, 0)
+    assert s3_server.requests["HEAD"] == 0
+
+    # Rewritten behind the index's back with its metadata copied: the recorded ETag is not
+    # the object's, so the body is read, and differs.
     metadata = s3_server.client().head_object(Bucket=bucket, Key="mp-2")["Metadata"]
     s3_server.client().put_object(Bucket=bucket, Key="mp-2", Metadata=metadata,
                                   Body=zlib.compress(msgpack.packb({**material(2), "x": 1})))
     third = store.verify()
     assert third.mismatched == ["mp-2"] and third.bodies_read == 1
     assert store.verify(deep=True).bodies_read == 5  # deep reads everything
+
+    # A body whose digest and ETag both changed (another writer's put), entry untouched.
+    other = make_store(compress=True, searchable_fields=["nsites"])
+    other.objects.put_chunks("mp-3", iter([zlib.compress(msgpack.packb(material(30)))]),
+                             dict(metadata), digest=True)
+    fourth = store.verify()
+    assert sorted(fourth.mismatched) == ["mp-2", "mp-3"] and fourth.bodies_read == 0
+
+
+def test_objects_without_a_digest_are_reported_unchecked_and_deep_checks_them(
+        make_store, s3_server, bucket):
+    store = make_store(compress=True)
+    assert store.update([material(i) for i in range(3)]).ok
+    raw = s3_server.client()
+    for key in ("mp-0", "mp-1"):  # as maggma writes them: maggma's fields only
+        metadata = raw.head_object(Bucket=bucket, Key=key)["Metadata"]
+        body = raw.get_object(Bucket=bucket, Key=key)["Body"].read()
+        plain = {k: v for k, v in metadata.items() if k not in ("obj-hash", "obj-etag")}
+        raw.put_object(Bucket=bucket, Key=key, Metadata=plain,
+                       Body=body if key == "mp-0" else zlib.compress(b"\x81\xa1a\x01"))
+    report = store.verify()
+    assert report.ok and report.unchecked == ["mp-0", "mp-1"] and report.bodies_read == 0
+    assert "hashes not checked: 2 object(s)" in str(report)
+    assert "agree where checked" in str(report)
+    deep = store.verify(deep=True)
+    assert deep.mismatched == ["mp-1"] and deep.unchecked == [] and deep.bodies_read == 3
 
 
 def test_duplicate_entries_for_one_object_are_reported_and_repaired(make_store):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import threading
@@ -68,7 +69,13 @@ def test_object_layout_and_metadata_are_maggmas(make_store, s3_server, bucket):
     store = make_store(compress=True, sub_dir="/a/b/", searchable_fields=["formula", "band_gap"])
     store.update([material(1)], additional_metadata=["nsites"])
     response = raw_object(s3_server, bucket, "a/b/mp-1")
-    assert response["Metadata"] == {
+    metadata = dict(response["Metadata"])
+    body = response["Body"].read()
+    # Beside maggma's fields, the body's own digest (which maggma ignores): its SHA-1 and
+    # the ETag S3 gave it.
+    assert metadata.pop("obj-hash") == hashlib.sha1(body).hexdigest()
+    assert metadata.pop("obj-etag") == hashlib.md5(body).hexdigest() == response["ETag"][1:-1]
+    assert metadata == {
         "nsites": "2", "formula": "NaCl", "band-gap": "0.1", "task-id": "mp-1",
         "sub-dir": "a/b/", "compression": "zlib",
         "s3-to-mongo-keys": json.dumps({"task_id": "task-id", "nsites": "nsites",
@@ -80,15 +87,14 @@ def test_object_layout_and_metadata_are_maggmas(make_store, s3_server, bucket):
     assert entry["last_updated"] == dt.datetime(2024, 1, 1, 1)
     assert set(entry) == {"nsites", "formula", "band_gap", "task_id", "sub_dir", "compression",
                           "s3-to-mongo-keys", "last_updated", "obj_hash"}
-    import hashlib
-    body = response["Body"].read()
     assert entry["obj_hash"] == hashlib.sha1(body).hexdigest()
 
 
-def test_store_hash_off_leaves_no_hash(make_store):
+def test_store_hash_off_leaves_no_hash(make_store, s3_server, bucket):
     store = make_store(store_hash=False)
     store.update([material(1)])
     assert "obj_hash" not in store.index.query_one()
+    assert not {"obj-hash", "obj-etag"} & raw_object(s3_server, bucket, "mp-1")["Metadata"].keys()
 
 
 def test_missing_searchable_field_is_sparse(make_store):
@@ -385,8 +391,13 @@ def test_rebuild_metadata_from_index(make_store, s3_server, bucket):
     store.update([material(i) for i in range(3)])
     store.index.update([{**store.index.query_one({"task_id": "mp-1"}), "formula": "Changed"}])
     assert store.rebuild_metadata_from_index({"task_id": "mp-1"}) == 1
-    assert raw_object(s3_server, bucket, "mp-1")["Metadata"]["formula"] == "Changed"
+    rewritten = raw_object(s3_server, bucket, "mp-1")
+    assert rewritten["Metadata"]["formula"] == "Changed"
+    # the body's digest describes the body, not the entry: it stays
+    assert rewritten["Metadata"]["obj-hash"] == hashlib.sha1(rewritten["Body"].read()).hexdigest()
     assert raw_object(s3_server, bucket, "mp-0")["Metadata"]["formula"] == "Fe2O3"
+    report = store.verify()
+    assert report.ok and report.hashes_from_metadata == 3 and report.unchecked == []
 
 
 # ------------------------------------------------------------------ connecting

@@ -142,18 +142,22 @@ def test_sub_dirs_do_not_see_each_other(make_store):
     assert left.verify(repair=True).ok and right.verify(repair=True).ok
 
 
-def test_verify_fails_loudly_when_it_cannot_read_an_object(s3_server, bucket):
+@pytest.mark.parametrize("deep", [False, True])
+def test_verify_fails_loudly_when_it_cannot_read_an_object(s3_server, bucket, deep):
+    refused: set[str] = set()  # GET and HEAD: a shallow check reads the metadata
+
     def refuses_mp_2(environ: dict) -> bool:
-        return environ["REQUEST_METHOD"] == "GET" and environ["PATH_INFO"].endswith("/mp-2")
+        return environ["REQUEST_METHOD"] in refused and environ["PATH_INFO"].endswith("/mp-2")
 
     with LocalS3(fail_when=refuses_mp_2) as faulty:
         store = S3Store(MemoryStore("unreadable"), bucket, s3_profile=dict(CREDENTIALS),
                         endpoint_url=faulty.endpoint_url, retries=2)
         with store:
             assert store.update([material(i) for i in range(4)]).ok
+            refused.update({"GET", "HEAD"})
             # A hash it could not check is not a hash that matched.
             with pytest.raises(TransientS3Error, match="'mp-2'"):
-                store.verify()
+                store.verify(deep=deep)
 
 
 def test_a_store_without_an_index_rebuilds_one_in_duckdb(make_store, s3_server, bucket):
@@ -166,3 +170,38 @@ def test_a_store_without_an_index_rebuilds_one_in_duckdb(make_store, s3_server, 
         assert store.rebuild_index_from_s3_data() == 6
         assert store.count({"nsites": {"$gte": 0}}) == 6
         assert store.verify().ok
+
+
+def test_a_multipart_body_records_the_etag_s3_gives_it(make_store, s3_server, bucket):
+    import numpy as np
+
+    from s3explore._stores._objects import MULTIPART_THRESHOLD, PART_SIZE
+
+    store = make_store(compress=False)
+    spectrum = np.random.default_rng(0).random(MULTIPART_THRESHOLD // 8 + PART_SIZE // 16)
+    assert store.update([{"task_id": "big", "dos": spectrum}, material(1)]).ok
+    head = s3_server.client().head_object(Bucket=bucket, Key="big")
+    body = s3_server.client().get_object(Bucket=bucket, Key="big")["Body"].read()
+    parts = [body[i:i + PART_SIZE] for i in range(0, len(body), PART_SIZE)]
+    expected = hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest()
+    assert head["ETag"] == f'"{expected}-{len(parts)}"' and len(parts) == 3
+    assert head["Metadata"]["obj-etag"] == f"{expected}-{len(parts)}"
+    assert head["Metadata"]["obj-hash"] == hashlib.sha1(body).hexdigest()
+    report = store.verify()
+    assert report.ok and report.hashes_from_metadata == 2 and report.bodies_read == 0
+
+
+def test_the_digest_is_left_out_when_it_would_not_fit_the_metadata_limit(make_store, s3_server,
+                                                                       bucket):
+    from s3explore import _codec as codec
+
+    store = make_store(searchable_fields=["note"])
+    entry = codec.index_document({"task_id": "long", "note": ""}, "task_id", ["note"], "",
+                                 store.compression)
+    room = store.metadata_limit - codec.metadata_size(codec.metadata_document(entry))
+    fits = "x" * (room - codec.DIGEST_METADATA_BYTES + 1)  # fits, but not with the digest
+    assert store.update([{"task_id": "long", "note": fits}, material(1)]).ok
+    metadata = s3_server.client().head_object(Bucket=bucket, Key="long")["Metadata"]
+    assert "obj-hash" not in metadata and metadata["note"] == fits
+    report = store.verify()
+    assert report.ok and report.unchecked == ["long"] and report.hashes_from_metadata == 1
