@@ -15,6 +15,12 @@ process are reported because on a small machine it is the server that saturates.
 
     python bench/bench_dask.py                    # 5,000 objects, 50 ms: the recorded run
     python bench/bench_dask.py --docs 1000 --latency 0.02   # a quick look
+    python bench/bench_dask.py --overhead index.duckdb      # to_dask's fixed cost, by phase
+
+``--overhead`` times where one ``to_dask`` call spends its time before any object is read,
+on a LocalCluster of 2 worker processes over a DuckDB file of ``bench_index.py`` entries
+(``bench_frames.py --parts lists`` builds one): planning the key ranges, the meta sample,
+the field inventory or the gap counts, and the first ``head()`` (a worker's first task).
 """
 
 from __future__ import annotations
@@ -105,6 +111,64 @@ def on_cluster(store, server, workers: int, threads: int, partition_size: int
         return rows, startup, client_cpu(server) - cpu
 
 
+OVERHEAD_CASES = [("first call (workers cold)", {"nsites": {"$lt": 8}}, ["formula"]),
+                  ("same call again", {"nsites": {"$lt": 8}}, ["formula"]),
+                  ("whole index, fields=['formula']", {}, ["formula"]),
+                  ("whole index, every field", {}, None)]
+
+
+def overhead(path: str) -> list[dict]:
+    import functools
+
+    from distributed import Client, LocalCluster
+
+    from s3explore._frames import _dask
+
+    spent: dict[str, float] = {}
+    phases = {"plan": "plan (keys)", "_query_df": "meta sample", "inventory": "inventory",
+              "gaps": "gap counts"}
+    def timer(fn, label: str):
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.perf_counter() - started
+        return timed
+
+    for name, label in phases.items():  # the phases, timed where to_dask calls them
+        if hasattr(_dask, name):  # (gaps is new: older versions read the inventory always)
+            setattr(_dask, name, timer(getattr(_dask, name), label))
+    rows = []
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        client.run(lambda: None)
+        with DuckDBStore("index", path=path, read_only=True) as store:
+            for label, criteria, fields in OVERHEAD_CASES:
+                spent.clear()
+                load = os.getloadavg()[0]
+                started = time.perf_counter()
+                frame = store.to_dask(criteria, fields, partition_size=100_000)
+                total = time.perf_counter() - started
+                started = time.perf_counter()
+                frame.head(5, npartitions=1)
+                head = time.perf_counter() - started
+                rows.append({"call": label, "to_dask_s": total, "head_s": head, "load": load,
+                             "partitions": frame.npartitions,
+                             **{k: spent.get(k, 0.0) for k in phases.values()}})
+                parts = ", ".join(f"{k} {v:.2f} s" for k, v in spent.items())
+                print(f"  {label}: to_dask {total:.2f} s ({parts}), head {head:.2f} s, "
+                      f"load {load:.1f}", flush=True)
+    print("\n| call | `to_dask` | plan (keys) | meta sample | inventory | gap counts | "
+          "first `head()` | load |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(f"| {r['call']} | {r['to_dask_s']:.2f} s | " + " | ".join(
+            f"{r[k]:.2f} s" for k in phases.values()) + f" | {r['head_s']:.2f} s | "
+            f"{r['load']:.1f} |")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=5000)
@@ -112,7 +176,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="threads per Dask worker")
     parser.add_argument("--s3-workers", type=int, default=8, help="fetch threads per task")
     parser.add_argument("--partition-size", type=int, default=250)
+    parser.add_argument("--overhead", metavar="INDEX", help="time to_dask's fixed cost on "
+                        "this DuckDB file of bench_index.py entries, and nothing else")
     args = parser.parse_args()
+    out = Path(__file__).resolve().parent / "results"
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if args.overhead:
+        rows = overhead(args.overhead)
+        out.mkdir(exist_ok=True)
+        (out / f"dask-overhead-{stamp}.json").write_text(json.dumps(
+            {"index": args.overhead, "cores": os.cpu_count(), "rows": rows}, indent=2))
+        return
     folder = tempfile.mkdtemp(prefix="s3x-bench-dask-")
     path = os.path.join(folder, "index.duckdb")
     results: list[dict] = []
@@ -149,9 +223,7 @@ def main() -> None:
     print(f"\nscaling 1 -> 2 worker processes: {one / two:.2f}x; "
           f"2 workers vs query_df ({args.s3_workers} threads): "
           f"{results[0]['seconds'] / two:.2f}x")
-    out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     (out / f"dask-{stamp}.json").write_text(json.dumps(
         {"args": vars(args), "cores": os.cpu_count(), "results": results,
          "scaling": one / two}, indent=2))

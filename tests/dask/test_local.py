@@ -11,6 +11,7 @@ import pytest
 
 from s3explore import ConfigurationError, DuckDBStore, MemoryStore, QueryError
 from s3explore._frames._dask import plan
+from s3explore._frames._inventory import inventory
 from tests.dask.conftest import document
 
 
@@ -113,3 +114,60 @@ def test_a_missing_object_gives_nulls_and_a_warning_naming_it(s3):
     assert got.set_index("task_id").loc["mp-00007", "dos.efermi"] != \
         got.set_index("task_id").loc["mp-00007", "dos.efermi"]  # NaN
     assert got["dos.efermi"].notna().sum() == 59
+
+
+def _sparse_index(tmp_path) -> DuckDBStore:
+    index = DuckDBStore("index", path=tmp_path / "sparse.duckdb")
+    index.connect()
+    index.update([{"task_id": f"k{i:03d}", "n": i, "ok": i % 2 == 0, "full": i, "s": str(i),
+                   **({"gappy": i, "flag": True} if i < 40 else {})} for i in range(50)])
+    return index
+
+
+@pytest.mark.parametrize("criteria", [None, {"n": {"$lt": 40}}])
+def test_fields_the_sample_shows_need_no_inventory(tmp_path, monkeypatch, criteria):
+    from s3explore._frames import _dask
+
+    index = _sparse_index(tmp_path)
+    fields = ["gappy", "flag", "full", "ok", "s"]
+    monkeypatch.setattr(_dask, "inventory", lambda *a: pytest.fail("inventory was read"))
+    frame = index.to_dask(criteria, fields, partition_size=8)  # gaps after the sample's rows
+    want = index.query_df(criteria, fields, sort={"task_id": 1})
+    assert frame.dtypes.to_dict() == want.dtypes.to_dict()
+    assert (str(want["gappy"].dtype), str(want["flag"].dtype)) == (
+        ("Int64", "boolean") if criteria is None else ("int64", "bool"))
+    pd.testing.assert_frame_equal(frame.compute(), want)
+    index.close()
+
+
+def test_fields_the_sample_lacks_are_typed_by_the_inventory(tmp_path, monkeypatch):
+    from s3explore._frames import _dask
+
+    index = _sparse_index(tmp_path)
+    read = []
+    monkeypatch.setattr(_dask, "inventory", lambda *a: read.append(a) or inventory(*a))
+    frame = index.to_dask({"n": {"$gte": 40}}, ["n", "gappy"], partition_size=8)
+    assert len(read) == 1  # the sample has no value of gappy: its type comes from the index
+    assert frame.dtypes["gappy"] == "Int64"
+    index.close()
+
+
+def test_partitions_of_an_arrow_key_column_match_the_documents_path(tmp_path):
+    docs = [{"task_id": i * 3, "v": i % 4} for i in range(40)]
+    keyed = sorted(d["task_id"] for d in docs if d["v"] < 3)
+    criteria = {"v": {"$lt": 3}}
+    index, memory = DuckDBStore("index", path=tmp_path / "k.duckdb"), MemoryStore("same")
+    with index, memory:
+        for store in (index, memory):
+            store.update(docs)
+            store.update([{"other": "x", "v": 0}], key="other")  # no task_id
+        slices = plan(index, criteria, 7)  # keys read as an Arrow column
+        assert [repr(s) for s in plan(memory, criteria, 7)] == [repr(s) for s in slices]
+        assert [s.criteria for s in plan(memory, criteria, 7)] == [s.criteria for s in slices]
+        assert [s.criteria for s in slices][-2:] == [
+            {"$and": [criteria, {"task_id": {"$gte": keyed[28], "$lte": keyed[-1]}}]},
+            {"$and": [criteria, {"task_id": None}]}]
+        assert [(s.start, s.rows) for s in slices] == [(0, 7), (7, 7), (14, 7), (21, 7),
+                                                       (28, 2), (30, 1)]
+        keys = [d.get("task_id") for s in slices for d in index.query(s.criteria)]
+        assert sorted(k for k in keys if k is not None) == keyed and keys.count(None) == 1

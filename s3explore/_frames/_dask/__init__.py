@@ -20,22 +20,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from s3explore._errors import ConfigurationError, MissingDependencyError
+from s3explore._errors import ConfigurationError, MissingDependencyError, QueryError, warn
 from s3explore._frames._columns import setting
-from s3explore._frames._dask._meta import build_meta, conform
+from s3explore._frames._dask._meta import build_meta, conform, covered, gaps
 from s3explore._frames._dask._plan import Slice, plan
 from s3explore._frames._dask._workers import StoreRef, check_travel
 from s3explore._frames._inventory import inventory
-from s3explore._frames._read import BATCH_SIZE, check_fetch, index_of
+from s3explore._frames._read import BATCH_SIZE, check_fetch, index_of, index_query
 from s3explore._query import check_fields
 
+_MISSING = "to_dask and map_objects need Dask: pip install 's3explore[dask]'"
 try:
     import dask
-    import dask.bag as db
-    import dask.dataframe as dd
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise MissingDependencyError(
-        "to_dask and map_objects need Dask: pip install 's3explore[dask]'") from exc
+    raise MissingDependencyError(_MISSING) from exc
 
 __all__ = ["Slice", "map_objects", "plan", "to_dask"]
 
@@ -53,6 +51,38 @@ def _query_df(store: Any, criteria: Any, fields: Any, limit: int, fetch: Any, fl
                     batch_size=batch_size)
 
 
+def _collections() -> tuple[Any, Any]:
+    """dask.dataframe and dask.bag, imported when a graph is built: a worker unpickling this
+    module's tasks needs neither (about a second of imports saved on its first task)."""
+    try:
+        import dask.bag as db
+        import dask.dataframe as dd
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise MissingDependencyError(_MISSING) from exc
+    return dd, db
+
+
+def _meta(store: Any, criteria: Any, sample: Any, fields: list[str] | None,
+          fetch: list[str], flatten: bool) -> Any:
+    """The frame's meta: from the sample and a few counts when it shows every field asked
+    for, else from the sample and the index's inventory (which reads the whole index)."""
+    index = index_of(store)
+    if covered(sample, fields, flatten):
+        criteria = index_query(index, criteria, None, None, 0, 0).criteria
+        try:
+            sparse = gaps(index, criteria, sample, fetch)
+        except QueryError:  # an index without null matches: the inventory tells instead
+            pass
+        else:
+            return build_meta(sample, None, index.key, fields, fetch, flatten, sparse)
+    table = inventory(store, None)
+    if not table.attrs.get("complete", True) and fields is None:
+        warn(f"the columns come from a sample of {table.attrs.get('sampled')} index entries; "
+             "a field that none of them has is left out of the frame, with a warning from "
+             "the partition that meets it: pass fields= to choose the columns")
+    return build_meta(sample, table, index.key, fields, fetch, flatten)
+
+
 def read_partition(part: Slice, ref: StoreRef, fields: list[str] | None, fetch: list[str],
                    flatten: bool, batch_size: int, meta: Any) -> Any:
     """One partition, run in a worker: its slice of the index, its objects fetched there."""
@@ -64,7 +94,7 @@ def read_partition(part: Slice, ref: StoreRef, fields: list[str] | None, fetch: 
 def to_dask(store: Any, criteria: dict | None = None, fields: list[str] | None = None, *,
             fetch: list[str] | None = None, flatten: bool = True,
             partition_size: int = PARTITION_SIZE, batch_size: int = BATCH_SIZE,
-            client: Any = None) -> dd.DataFrame:
+            client: Any = None) -> Any:
     """A Dask DataFrame of the index entries matching ``criteria``, in key order.
 
     The same columns and conventions as ``query_df(criteria, fields, fetch=fetch,
@@ -84,15 +114,9 @@ def to_dask(store: Any, criteria: dict | None = None, fields: list[str] | None =
     check_travel(store, client)
     first = slices[0].criteria if slices else criteria
     sample = _query_df(store, first, fields, META_SAMPLE, fetch, flatten, batch_size)
-    table = inventory(store, None)
-    if not table.attrs.get("complete", True) and fields is None:
-        from s3explore._errors import warn
-
-        warn(f"the columns come from a sample of {table.attrs.get('sampled')} index entries; "
-             "a field that none of them has is left out of the frame, with a warning from "
-             "the partition that meets it: pass fields= to choose the columns")
-    meta = build_meta(sample, table, index_of(store).key, fields, fetch, flatten)
+    meta = _meta(store, criteria, sample, fields, fetch, flatten)
     ref = StoreRef(store)
+    dd, _ = _collections()
     with dask.config.set({"dataframe.convert-string": False}):  # keep query_df's dtypes
         if not slices:
             return dd.from_pandas(meta, npartitions=1)
@@ -135,6 +159,7 @@ def map_objects(store: Any, func: Any, criteria: dict | None = None, *,
     parts = [dask.delayed(map_partition, pure=True)(
         part, ref, func, properties, on_missing, on_error,
         dask_key_name=("s3explore-map-" + token, part.number)) for part in slices]
+    _, db = _collections()
     bag = db.from_delayed(parts) if parts else db.from_sequence([], npartitions=1)
     if client is None:
         return bag

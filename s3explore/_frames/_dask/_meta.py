@@ -2,7 +2,9 @@
 
 Columns are those ``query_df`` would give for the whole result: a small sample read with
 ``query_df`` itself (so fetch columns and types are real), widened by the index's field
-inventory (``store.fields()``) for index fields the sample did not meet. Each partition is a
+inventory (``store.fields()``) for index fields the sample did not meet. When ``fields`` are
+given and the sample has a value for each, the inventory (a pass over the whole index) is
+skipped: one count per integer or boolean column tells whether it has gaps. Each partition is a
 ``query_df`` of its key range, conformed to those columns: an absent or all-null column
 becomes typed nulls, so that concatenating the partitions gives the dtypes ``query_df`` gives
 (int64 with gaps elsewhere -> Int64, int with float -> float64, as pandas' concat does).
@@ -41,10 +43,44 @@ def _inventory_dtype(types: str) -> Any:
     return _BY_TYPE.get(types.replace(", null", ""), object)
 
 
+def _fetched(name: str, fetch: list[str]) -> bool:
+    return any(under(p, [name]) or name == p.split(".")[0] for p in fetch)
+
+
+def covered(sample: pd.DataFrame, fields: list[str] | None, flatten: bool) -> bool:
+    """Whether the sample alone gives the columns of ``fields``: each a column with a value
+    and, flattened, nothing below it (a sub-document may hold other paths elsewhere)."""
+    if fields is None:
+        return False
+    for field in fields:
+        name = field if flatten else field.split(".")[0]
+        if name not in sample.columns or bool(sample[name].isna().all()):
+            return False
+        if flatten and any(c.startswith(name + ".") for c in sample.columns):
+            return False
+    return True
+
+
+def gaps(index: Any, criteria: dict, sample: pd.DataFrame, fetch: list[str]) -> set[str]:
+    """The sample's int and bool columns that some matching entry lacks or holds null for
+    (the dtypes that change with gaps; the others hold NaN, NaT or None as they are)."""
+    found = set()
+    for name, dtype in sample.dtypes.items():
+        if isinstance(dtype, np.dtype) and dtype.kind in "biu" and not _fetched(name, fetch):
+            clause = {name: None}  # null or absent
+            if index.count({"$and": [criteria, clause]} if criteria else clause):
+                found.add(name)
+    return found
+
+
 def build_meta(sample: pd.DataFrame, inventory: pd.DataFrame | None, key: str,
-               fields: list[str] | None, fetch: list[str], flatten: bool) -> pd.DataFrame:
-    """An empty frame with the columns and dtypes of the whole result."""
+               fields: list[str] | None, fetch: list[str], flatten: bool,
+               sparse: set[str] | frozenset[str] = frozenset()) -> pd.DataFrame:
+    """An empty frame with the columns and dtypes of the whole result; ``sparse``: columns
+    known to have gaps (without an inventory)."""
     dtypes: dict[str, Any] = dict(sample.dtypes.items())
+    for name in sparse:
+        dtypes[name] = nullable(dtypes[name])
     if inventory is not None:
         known = dict(zip(inventory["field"], inventory["types"], strict=True))
         fraction = dict(zip(inventory["field"], inventory["fraction"], strict=True))
@@ -54,7 +90,7 @@ def build_meta(sample: pd.DataFrame, inventory: pd.DataFrame | None, key: str,
         if not flatten:
             names = [n.split(".")[0] for n in names]
         for name in names:
-            if any(under(p, [name]) or name == p.split(".")[0] for p in fetch):
+            if _fetched(name, fetch):
                 continue  # fetched: the object's value replaces the index's copy
             if name not in dtypes:
                 dtypes[name] = _inventory_dtype(str(known.get(name, "")))

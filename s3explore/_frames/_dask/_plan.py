@@ -13,6 +13,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from s3explore._frames._columns import setting
 from s3explore._frames._read import find, hook, index_of, index_query
 from s3explore._query import get_path, has_path
@@ -43,20 +45,38 @@ def _kind(value: Any) -> str | None:
     return None
 
 
-def keys_in_order(store: Any, criteria: Any) -> tuple[list, int]:
-    """The keys of the index entries matching ``criteria`` in the index's key order, and
-    how many matching entries have no key (null or absent)."""
+def _arrow_ranged(kind: pa.DataType) -> bool:
+    return (pa.types.is_string(kind) or pa.types.is_large_string(kind)
+            or pa.types.is_integer(kind) or pa.types.is_floating(kind))
+
+
+def keys_in_order(store: Any, criteria: Any) -> tuple[Any, int, bool]:
+    """The keys of the index entries matching ``criteria`` in the index's key order (a list,
+    or an Arrow array left as it is: only the partitions' bounds become Python values), how
+    many matching entries have no key (null or absent), and whether the keys are all of one
+    kind that ranges can cut."""
     index = index_of(store)
     key = index.key
     q = index_query(index, criteria, [key], {key: 1}, 0, 0)
     find_arrow = hook(index, "_find_arrow")
     table = find_arrow(q) if find_arrow is not None else None
     if table is not None and key in table.column_names:
-        values = table.column(key).to_pylist()
+        column = table.column(key)
+        if _arrow_ranged(column.type):
+            keys = column.drop_null()
+            return keys, len(column) - len(keys), True
+        values = column.to_pylist()
     else:
         values = [get_path(d, key) if has_path(d, key) else None for d in find(index, q)]
     keys = [v for v in values if v is not None]
-    return keys, len(values) - len(keys)
+    kinds = {_kind(k) for k in keys}
+    return keys, len(values) - len(keys), len(kinds) == 1 and None not in kinds
+
+
+def _at(keys: Any, positions: list[int]) -> list:
+    if isinstance(keys, list):
+        return [keys[i] for i in positions]
+    return keys.take(pa.array(positions, pa.int64())).to_pylist()
 
 
 def _both(criteria: dict, clause: dict) -> dict:
@@ -69,21 +89,24 @@ def plan(store: Any, criteria: Any, partition_size: Any) -> list[Slice]:
     index = index_of(store)
     key = index.key
     criteria = index_query(index, criteria, None, None, 0, 0).criteria
-    keys, keyless = keys_in_order(store, criteria)
-    kinds = {_kind(k) for k in keys}
-    ranged = len(kinds) == 1 and None not in kinds
+    keys, keyless, ranged = keys_in_order(store, criteria)
+    starts = list(range(0, len(keys), size))
+    ends = [min(start + size, len(keys)) for start in starts]
     slices: list[Slice] = []
-    start = 0
-    for number, first in enumerate(range(0, len(keys), size)):
-        run = keys[first:first + size]
-        if ranged:
-            upper = ({"$lt": keys[first + size]} if first + size < len(keys)
-                     else {"$lte": run[-1]})
-            clause = {key: {"$gte": run[0], **upper}}
-        else:  # mixed key types: MongoDB ranges compare within one type only; list them
-            clause = {key: {"$in": run}}
-        slices.append(Slice(number, _both(criteria, clause), start, len(run), run[0], run[-1]))
-        start += len(run)
+    if ranged:  # each run from its first key up to the next run's first key
+        firsts = _at(keys, starts)
+        lasts = _at(keys, [end - 1 for end in ends])
+        for number, (first, last) in enumerate(zip(firsts, lasts, strict=True)):
+            upper = ({"$lt": firsts[number + 1]} if number + 1 < len(firsts)
+                     else {"$lte": last})
+            clause = {key: {"$gte": first, **upper}}
+            slices.append(Slice(number, _both(criteria, clause), starts[number],
+                                ends[number] - starts[number], first, last))
+    else:  # mixed key types: MongoDB ranges compare within one type only; list them
+        for number, (start, end) in enumerate(zip(starts, ends, strict=True)):
+            run = keys[start:end]
+            slices.append(Slice(number, _both(criteria, {key: {"$in": run}}), start,
+                                len(run), run[0], run[-1]))
     if keyless:  # entries without a key still get their rows, in one last partition
-        slices.append(Slice(len(slices), _both(criteria, {key: None}), start, keyless))
+        slices.append(Slice(len(slices), _both(criteria, {key: None}), len(keys), keyless))
     return slices
