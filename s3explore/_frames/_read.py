@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Iterator
 from typing import Any
 
+from s3explore._codec import ETAG_FIELD
 from s3explore._errors import (
     ConfigurationError,
     CorruptObjectError,
@@ -35,7 +36,8 @@ from s3explore._transfer import iter_batches, ordered_map
 
 BATCH_SIZE = 50_000
 # Index fields S3Store writes for its own use; left out of S3Store frames unless asked for.
-BOOKKEEPING_FIELDS = frozenset({"s3-to-mongo-keys", "obj_hash", "compression", "sub_dir"})
+BOOKKEEPING_FIELDS = frozenset({"s3-to-mongo-keys", "obj_hash", ETAG_FIELD, "compression",
+                                "sub_dir"})
 MAX_MISSING_WARNINGS = 20
 
 
