@@ -180,10 +180,13 @@ class Reader:
         return BOOKKEEPING_FIELDS if bookkeeping else frozenset()
 
     def pieces(self, streaming: bool = False) -> Iterator[Piece]:
-        """Batches of columns. Unless ``streaming``, a backend that reads the whole result as
-        one Arrow table (``_find_arrow``) is asked first."""
+        """Batches of columns. Unless ``streaming`` or not flattening, a backend that reads
+        the whole result as one Arrow table (``_find_arrow``) is asked first."""
         table = None
-        find_arrow = None if streaming else hook(self.index, "_find_arrow")
+        # flatten=False keeps sub-documents as stored: only documents tell which keys each
+        # has (a struct column has all of them in every row; DuckDB's come flattened)
+        columnar = self.flatten and not streaming
+        find_arrow = hook(self.index, "_find_arrow") if columnar else None
         if find_arrow is not None:
             table = find_arrow(self.query)
         found = self._dict_pieces() if table is None else self._table_pieces(table)

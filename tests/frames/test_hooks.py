@@ -119,18 +119,28 @@ def test_find_arrow_returning_none_falls_back_to_dicts(hooked, plain, monkeypatc
     pd.testing.assert_frame_equal(df, plain.query_df(sort={"nsites": 1}))
 
 
-def test_arrow_list_and_struct_columns_are_python_lists_and_dicts(hooked):
-    hooked.update([{"task_id": "mp-9", "nsites": 9, "elements": [], "grid": [[1, 2], [], [3]]}])
-    df = hooked.query_df(fields=["elements", "grid", "calc"], flatten=False,
-                         sort={"nsites": 1})
+def test_arrow_list_columns_are_python_lists_and_dicts(hooked):
+    sites = [{"el": "Si", "xyz": [0.0, 0.5]}, {"el": "O", "xyz": [1.0, 0.0]}]
+    hooked.update([{"task_id": "mp-9", "nsites": 9, "elements": [], "grid": [[1, 2], [], [3]],
+                    "sites": sites}])
+    df = hooked.query_df(fields=["elements", "grid", "sites"], sort={"nsites": 1})
     assert hooked.arrow_queries and df["elements"].dtype == object
     assert df["elements"].tolist() == [d["elements"] for d in _docs()] + [[]]
     assert df["grid"].tolist() == [None] * 6 + [[[1, 2], [], [3]]]
-    assert df["calc"].tolist() == [d["calc"] for d in _docs()] + [None]
+    assert df["sites"].tolist() == [None] * 6 + [sites]  # list<struct>: lists of dicts
     assert {type(v) for v in df["elements"]} == {list}
-    assert {type(v) for v in df["calc"][:6]} == {dict}
     df["elements"][0].append("X")  # every row its own list, as with the dict path
     assert df["elements"][3] == ["Si"]
+
+
+def test_flatten_false_reads_documents_not_find_arrow(hooked, plain):
+    hooked.update([{"task_id": "odd", "nsites": 99, "calc": {"ismear": -5}}])
+    plain.update([{"task_id": "odd", "nsites": 99, "calc": {"ismear": -5}}])
+    df = hooked.query_df(fields=["calc"], flatten=False, sort={"nsites": 1})
+    assert hooked.arrow_queries == []  # a struct column would give every row every key
+    assert df["calc"].tolist()[-1] == {"ismear": -5}
+    pd.testing.assert_frame_equal(df, plain.query_df(fields=["calc"], flatten=False,
+                                                     sort={"nsites": 1}))
 
 
 def test_list_columns_leave_the_garbage_collector_as_they_found_it(hooked):

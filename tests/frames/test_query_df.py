@@ -107,6 +107,16 @@ def test_flatten_false_keeps_subdocuments(memory):
     assert df["calc"].tolist() == [d["calc"] for d in _docs()]
 
 
+def test_flatten_false_gives_the_same_dicts_on_every_index(index, memory):
+    for store in (index, memory):
+        store.update([{"task_id": "odd", "nsites": 99, "calc": {"ismear": -5}}])
+    df = index.query_df(flatten=False, sort={"nsites": 1})
+    assert list(df.columns) == ["task_id", "band_gap", "calc", "elements", "formula",
+                                "is_metal", "magmom", "nsites", "spin", "when"]
+    assert df["calc"].tolist() == [d["calc"] for d in _docs()] + [{"ismear": -5}]
+    pd.testing.assert_frame_equal(df, memory.query_df(flatten=False, sort={"nsites": 1}))
+
+
 def test_sparse_subdocument_keys_are_not_invented(memory):
     memory.update([{"task_id": "odd", "nsites": 99, "calc": {"ismear": -5}}])
     df = memory.query_df({"task_id": "odd"}, flatten=False)
