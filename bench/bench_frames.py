@@ -317,7 +317,7 @@ def fetch(objects: int, latency: float, workers: int, repeats: int) -> dict:
 
 LIST_CASES = [("DuckDBStore file", "formula", True), ("DuckDBStore file", "elements", True),
               ("Arrow table", "formula", True), ("Arrow table", "elements", True),
-              ("Arrow table", "energies", True), ("Arrow table", "symmetry", False)]
+              ("Arrow table", "energies", True), ("Arrow table", "sites", True)]
 
 
 def build_duckdb(path: str, count: int) -> float:
@@ -341,8 +341,8 @@ def _arrow_table(count: int) -> Any:
         "formula": [_FORMULAS[i % 7] for i in range(count)],
         "elements": [_ELEMENTS[i % 5] for i in range(count)],  # list<string>
         "energies": [[-0.5 * j - i % 13 for j in range(1 + i % 4)] for i in range(count)],
-        "symmetry": [{"crystal_system": _SYSTEMS[i % 7], "number": 1 + i % 230}
-                     for i in range(count)],  # struct, kept whole with flatten=False
+        "sites": [[{"el": e, "occu": 1.0 - j / 8} for j, e in enumerate(_ELEMENTS[i % 5][:3])]
+                  for i in range(count)],  # list<struct>: lists of dicts
     })
 
 
