@@ -282,11 +282,12 @@ def verify(args: argparse.Namespace) -> int:
     store = S3Store(index, args.bucket, s3_profile=args.profile, endpoint_url=args.endpoint_url,
                     sub_dir=args.sub_dir, key=args.key, s3_workers=args.workers)
     check_hashes = not args.no_hashes
+    deep = args.deep
     with store:
         print(f"verifying {store.name} against the index {index.name}", flush=True)
         if index.count() == 0:
             print(f"note: the index holds no entries; is --collection {args.collection} right?")
-        report = store.verify(check_hashes=check_hashes)
+        report = store.verify(check_hashes=check_hashes, deep=deep)
         print(report)
         if report.ok:
             return EXIT_OK
@@ -299,8 +300,8 @@ def verify(args: argparse.Namespace) -> int:
         if not args.yes and not _confirm("apply this repair?"):
             print("nothing changed")
             return EXIT_DIFFERENCES
-        print(store.verify(repair=True, check_hashes=check_hashes))
-        after = store.verify(check_hashes=check_hashes)
+        print(store.verify(repair=True, check_hashes=check_hashes, deep=deep))
+        after = store.verify(check_hashes=check_hashes, deep=deep)
         print(f"after repair: {after}")
         return EXIT_OK if after.ok else EXIT_DIFFERENCES
 
@@ -431,7 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
                                     "of its DuckDBStore)")
     verify_parser.add_argument("--key", default="task_id", help="the key field (default task_id)")
     verify_parser.add_argument("--no-hashes", action="store_true",
-                               help="skip obj_hash checks (they download every object)")
+                               help="skip obj_hash checks (entries that name their object's "
+                                    "ETag need no request; others need one HEAD each)")
+    verify_parser.add_argument("--deep", action="store_true",
+                               help="download and decode every object: also checks objects "
+                                    "without a digest (written by maggma) and finds ones that "
+                                    "cannot be decoded")
     verify_parser.add_argument("--repair", action="store_true",
                                help="re-index orphaned and mismatched objects and remove "
                                     "dangling entries, after showing the plan")

@@ -466,6 +466,7 @@ def _encode(store: S3Store, fields: list[str], doc: dict[str, Any]
             digest = codec.BodyDigest(PART_SIZE)
             digest.update(body)
             metadata.update(digest.metadata(multipart=False))  # put_many stores it whole
+            entry[codec.ETAG_FIELD] = digest.etag(multipart=False)
     return store.objects.object_key(key), body, metadata, entry
 
 

@@ -6,8 +6,10 @@ Each body s3explore writes carries two extra metadata fields beside maggma's:
 upload, the MD5 of the parts' MD5s and ``-<parts>``). Both are known before the upload
 starts, so they travel in the same request as the body and cannot describe another one.
 
-A HEAD, or the ETag a listing already gives, then tells without a download whether the body
-under a key is still the one its metadata describes, and which SHA-1 it has. An object
+The index entry keeps the ETag too (``obj_etag``, beside maggma's ``obj_hash``), so a listing,
+1,000 objects a request, tells which entries still describe their object; for the others a
+HEAD tells without a download whether the body under a key is the one its metadata
+describes, and which SHA-1 it has. An object
 rewritten by another tool (same metadata copied, new bytes) has another ETag; an encrypted
 bucket whose ETags are not MD5s gives no match either: both fall back to reading the body.
 maggma ignores the extra fields (its own ``rebuild_metadata_from_index`` adds ``obj_hash``).
@@ -18,13 +20,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
+# The index entry's field for the ETag its object had when the entry was written: a listing
+# (1,000 objects a request) then tells which entries still describe their object.
+ETAG_FIELD = "obj_etag"
 HASH_NAME = "obj-hash"
 ETAG_NAME = "obj-etag"
 # maggma's rebuild_metadata_from_index copies the entry's obj_hash under this name; it is
 # the index's claim, not the body's, so it is never trusted and never re-indexed.
 MAGGMA_HASH_NAME = "obj_hash"
 DIGEST_FIELDS = (HASH_NAME, ETAG_NAME)  # what s3explore writes
-DIGEST_NAMES = (*DIGEST_FIELDS, MAGGMA_HASH_NAME)  # never index fields
+# Never index fields when read back from metadata (maggma's rewrite copies the entry's).
+DIGEST_NAMES = (*DIGEST_FIELDS, MAGGMA_HASH_NAME, ETAG_FIELD)
 # The bytes the two fields add to an object's metadata (a 40-digit SHA-1; the longest ETag:
 # 32 hex digits, "-" and a part count of up to 10,000).
 DIGEST_METADATA_BYTES = len(HASH_NAME) + 40 + len(ETAG_NAME) + 32 + 6

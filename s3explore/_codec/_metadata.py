@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from s3explore._codec._body import LAST_UPDATED
-from s3explore._codec._digest import DIGEST_METADATA_BYTES, DIGEST_NAMES
+from s3explore._codec._digest import DIGEST_METADATA_BYTES, DIGEST_NAMES, ETAG_FIELD
 from s3explore._errors import InvalidDocumentError, MetadataTooLargeError
 
 KEYS_FIELD = "s3-to-mongo-keys"
@@ -98,7 +98,7 @@ def metadata_document(entry: Mapping) -> dict[str, str]:
     return {
         sanitize_name(k): encode_metadata_value(str(v), str(k))
         for k, v in entry.items()
-        if k not in (LAST_UPDATED, "obj_hash")
+        if k not in (LAST_UPDATED, "obj_hash", ETAG_FIELD)
     }
 
 

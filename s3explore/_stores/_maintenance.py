@@ -53,6 +53,8 @@ class MaintenanceMixin:
             entry[codec.LAST_UPDATED] = modified.astimezone(_dt.UTC).replace(tzinfo=None)
         if self.store_hash:
             entry["obj_hash"] = fetched.sha1
+            if fetched.etag is not None:
+                entry[codec.ETAG_FIELD] = codec.bare_etag(fetched.etag)
         if fetched.etag is not None and fetched.sha1 is not None:
             self.objects.remember_hash(key, fetched.etag, fetched.sha1)
         return entry, fetched.etag
@@ -150,11 +152,13 @@ class MaintenanceMixin:
         (dangling), keys with more than one entry (duplicates, such as ``1`` and ``"1"``),
         and with ``check_hashes`` entries whose ``obj_hash`` is not their object's SHA-1.
 
-        No body is downloaded to check a hash: s3explore writes each body's SHA-1 and ETag
-        in its metadata, so a HEAD tells (and nothing at all when this store already knows
-        the object at that ETag). An object whose recorded ETag is not the one S3 reports
-        (rewritten by another tool, metadata copied) is downloaded and hashed. Objects
-        without that digest (written by maggma) are listed in ``report.unchecked``.
+        No body is downloaded to check a hash. An entry s3explore wrote names the ETag its
+        object had (``obj_etag``): when the listing shows that ETag, the entry's hash is
+        the body's, with no request at all. Otherwise the object's metadata tells (a HEAD):
+        s3explore writes each body's SHA-1 and ETag there. An object whose recorded ETag is
+        not the one S3 reports (rewritten by another tool, metadata copied) is downloaded
+        and hashed. Objects with neither (written by maggma) are listed in
+        ``report.unchecked``.
         ``deep=True`` downloads and decodes every body instead: it also checks those, and
         finds objects that cannot be decoded (``unreadable``).
 
@@ -169,16 +173,20 @@ class MaintenanceMixin:
         workers = self.objects.with_workers(workers)
         etags = {k: etag for k, etag, _ in self.objects.listing() if k not in MANIFEST_NAMES}
         groups: dict[str, list[tuple[Any, Any]]] = {}
-        for e in self.index.query(properties=[self.key, "obj_hash"]):
+        recorded: dict[str, dict[str, str]] = {}  # key -> {ETag an entry names: its hash}
+        for e in self.index.query(properties=[self.key, "obj_hash", codec.ETAG_FIELD]):
             if self.key in e:
-                groups.setdefault(str(e[self.key]), []).append((e[self.key], e.get("obj_hash")))
+                key = str(e[self.key])
+                groups.setdefault(key, []).append((e[self.key], e.get("obj_hash")))
+                if e.get("obj_hash") and e.get(codec.ETAG_FIELD):
+                    recorded.setdefault(key, {})[e[codec.ETAG_FIELD]] = e["obj_hash"]
         report = VerifyReport(objects=len(etags), entries=sum(map(len, groups.values())),
                               hashes_checked=check_hashes, deep=deep)
         report.orphans = sorted(etags.keys() - groups.keys())
         report.dangling = sorted(groups.keys() - etags.keys())
         report.duplicates = sorted(k for k, g in groups.items() if len(g) > 1 and k in etags)
         if check_hashes or deep:
-            self._check_bodies(report, etags, groups, check_hashes, deep, workers)
+            self._check_bodies(report, etags, groups, recorded, check_hashes, deep, workers)
         if repair and not report.ok:
             report.repaired = True
             for line in report.plan(quarantine=target):
@@ -187,11 +195,18 @@ class MaintenanceMixin:
         return report
 
     def _check_bodies(self, report: VerifyReport, etags: Mapping[str, str | None],
-                      groups: Mapping[str, list], check_hashes: bool, deep: bool,
-                      workers: int) -> None:
+                      groups: Mapping[str, list], recorded: Mapping[str, dict],
+                      check_hashes: bool, deep: bool, workers: int) -> None:
         both = sorted(etags.keys() & groups.keys())
         if not deep:
             both = [k for k in both if any(h for _, h in groups[k])]
+            # An entry written with the ETag the listing shows describes that object: its
+            # hash is the body's, and no request is needed.
+            listed = {k: codec.bare_etag(etags[k]) for k in both}
+            from_index = [k for k in both if listed[k] in recorded.get(k, {})]
+            for key in from_index:
+                self.objects.remember_hash(key, etags[key], recorded[key][listed[key]])
+            report.hashes_from_index = len(from_index)
         for outcome in ordered_map(lambda k: self._body_hash(k, etags[k], deep), both, workers):
             key = outcome.item
             if outcome.error is None:
@@ -209,8 +224,9 @@ class MaintenanceMixin:
                 raise outcome.error  # unread is not unchanged; deleted since listing is
 
     def _body_hash(self, key: str, etag: str | None, deep: bool) -> tuple[str | None, str]:
-        """``(SHA-1 of the body under key, where it came from)``: "memory" (this store read
-        it at this ETag), "metadata" (its digest describes the bytes S3 reports), "body"
+        """``(SHA-1 of the body under key, where it came from)``: "memory" (known at this
+        ETag, from an entry or an earlier read), "metadata" (its digest describes the bytes
+        S3 reports), "body"
         (downloaded: ``deep``, or a digest that describes other bytes), or ``(None,
         "none")`` for an object that carries no digest (maggma's), left to ``deep=True``."""
         if deep:

@@ -75,6 +75,7 @@ class VerifyReport:
     unreadable: list[str] = field(default_factory=list)  # objects that cannot be decoded
     quarantined: list[str] = field(default_factory=list)  # unreadable objects moved aside
     bodies_read: int = 0  # bodies downloaded (hashes known from metadata or memory are not)
+    hashes_from_index: int = 0  # entries naming the ETag the listing shows: no request
     hashes_from_metadata: int = 0  # hashes read from the objects' metadata (one HEAD each)
     unchecked: list[str] = field(default_factory=list)  # no digest in metadata: deep=True
     deep: bool = False
@@ -106,9 +107,9 @@ class VerifyReport:
         return lines
 
     def __str__(self) -> str:
-        checked = (" (bodies decoded)" if self.deep else " (hashes checked, "
-                   f"{self.hashes_from_metadata} from metadata, {self.bodies_read} bodies "
-                   "read)" if self.hashes_checked else "")
+        checked = (" (bodies decoded)" if self.deep else " (hashes checked: "
+                   f"{self.hashes_from_index} by ETag, {self.hashes_from_metadata} from "
+                   f"metadata, {self.bodies_read} bodies read)" if self.hashes_checked else "")
         lines = [f"{self.objects} objects, {self.entries} index entries{checked}"]
         for label, keys in (("objects without index entry", self.orphans),
                             ("index entries without object", self.dangling),

@@ -157,6 +157,8 @@ def _uploader(store: S3Store, fields: list[str], policy: RetryPolicy) -> Callabl
             entry[codec.LAST_UPDATED] = doc[codec.LAST_UPDATED]
         if store.store_hash:
             entry["obj_hash"] = sha1
+            if etag is not None:
+                entry[codec.ETAG_FIELD] = codec.bare_etag(etag)
         return entry, size, etag
 
     return upload

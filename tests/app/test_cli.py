@@ -34,7 +34,7 @@ def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
     ((), ["demo", "verify", "--version"]),
     (("demo",), ["--voila", "--check", "--port", "--no-browser", "--notebooks", "--workdir"]),
     (("verify",), ["--bucket", "--endpoint-url", "--profile", "--sub-dir", "--index",
-                   "--collection", "--key", "--no-hashes", "--repair", "--yes"]),
+                   "--collection", "--key", "--no-hashes", "--deep", "--repair", "--yes"]),
 ])
 def test_help_lists_every_option(command, options):
     done = run_cli(*command, "--help")
@@ -279,6 +279,20 @@ def test_verify_reports_orphans_dangling_and_mismatches(indexed, s3_server, buck
     assert main([*args, "--no-hashes"]) == 1
     out = capsys.readouterr().out
     assert "hash mismatches" not in out and "(hashes checked)" not in out
+
+
+def test_verify_deep_checks_objects_without_a_digest(indexed, s3_server, bucket, capsys):
+    _, args = indexed
+    raw = s3_server.client()
+    head = raw.head_object(Bucket=bucket, Key="runs/k1")  # rewritten as maggma would
+    plain = {k: v for k, v in head["Metadata"].items() if k not in ("obj-hash", "obj-etag")}
+    raw.put_object(Bucket=bucket, Key="runs/k1", Metadata=plain,
+                   Body=raw.get_object(Bucket=bucket, Key="runs/k2")["Body"].read())
+    assert main(args) == 0
+    assert "hashes not checked: 1 object(s)" in capsys.readouterr().out
+    assert main([*args, "--deep"]) == 1
+    out = capsys.readouterr().out
+    assert "(bodies decoded)" in out and "hash mismatches: 1 (k1)" in out
 
 
 def test_verify_repair_yes_fixes_everything(indexed, s3_server, bucket, capsys):

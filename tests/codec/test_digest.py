@@ -50,7 +50,8 @@ def test_metadata_describes_a_body_only_at_the_etag_it_records():
 
 def test_the_digest_is_never_an_index_field():
     metadata = {"task-id": "mp-1", "obj-hash": "a" * 40, "obj-etag": "b" * 32,
-                "obj_hash": "c" * 40, "s3-to-mongo-keys": '{"task_id": "task-id"}'}
+                "obj_hash": "c" * 40, "obj_etag": "d" * 32,
+                "s3-to-mongo-keys": '{"task_id": "task-id"}'}
     assert codec.entry_from_metadata(metadata) == {"task_id": "mp-1"}
 
 
