@@ -32,7 +32,7 @@ from s3explore._s3client import (
     strip_userinfo,
     translate,
 )
-from s3explore._stores._config import seal
+from s3explore._stores._config import Sealed, seal
 from s3explore._transfer import (
     RetryPolicy,
     call_with_retries,
@@ -147,8 +147,9 @@ class ObjectIO:
         self.retry = RetryPolicy(attempts=retries, deadline=self.timeout)
         self.read_ahead_bytes = READ_AHEAD_BYTES
         self._hashes: dict[tuple[str, str], str] = {}  # (key, ETag) -> SHA-1, see verify()
-        self.__profile = s3_profile
-        self.__client_kwargs = dict(client_kwargs or {})
+        # Sealed even in private attributes: vars(), debuggers and tracebacks show the marker.
+        self.__profile = seal(s3_profile) if isinstance(s3_profile, Mapping) else s3_profile
+        self.__client_kwargs = seal(dict(client_kwargs or {}))
         self._client: Any = None
         self._pool_size = 0
 
@@ -159,9 +160,7 @@ class ObjectIO:
 
     def sealed_settings(self) -> tuple[Any, Any]:
         """``(s3_profile, client_kwargs)`` for ``as_dict``: inline credentials sealed."""
-        profile = self.__profile
-        return (seal(profile) if isinstance(profile, Mapping) else profile,
-                seal(self.__client_kwargs) if self.__client_kwargs else {})
+        return self.__profile, self.__client_kwargs if self.__client_kwargs.unseal() else {}
 
     @property
     def name(self) -> str:
@@ -194,8 +193,10 @@ class ObjectIO:
 
     def _make_client(self, workers: int) -> Any:
         self._pool_size = workers
-        return make_client(self.__profile, self.endpoint_url, workers, self.anonymous,
-                           self.__client_kwargs, connect_timeout=self.connect_timeout,
+        profile = self.__profile
+        return make_client(profile.unseal() if isinstance(profile, Sealed) else profile,
+                           self.endpoint_url, workers, self.anonymous,
+                           self.__client_kwargs.unseal(), connect_timeout=self.connect_timeout,
                            read_timeout=self.read_timeout)
 
     def with_workers(self, workers: int | None) -> int:

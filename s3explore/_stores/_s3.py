@@ -22,6 +22,7 @@ from s3explore._errors import (
 )
 from s3explore._query import Properties, Query, SortSpec, check_criteria, has_path, project
 from s3explore._stores._base import Store
+from s3explore._stores._config import seal
 from s3explore._stores._maintenance import MaintenanceMixin
 from s3explore._stores._objects import DEFAULT_TIMEOUT, Fetched, ObjectIO
 from s3explore._stores._results import StoredObject, UpdateResult
@@ -33,7 +34,9 @@ logger = logging.getLogger("s3explore")
 ON_MISSING = ("skip", "raise", "none")
 ON_ERROR = ("raise", "skip", "null")
 INDEX_METHODS = ("connect", "close", "query", "count", "update", "remove_docs", "distinct")
-_SECRET_WORDS = ("secret", "token", "password", "access_key")
+# boto3 client arguments whose values carry no secret, shown as they are
+_SHOWN_CLIENT_ARGUMENTS = frozenset({"region_name", "api_version", "use_ssl", "verify",
+                                     "config", "aws_account_id"})
 # A query reading an object another writer just replaced waits for that writer's entry.
 REREAD_ROUNDS = 6
 REREAD_PAUSE = 0.05  # seconds, doubled each round: about 3 s in all
@@ -150,7 +153,7 @@ class S3Store(MaintenanceMixin, Store):
                 f"metadata_limit must be a positive int or None, got {metadata_limit!r}")
         self.metadata_limit = metadata_limit
         self._retries = retries
-        self.__resource_kwargs = dict(s3_resource_kwargs or {})
+        self.__resource_kwargs = seal(dict(s3_resource_kwargs or {}))
 
     # ------------------------------------------------------------ configuration
 
@@ -176,9 +179,10 @@ class S3Store(MaintenanceMixin, Store):
 
     @property
     def s3_resource_kwargs(self) -> dict:
-        """The boto3 client arguments, with secret ones shown as ``***``."""
-        return {k: "***" if any(w in k.lower() for w in _SECRET_WORDS) else v
-                for k, v in self.__resource_kwargs.items()}
+        """The boto3 client arguments; only known harmless ones show their value, any other
+        (``aws_session_token``, a key under any name) shows ``***``."""
+        return {k: v if k in _SHOWN_CLIENT_ARGUMENTS else "***"
+                for k, v in self.__resource_kwargs.unseal().items()}
 
     def _config(self) -> dict[str, Any]:
         profile, client_kwargs = self.objects.sealed_settings()

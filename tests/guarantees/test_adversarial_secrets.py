@@ -76,6 +76,7 @@ def store_texts(store) -> list[str]:
         if obj is None:
             continue
         texts.append(repr({k: v for k, v in vars(obj).items() if not k.startswith("_")}))
+        texts.append(repr(vars(obj)))  # private attributes too: a debugger shows them
         for name in dir(type(obj)):
             if not name.startswith("_") and isinstance(getattr(type(obj), name), property):
                 with contextlib.suppress(S3ExploreError):  # e.g. client before connect()
