@@ -161,6 +161,27 @@ def test_large_updates_are_written_chunk_by_chunk_in_order(store, monkeypatch):
     assert store.count({"task_id": {"$regex": "^n"}}) == 4
 
 
+def test_batches_of_new_keys_and_of_stored_keys_alternate(store, tmp_path):
+    """New keys go in by plain INSERT, stored ones replace their entries in place: a batch
+    that meets stored keys (and adds a field) is written again as an upsert, whole."""
+    file_store = DuckDBStore("t", path=tmp_path / "i.duckdb")
+    file_store.connect()
+    for s in (store, file_store):
+        s.update([{"task_id": i, "v": i} for i in range(4)])
+        s.update([{"task_id": 1, "v": "one", "new": [1]}, {"task_id": 9, "v": 9}])  # mixed
+        s.update([{"task_id": 10, "v": 10}])  # after an upsert: new keys only
+        s.update([{"task_id": 11, "v": 11}])
+        s.update([{"task_id": 2, "v": "two"}])
+        assert [(d["task_id"], d["v"]) for d in s.query()] == [
+            (0, 0), (1, "one"), (2, "two"), (3, 3), (9, 9), (10, 10), (11, 11)]
+        assert keys(s.query({"new": 1})) == [1]
+        assert s.count() == 7
+    file_store.close()
+    with DuckDBStore("t", path=tmp_path / "i.duckdb", read_only=True) as again:
+        assert [d["v"] for d in again.query({"task_id": {"$in": [1, 2, 11]}})] == [
+            "one", "two", 11]
+
+
 def test_unknown_operators_and_bad_arguments_are_query_errors(store):
     store.update({"task_id": "a", "n": 1})
     with pytest.raises(QueryError, match=r"\$where"):

@@ -17,6 +17,7 @@ from s3explore._stores._duckdb._values import (
     BRACKET,
     BYTES,
     DATE,
+    DICT,
     EMPTY_ARRAY_KEY,
     EXACT_INT,
     FLOAT,
@@ -171,7 +172,8 @@ class PathColumns:
     def fill(self, slot: Slot) -> PathColumns:
         kinds = set(map(type, slot.values))
         tag = TAG_OF.get(next(iter(kinds))) if len(kinds) == 1 else None
-        if not self.multi and tag in _SCALAR_TAGS:  # one scalar type: whole columns at once
+        if not self.multi and (tag in _SCALAR_TAGS or tag == DICT):
+            # one scalar type (or dicts, whose fields have columns): whole columns at once
             self.tags = 1 << tag
             self.values["t"] = _scatter(slot.rows, [tag] * len(slot.rows), self.rows)
             suffix = VALUE_COLUMN.get(tag)
@@ -181,6 +183,8 @@ class PathColumns:
                     self.big = True
                     values = [float(v) for v in values]
                 self.values[suffix] = _scatter(slot.rows, values, self.rows)
+            return self
+        if self.multi and kinds == {list} and not slot.via_rows and self._plain_lists(slot):
             return self
         for row, value in zip(slot.rows, slot.values, strict=True):
             self.add(row, (value, None))
@@ -211,6 +215,33 @@ class PathColumns:
         elif suffix in ("k", "ok"):
             value = encoded if encoded is not None else enc(value)
         self._set(suffix, row, value)
+
+    def _plain_lists(self, slot: Slot) -> bool:
+        """Every row's value an array of one and the same scalar type (``["Fe", "O"]`` in
+        every document): whole columns at once, as ``_plain_list`` fills them row by row."""
+        values = slot.values
+        first = values[0]
+        kind = type(first[0]) if first else None
+        tag = TAG_OF.get(kind)
+        suffix = VALUE_COLUMN.get(tag) if tag in _SCALAR_TAGS else None
+        if suffix is None or not all(items and all(type(v) is kind for v in items)
+                                     for items in values):
+            return False
+        if suffix == "n":
+            if tag == INT and max(max(map(abs, items)) for items in values) > EXACT_INT:
+                self.big = True
+            values = [[float(v) for v in items] for items in values]
+        n, rows, size = len(values), slot.rows, self.rows
+        self.tags |= 1 << LIST
+        self.items |= 1 << tag
+        columns = {
+            "t": [LIST] * n, "it": [1 << tag] * n, ELEMENT_COLUMN[suffix]: values,
+            "ek": [[enc(items)] for items in slot.values], "x": [True] * n, "u": [False] * n,
+            "z": [[len(items)] for items in values], "ob": [BRACKET[tag]] * n,
+            SORT_COLUMN[suffix]: [items[0] for items in values]}
+        for name, column in columns.items():
+            self.values[name] = _scatter(rows, column, size)
+        return True
 
     def _plain_list(self, row: int, items: list) -> bool:
         """A direct array of one scalar type (``["Fe", "O"]``), the common case, without

@@ -185,3 +185,13 @@ class Catalog:
         conn.execute(f"DROP TABLE IF EXISTS {self.data}")
         conn.execute(f"DROP TABLE IF EXISTS {self.paths_table}")
         conn.execute("DELETE FROM s3x_collections WHERE name = ?", [name])
+
+
+class _RowId(PathInfo):
+    """``_id``: the entry's insertion number, a plain number column."""
+
+    def col(self, suffix: str) -> str | None:
+        return {"t": "2", "n": "_rid"}.get(suffix)
+
+
+ROW_ID = _RowId(0, "_id", tags=1 << INT)

@@ -9,84 +9,45 @@ taken of ``coalesce(predicate, FALSE)``.
 What has no SQL form here (``$elemMatch``, positional paths such as ``a.0``, ``$type`` on
 arrays, regular expressions DuckDB's RE2 cannot run) is evaluated on the stored document by
 the ``s3x_match`` function with the clause passed as a parameter; see ``_store``.
+
+Here: the dispatch of criteria to operators and the comparisons (equality, ``$in``, ranges,
+``$exists``); the other operators are in ``_operators``, sorts in ``_order``, the boolean
+folding in ``_logic``.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from s3explore._errors import QueryError
-from s3explore._query import check_regex
 from s3explore._stores._duckdb import _match
+from s3explore._stores._duckdb._logic import AND, FALSE, NOT, OR, TRUE
+from s3explore._stores._duckdb._operators import Operators
+from s3explore._stores._duckdb._order import order_by
 from s3explore._stores._duckdb._rows import ELEMENT_COLUMN, VALUE_COLUMN
-from s3explore._stores._duckdb._schema import Catalog, PathInfo, bits
+from s3explore._stores._duckdb._schema import ROW_ID, Catalog, PathInfo
 from s3explore._stores._duckdb._values import (
-    BOOL,
     BRACKET,
     BRACKET_BYTES,
-    BYTES,
-    DATE,
-    DICT,
-    FLOAT,
-    INT,
     LIST,
     NONE,
-    STR,
     enc,
-    naive_utc,
-    normalize,
+    operand,
     tag_of,
 )
 
-TRUE, FALSE = "TRUE", "FALSE"
 _RANGE = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _LIST_TYPES = {"n": "DOUBLE[]", "s": "VARCHAR[]", "b": "BOOLEAN[]", "d": "TIMESTAMP[]",
                "k": "BLOB[]"}
-_SORT_PAIRS = (("n", "on"), ("s", "os"), ("k", "ok"), ("b", "obb"), ("d", "od"))
-_TYPE_ALIASES = {"double": 1, "string": 2, "object": 3, "array": 4, "binData": 5, "bool": 8,
-                 "date": 9, "null": 10, "int": 16, "long": 18, "number": "number"}
-_TYPE_TAGS = {1: (FLOAT,), 2: (STR,), 3: (DICT,), 5: (BYTES,), 8: (BOOL,), 9: (DATE,),
-              10: (NONE,), "number": (INT, FLOAT)}
+
+
 _LONG_IN_LIST = 50  # longer $in lists are joined as one list parameter
 _PARAM = re.compile(r"\$(p\d+)\b")
 
 
-def AND(parts: list[str]) -> str:
-    parts = [p for p in parts if p != TRUE]
-    if FALSE in parts:
-        return FALSE
-    return TRUE if not parts else parts[0] if len(parts) == 1 else f"({' AND '.join(parts)})"
-
-
-def OR(parts: list[str]) -> str:
-    parts = [p for p in parts if p != FALSE]
-    if TRUE in parts:
-        return TRUE
-    return FALSE if not parts else parts[0] if len(parts) == 1 else f"({' OR '.join(parts)})"
-
-
-def NOT(part: str) -> str:
-    return FALSE if part == TRUE else TRUE if part == FALSE else f"(NOT coalesce({part}, FALSE))"
-
-
-class _RowId(PathInfo):
-    """``_id``: the entry's insertion number, a plain number column."""
-
-    def col(self, suffix: str) -> str | None:
-        return {"t": "2", "n": "_rid"}.get(suffix)
-
-
-_ROW_ID = _RowId(0, "_id", tags=1 << INT)
-
-
-def _operand(value: Any) -> Any:
-    return naive_utc(value) if isinstance(value, _dt.datetime) else normalize(value)
-
-
-class Translator:
+class Translator(Operators):
     """One query's WHERE and ORDER BY; ``params`` collects the values in order."""
 
     def __init__(self, catalog: Catalog | None, fallback: Callable[[dict], str],
@@ -122,12 +83,12 @@ class Translator:
                     str(k).startswith("$") for k in value):
                 parts.append(self.ops(name, value))
             else:
-                parts.append(self.eq(name, _operand(value)))
+                parts.append(self.eq(name, operand(value)))
         return AND(parts)
 
     def info(self, path: str) -> PathInfo | None:
         if path == "_id":
-            return _ROW_ID
+            return ROW_ID
         return self.catalog.get(path) if self.catalog is not None else None
 
     def positional(self, path: str) -> bool:
@@ -155,13 +116,13 @@ class Translator:
             if op == "$regex":
                 parts.append(self.regex(path, arg, ops.get("$options", "")))
             elif op in ("$eq", "$ne"):
-                found = self.eq(path, _operand(arg))
+                found = self.eq(path, operand(arg))
                 parts.append(found if op == "$eq" else NOT(found))
             elif op in ("$in", "$nin"):
-                found = self.in_(path, [_operand(v) for v in arg])
+                found = self.in_(path, [operand(v) for v in arg])
                 parts.append(found if op == "$in" else NOT(found))
             elif op in _RANGE:
-                parts.append(self.range(path, op, _operand(arg)))
+                parts.append(self.range(path, op, operand(arg)))
             elif op == "$exists":
                 info = self.info(path)
                 found = FALSE if info is None else self.present(info)
@@ -194,7 +155,7 @@ class Translator:
                          f"operators, got {arg!r:.60}")
 
     def use_fallback(self, clause: dict) -> str:
-        return f"s3x_match(_doc, {self.p(self.fallback(_operand(clause)))})"
+        return f"s3x_match(_doc, {self.p(self.fallback(operand(clause)))})"
 
     def dict_test(self, path: str, op: str, operands: list[dict]) -> str:
         return f"s3x_match(_doc, {self.p(self.fallback(_match.DictTest(path, op, operands)))})"
@@ -321,136 +282,5 @@ class Translator:
         return (f"({col} {sql_op} {self.p(param)} AND {col} >= {self.p(low)} "
                 f"AND {col} < {self.p(high)})")
 
-    def regex(self, path: str, pattern: Any, options: str) -> str:
-        if self.positional(path):
-            return self.use_fallback({path: {"$regex": pattern, "$options": options}})
-        check_regex(pattern, path, options)
-        flags = set(options)
-        if isinstance(pattern, re.Pattern):
-            flags |= {f for f, bit in (("i", re.I), ("m", re.M), ("s", re.S), ("x", re.X))
-                      if pattern.flags & bit}
-            pattern = pattern.pattern
-        info = self.info(path)
-        if info is None:
-            return FALSE
-        prefix = "".join(sorted(flags - {"x"}))
-        re2 = f"(?{prefix}){pattern}" if prefix else pattern
-        if "x" in flags or not self.re2_accepts(re2):  # Python's re runs it exactly
-            return self.use_fallback({path: {"$regex": re.compile(pattern, _flags(flags))}})
-        if info.multi:
-            col = info.col("es")
-            return (FALSE if col is None else
-                    f"len(list_filter({col}, lambda e: regexp_matches(e, {self.p(re2)}))) > 0")
-        col = info.col("s")
-        return FALSE if col is None else f"regexp_matches({col}, {self.p(re2)})"
-
-    def size(self, path: str, arg: Any) -> str:
-        if isinstance(arg, bool) or not isinstance(arg, (int, float)) or arg != int(arg):
-            raise QueryError(f"$size on {path!r} takes a whole number, got {arg!r:.60}")
-        if self.positional(path):
-            return self.use_fallback({path: {"$size": arg}})
-        info = self.info(path)
-        if info is None or not info.multi or info.col("z") is None:
-            return FALSE
-        return f"list_contains({info.col('z')}, {self.p(int(arg))})"
-
-    def all(self, path: str, values: list) -> str:
-        if not values:
-            return FALSE  # MongoDB: $all [] matches nothing
-        parts = []
-        for value in values:
-            if isinstance(value, Mapping) and "$elemMatch" in value:
-                parts.append(self.use_fallback({path: {"$elemMatch": value["$elemMatch"]}}))
-            else:
-                parts.append(self.eq(path, _operand(value)))
-        return AND(parts)
-
-    def type(self, path: str, spec: Any) -> str:
-        if isinstance(spec, (list, tuple)):
-            return OR([self.type(path, s) for s in spec])
-        code = _TYPE_ALIASES.get(spec, spec) if isinstance(spec, str) else spec
-        if code not in (*_TYPE_TAGS, 4, 16, 18):
-            raise QueryError(f"$type on {path!r}: unknown or unsupported type {spec!r}; use "
-                             f"one of {sorted(_TYPE_ALIASES)}")
-        info = self.info(path)
-        if info is None:
-            return FALSE
-        if info.multi:  # array elements count too
-            return self.use_fallback({path: {"$type": spec}})
-        t = info.col("t")
-        if code == 4:
-            return FALSE
-        if code in (16, 18):
-            if info.col("n") is None:
-                return FALSE
-            small = f"{info.col('n')} >= -2147483648 AND {info.col('n')} < 2147483648"
-            return f"({t} = {INT} AND {'NOT ' if code == 18 else ''}({small}))"
-        return OR([f"{t} = {tag}" for tag in _TYPE_TAGS[code]])
-
-    def mod(self, path: str, arg: Any) -> str:
-        if (not isinstance(arg, (list, tuple)) or len(arg) != 2
-                or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in arg)
-                or int(arg[0]) == 0):
-            raise QueryError(f"$mod on {path!r} takes [divisor, remainder] with a divisor "
-                             f"other than 0, got {arg!r:.60}")
-        info = self.info(path)
-        if info is None:
-            return FALSE
-        divisor, remainder = self.p(float(int(arg[0]))), self.p(float(int(arg[1])))
-        if info.multi:
-            col = info.col("en")
-            if col is None:
-                return FALSE
-            return (f"len(list_filter({col}, lambda e: NOT isnan(e) AND "
-                    f"trunc(e) % {divisor} = {remainder})) > 0")
-        col = info.col("n")
-        if col is None:
-            return FALSE
-        return f"(NOT isnan({col}) AND trunc({col}) % {divisor} = {remainder})"
-
-    # ------------------------------------------------------------ sort
-
     def order_by(self, sort: list[tuple[str, int]] | None) -> str:
-        """MongoDB's order: by type bracket, then value; ties in insertion order."""
-        terms: list[str] = []
-        for path, direction in sort or []:
-            way = " DESC" if direction < 0 else ""
-            info = self.info(path)
-            if info is None:
-                continue  # missing everywhere: every entry ties
-            if info is _ROW_ID:
-                terms.append(f"_rid{way}")
-                continue
-            t = info.col("t")
-            present = bits(info.tags) - {NONE}
-            if not info.multi and not present:
-                continue  # only nulls: every entry ties
-            single = {BRACKET[tag] for tag in present}
-            column = info.col(VALUE_COLUMN.get(min(present), "-")) if present else None
-            if not info.multi and len(single) == 1 and column:
-                # one type besides null: missing and null (NULL here) sort first, as in MongoDB
-                terms.append(f"{column}{way} NULLS {'LAST' if way else 'FIRST'}")
-                continue
-            bracket = f"coalesce({t} - ({t} >= {FLOAT})::UTINYINT, 1)"
-            ob = info.col("ob") if info.multi else None
-            terms.append(f"(CASE WHEN {ob} IS NOT NULL THEN {ob} ELSE {bracket} END){way}"
-                         if ob else f"{bracket}{way}")
-            for direct, override in _SORT_PAIRS:
-                value = info.col(direct)
-                if direct == "k" and info.tags >> DICT & 1:  # dicts: encoded when sorted
-                    key = f"{_match.SORT_KEY}(_doc, {self.p(path)})"
-                    value = f"CASE WHEN {t} = {DICT} THEN {key} ELSE {value or 'NULL'} END"
-                override = info.col(override) if ob else None
-                if ob and (value or override):  # rows with a sort key of their own use it
-                    terms.append(f"(CASE WHEN {ob} IS NOT NULL THEN {override or 'NULL'} "
-                                 f"ELSE {value or 'NULL'} END){way}")
-                elif value:
-                    terms.append(f"{value}{way}")
-        return ", ".join([*terms, "_rid"])
-
-
-def _flags(letters: set[str]) -> int:
-    value = 0
-    for letter in letters:
-        value |= {"i": re.I, "m": re.M, "s": re.S, "x": re.X}[letter]
-    return value
+        return order_by(self, sort)

@@ -7,6 +7,7 @@ path (``_schema``), and MongoDB criteria and sorts run as SQL over those columns
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import weakref
@@ -23,28 +24,14 @@ from s3explore._errors import (
 from s3explore._query import Query
 from s3explore._stores._base import Store
 from s3explore._stores._duckdb import _match
-from s3explore._stores._duckdb._columns import FETCH, column_reader
-from s3explore._stores._duckdb._project import project
-from s3explore._stores._duckdb._rows import walk
+from s3explore._stores._duckdb._read import distinct, find
 from s3explore._stores._duckdb._schema import Catalog
 from s3explore._stores._duckdb._sql import Translator
-from s3explore._stores._duckdb._values import (
-    BOOL,
-    DATE,
-    FLOAT,
-    INT,
-    NONE,
-    NOTHING,
-    STR,
-    enc,
-    unpack_doc,
-)
-from s3explore._stores._duckdb._write import Batch, write_batch
+from s3explore._stores._duckdb._write import Batch, KeyConflict, write_batch
 from s3explore._stores._mongo import PORTABLE_OPERATORS
 
 CHUNK = 20_000  # documents per write transaction
-PAGE = 50_000  # results up to this limit are read in two steps (see _find)
-_PLAIN_TAGS = sum(1 << t for t in (NONE, INT, FLOAT, STR, BOOL, DATE))
+CHECKPOINT = "1GB"  # write-ahead log size that makes DuckDB checkpoint (see _open_file)
 
 
 class _Shared:
@@ -54,6 +41,7 @@ class _Shared:
         self.lock = threading.RLock()
         self.catalog: Catalog | None = None
         self.next_rid = 0
+        self.replacing = False  # the last batch replaced stored entries
 
 
 _shared: weakref.WeakValueDictionary[tuple, _Shared] = weakref.WeakValueDictionary()
@@ -152,7 +140,11 @@ class DuckDBStore(Store):
             raise StoreConnectionError(f"the index file {self.path!r} does not exist; open it "
                                        "without read_only=True to create it")
         try:
-            return duckdb.connect(self.path, read_only=self.read_only, config=self.duckdb_config)
+            # DuckDB checkpoints (rewrites the table's changed blocks and its key index into
+            # the file) whenever the log passes 16 MB, which with a large index costs more
+            # than the batch itself; the log is as durable, and closing checkpoints it
+            config = {"checkpoint_threshold": CHECKPOINT, **self.duckdb_config}
+            return duckdb.connect(self.path, read_only=self.read_only, config=config)
         except duckdb.IOException as exc:
             text = str(exc)
             if "lock" in text.lower():
@@ -233,56 +225,7 @@ class DuckDBStore(Store):
             cursor.close()
 
     def _find(self, q: Query) -> Iterator[dict]:
-        catalog = self._catalog
-        if catalog is None:
-            return iter(())
-        with self._state.lock:
-            reader = column_reader(catalog, q.properties)
-            if reader is not None:  # plain fields: no document to decode
-                sql, params = self._select(reader.select, q)
-                return reader.docs(self._execute(sql, params))
-            if q.limit and q.limit <= PAGE:
-                # A page: sort and cut on the row numbers alone, then read those documents
-                # (carrying every document through the sort costs more than a second scan).
-                sql, params = self._select("_rid", q)
-                cursor = self._execute(sql, params)
-                try:
-                    rids = [rid for (rid,) in cursor.fetchall()]
-                finally:
-                    cursor.close()
-                sql = (f"SELECT _rid, _doc FROM {catalog.data} WHERE _rid IN "
-                       "(SELECT unnest($rids::BIGINT[]))")
-                cursor = self._execute(sql, {"rids": rids})
-                try:
-                    found = dict(cursor.fetchall())
-                finally:
-                    cursor.close()
-                return self._page(rids, found, q.properties)
-            sql, params = self._select("_rid, _doc", q)
-            cursor = self._execute(sql, params)
-        return self._rows(cursor, q.properties)
-
-    @staticmethod
-    def _page(rids: list[int], found: dict, properties: list[str] | None) -> Iterator[dict]:
-        for rid in rids:
-            data = found.get(rid)
-            if data is not None:  # removed meanwhile by another thread
-                doc = unpack_doc(data)
-                yield doc if properties is None else project(doc, properties, rid)
-
-    def _rows(self, cursor: Any, properties: list[str] | None) -> Iterator[dict]:
-        try:
-            while True:
-                rows = cursor.fetchmany(FETCH)
-                if not rows:
-                    return
-                for rid, data in rows:
-                    doc = unpack_doc(data)
-                    if properties is not None:
-                        doc = project(doc, properties, rid)
-                    yield doc
-        finally:
-            cursor.close()
+        return find(self, q)
 
     def _count(self, criteria: dict) -> int:
         if self._catalog is None:
@@ -292,44 +235,7 @@ class DuckDBStore(Store):
             return self._execute(sql, params).fetchone()[0]
 
     def _distinct(self, field: str, criteria: dict) -> list:
-        catalog = self._catalog
-        info = catalog.get(field) if catalog is not None else None
-        if info is None:
-            return []
-        if info.multi or info.big or info.tags & ~_PLAIN_TAGS:  # dicts, lists, bytes
-            return self._distinct_from_documents(field, criteria)
-        cols = [info.col(s) or "NULL" for s in ("t", "n", "s", "b", "d")]
-        t = cols[0]
-        with self._state.lock:
-            tr = self._translator()
-            # 1 and 1.0 are one value; the first stored decides its type, as in MongoDB
-            sql = (f"SELECT arg_min({t}, _rid), {', '.join(cols[1:])} FROM {catalog.data} "
-                   f"WHERE {tr.where(criteria)} AND {t} IS NOT NULL "
-                   f"GROUP BY {t} - ({t} >= 3)::UTINYINT, {', '.join(cols[1:])} "
-                   "ORDER BY min(_rid)")
-            rows = self._execute(sql, tr.args(sql)).fetchall()
-        out = []
-        for tag, n, s, b, d in rows:
-            if tag == NONE:
-                out.append(None)
-            else:
-                value = next(v for v in (n, s, b, d) if v is not None)
-                out.append(int(value) if tag == INT else value)
-        return out
-
-    def _distinct_from_documents(self, field: str, criteria: dict) -> list:
-        """MongoDB's distinct over whole documents: through arrays of documents, array values
-        item by item, equal values (1 and 1.0, equal dicts) once, in order of appearance."""
-        seen: dict[bytes, Any] = {}
-        top = field.split(".")[0]
-        for doc in self._find(Query(criteria, [top])):
-            direct, cands = walk(doc).get(field, (NOTHING, None))
-            for value in [direct] if cands is None else cands:
-                items = value if type(value) is list else [value]
-                for item in items:
-                    if item is not NOTHING:
-                        seen.setdefault(enc(item), item)
-        return list(seen.values())
+        return distinct(self, field, criteria)
 
     def _groupby(self, keys: list[str], q: Query) -> Iterator[tuple[dict, list[dict]]]:
         from s3explore._stores._duckdb._group import groupby
@@ -352,8 +258,7 @@ class DuckDBStore(Store):
             with self._state.lock:
                 batch = Batch(docs, self.key, keys, self._state.next_rid)
                 self._state.next_rid += batch.rows
-                self._transaction(conn, lambda: write_batch(conn, self._catalog, self._translator,
-                                                               batch, by_store_key))
+                self._write(conn, batch, by_store_key)
             return
         # Large updates: DuckDB writes one chunk (without holding the GIL) while Python
         # prepares the next one. Each chunk is its own transaction, written in order.
@@ -364,11 +269,29 @@ class DuckDBStore(Store):
                 self._state.next_rid += batch.rows
                 if pending is not None:
                     pending.result()
-                pending = writer.submit(self._transaction, conn,
-                                        lambda b=batch: write_batch(
-                                            conn, self._catalog, self._translator, b,
-                                            by_store_key))
+                pending = writer.submit(self._write, conn, batch, by_store_key)
             pending.result()
+
+    def _write(self, conn: Any, batch: Batch, by_store_key: bool) -> None:
+        """One batch, one transaction: a plain INSERT while batches bring new keys only (an
+        index being built), an upsert from the first batch that meets stored keys until one
+        replaces nothing again."""
+        import duckdb
+
+        state = self._state
+
+        def work(upsert: bool) -> None:
+            state.replacing = write_batch(conn, self._catalog, self._translator, batch,
+                                          by_store_key, upsert)
+
+        if not state.replacing:
+            try:
+                self._transaction(conn, lambda: work(False))
+                return
+            except KeyConflict:  # rolled back: written again as an upsert
+                with contextlib.suppress(duckdb.Error):
+                    conn.unregister("s3x_batch")
+        self._transaction(conn, lambda: work(True))
 
     def _transaction(self, conn: Any, work: Any) -> None:
         import duckdb

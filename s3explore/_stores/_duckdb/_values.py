@@ -105,6 +105,11 @@ def normalize(value: Any) -> Any:
     return value
 
 
+def operand(value: Any) -> Any:
+    """A query's value as stored values compare with it."""
+    return naive_utc(value) if isinstance(value, _dt.datetime) else normalize(value)
+
+
 # ---------------------------------------------------------------- sortable encoding
 # enc(a) < enc(b) (bytewise) exactly when a < b in MongoDB's order (types by bracket, numbers
 # by value whatever int/float, then strings, objects field by field, arrays item by item).
