@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from s3explore._errors import ConfigurationError
 from s3explore._query import Query, get_path
 from s3explore._stores._mongo import MongoLikeStore, mongo_projection
+
+_OPEN_ATTEMPTS = 40  # 2 s of 50 ms waits for another process's first config write
+
+
+def _configured(folder: str) -> bool:
+    """Whether montydb's storage config of ``folder`` is written (by an earlier open)."""
+    try:
+        return os.path.getsize(os.path.join(folder, ".monty.storage")) > 0
+    except OSError:
+        return False
 
 
 class MemoryStore(MongoLikeStore):
@@ -117,9 +129,21 @@ class MontyStore(MongoLikeStore):
         # Its memory storage is process-wide too: same names, same collection.
         path = self.database_path or ":memory:"
         storage = self.storage if self.database_path else "memory"
-        montydb.set_storage(path, storage=storage, use_bson=True, mongo_version="4.0",
-                            **self.storage_kwargs)
-        self._client = montydb.MontyClient(path, **self.client_kwargs)
+        # montydb rewrites a folder's storage config on every set_storage (truncate, then
+        # write): another process opening the folder meanwhile reads it empty. So the config
+        # is written once, by the first open, and a read that catches the first write
+        # half-done is retried.
+        if not (self.database_path and _configured(self.database_path)):
+            montydb.set_storage(path, storage=storage, use_bson=True, mongo_version="4.0",
+                                **self.storage_kwargs)
+        for attempt in range(_OPEN_ATTEMPTS):
+            try:
+                self._client = montydb.MontyClient(path, **self.client_kwargs)
+                break
+            except (ValueError, MontyError, OSError):
+                if not self.database_path or attempt == _OPEN_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05)
         return self._client[self.database_name][self.collection_name]
 
     def _release(self) -> None:

@@ -186,3 +186,38 @@ def test_a_locked_index_file_is_a_store_error(tmp_path):
         other.close()
     store.update({"task_id": "b"})
     assert sorted(store.distinct("task_id")) == ["a", "b"]
+
+
+def _open_and_write(path: str, name: str, start, errors) -> None:
+    try:
+        start.wait(30)
+        for round_ in range(25):  # every open used to rewrite the config others were reading
+            store = MontyStore("shared", database_path=path)
+            store.connect()
+            store.update([{"task_id": f"{name}-{round_ % 5}", "by": name}])
+            store.close()
+    except BaseException as exc:
+        errors.put(f"{name}: {type(exc).__name__}: {exc}")
+
+
+def test_processes_opening_one_new_folder_at_once_all_connect(tmp_path):
+    # montydb wrote the folder's storage config on every open; a process reading it
+    # meanwhile saw it empty ("ValueError: Empty module name").
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    start, errors = ctx.Event(), ctx.Queue()
+    path = str(tmp_path / "index")
+    procs = [ctx.Process(target=_open_and_write, args=(path, f"p{i}", start, errors))
+             for i in range(4)]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(120)
+    problems = []
+    while not errors.empty():
+        problems.append(errors.get())
+    assert problems == [] and [p.exitcode for p in procs] == [0, 0, 0, 0]
+    with MontyStore("shared", database_path=path) as store:
+        assert store.count() == 20
