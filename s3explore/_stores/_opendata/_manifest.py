@@ -134,6 +134,8 @@ def _typed(text: str) -> Any:
 
 def clean_entry(entry: Mapping) -> dict:
     """A manifest row as an index entry: no ``_id``, no NaN (pandas' missing value)."""
+    if not any(v != v for v in entry.values() if type(v) is float):  # no NaN: the usual
+        return {k: v for k, v in entry.items() if k != "_id"}
     return {k: v for k, v in entry.items()
             if k != "_id" and not (isinstance(v, float) and v != v)}
 
