@@ -2,8 +2,10 @@
 
 Used by the demo store, the tests and the benchmarks. ``latency`` stands in for a remote
 region; ``fail_rate`` answers a fraction of requests with 500 InternalError or 503 SlowDown;
-``access_keys`` makes the server refuse unknown access key ids like AWS does. Moto keeps its
-buckets per process, so two servers in one process see the same buckets.
+``fail_when(environ)`` answers the requests it picks with 503 SlowDown, or with the
+``(status, code, message)`` it returns; ``access_keys`` makes the server refuse unknown
+access key ids like AWS does. Moto keeps its buckets per process, so two servers in one
+process see the same buckets.
 
 ``put_many`` loads many objects in one request, straight into moto's S3 backend (the demo
 store fills this way in seconds; uploads through the S3 API are what the tests measure).
@@ -189,7 +191,7 @@ class LocalS3(_Endpoint, ThreadedMotoServer):
         latency: float = 0.0,
         fail_rate: float = 0.0,
         fail_methods: Collection[str] = ("GET", "PUT", "HEAD", "POST", "DELETE"),
-        fail_when: Callable[[dict], bool] | None = None,
+        fail_when: Callable[[dict], bool | tuple[int, str, str]] | None = None,
         access_keys: Collection[str] | None = None,
         seed: int | None = None,
     ) -> None:
@@ -219,8 +221,8 @@ class LocalS3(_Endpoint, ThreadedMotoServer):
     def _pick_fault(self, environ: dict) -> tuple[int, str, str] | None:
         if environ.get("REQUEST_METHOD") not in self.fail_methods:
             return None
-        if self.fail_when is not None and self.fail_when(environ):
-            return _FAULTS[1]
+        if self.fail_when is not None and (fault := self.fail_when(environ)):
+            return fault if isinstance(fault, tuple) else _FAULTS[1]
         if self.fail_rate:
             with self._lock:
                 roll = self._random.random()

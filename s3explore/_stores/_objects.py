@@ -146,6 +146,7 @@ class ObjectIO:
         self.read_timeout = self.timeout / 2
         self.retry = RetryPolicy(attempts=retries, deadline=self.timeout)
         self.read_ahead_bytes = READ_AHEAD_BYTES
+        self.listing_refused = False  # no s3:ListBucket: updates confirm with HEADs only
         self._hashes: dict[tuple[str, str], str] = {}  # (key, ETag) -> SHA-1, see verify()
         # Sealed even in private attributes: vars(), debuggers and tracebacks show the marker.
         self.__profile = seal(s3_profile) if isinstance(s3_profile, Mapping) else s3_profile
@@ -392,6 +393,29 @@ class ObjectIO:
         if len(self._hashes) >= HASH_MEMORY:
             self._hashes.clear()
         self._hashes[(key, etag)] = sha1
+
+    def listed_etags(self, keys: Iterable[str], max_pages: int) -> dict[str, str | None]:
+        """ETags of those ``keys`` a listing of their key range finds, in at most
+        ``max_pages`` requests (1,000 keys each): for a batch of neighbouring keys, one LIST
+        instead of a HEAD each. Keys not found (absent, or beyond the pages) are left out."""
+        wanted = {self.object_key(k): k for k in keys}
+        if not wanted:
+            return {}
+        first, last = min(wanted), max(wanted)
+        # S3 lists in UTF-8 byte order, which is code point order; StartAfter is exclusive.
+        kwargs: dict[str, Any] = {"Prefix": self.sub_dir, "StartAfter": first[:-1]}
+        found: dict[str, str | None] = {}
+        for _ in range(max_pages):
+            page = self.call("list_objects_v2", **kwargs)
+            for obj in page.get("Contents", []):
+                if obj["Key"] > last:
+                    return found
+                if obj["Key"] in wanted:
+                    found[wanted[obj["Key"]]] = obj.get("ETag")
+            if not page.get("IsTruncated"):
+                break
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+        return found
 
     def listing(self) -> Iterator[tuple[str, str | None, int]]:
         """``(key, ETag, size)`` for every object under the sub_dir, page by page."""

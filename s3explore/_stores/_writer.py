@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from s3explore import _codec as codec
 from s3explore._errors import (
+    AccessDeniedError,
     ConfigurationError,
     InvalidDocumentError,
     ObjectNotFoundError,
@@ -183,7 +184,8 @@ def confirm_entries(store: S3Store, entries: list[dict], keys: list[str],
     failures: list[Failure] = []
     expected = dict(zip(keys, etags, strict=True))
     originals = {k: e[store.key] for k, e in zip(keys, entries, strict=True)}
-    todo = [k for k in keys if expected[k] is not None]
+    todo = _unconfirmed_by_listing(store, [k for k in keys if expected[k] is not None],
+                                   expected)
     for _ in range(MAX_ROUNDS):
         if not todo:
             return failures
@@ -216,6 +218,27 @@ def confirm_entries(store: S3Store, entries: list[dict], keys: list[str],
                          f"{MAX_ROUNDS} checks; run verify(repair=True) once they are done")
                  for key in todo]
     return failures
+
+
+LIST_FROM = 10  # keys in a batch from which one listing of their range may replace HEADs
+
+
+def _unconfirmed_by_listing(store: S3Store, keys: list[str],
+                            expected: dict[str, str | None]) -> list[str]:
+    """The keys a listing of the batch's key range does not show at the ETag our put got;
+    they are checked one HEAD each. Neighbouring keys (a bulk upload) cost one LIST per
+    1,000 instead of a HEAD each; a listing that is refused (no s3:ListBucket) or would
+    take more pages than the batch is worth is skipped."""
+    if len(keys) < LIST_FROM or store.objects.listing_refused:
+        return keys
+    try:
+        listed = store.objects.listed_etags(keys, max_pages=1 + len(keys) // 100)
+    except AccessDeniedError:
+        store.objects.listing_refused = True
+        return keys
+    except S3ExploreError:  # only a shortcut: the HEADs decide, with their own errors
+        return keys
+    return [k for k in keys if listed.get(k) != expected[k]]
 
 
 def _failure(key: str | None, error: BaseException) -> Failure:
