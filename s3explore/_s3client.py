@@ -1,14 +1,15 @@
-"""The one place that builds boto3 clients and turns S3's errors into ours."""
+"""The one place that builds boto3 clients and turns S3's errors into ours.
+
+boto3 and botocore are imported when a client is built, not with s3explore (they take a
+large part of its import time, and an index-only session or a Dask worker may never need
+them).
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
-from typing import Any
-
-import boto3
-import botocore.exceptions as bexc
-from botocore import UNSIGNED
-from botocore.config import Config
+from typing import TYPE_CHECKING, Any
 
 from s3explore._errors import (
     AccessDeniedError,
@@ -22,6 +23,9 @@ from s3explore._errors import (
     TransientS3Error,
 )
 from s3explore._secrets import redact_url, strip_userinfo  # importable from here too, as before
+
+if TYPE_CHECKING:
+    import boto3
 
 SESSION_ARGS = frozenset(
     {"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "region_name",
@@ -50,8 +54,19 @@ ERROR_TABLE: dict[str, tuple[type[S3ExploreError], str]] = {
 STATUS_CODES = {"400": "BadRequest", "403": "AccessDenied", "500": "InternalError",
                 "502": "ServiceUnavailable", "503": "SlowDown", "504": "ServiceUnavailable"}
 
+
+def _is_botocore(exc: BaseException, *names: str) -> bool:
+    """Whether ``exc`` is one of botocore's exceptions of these class names. Without importing
+    botocore: an exception object of one of its classes means botocore.exceptions is loaded."""
+    bexc = sys.modules.get("botocore.exceptions")
+    return bexc is not None and isinstance(exc, tuple(getattr(bexc, n) for n in names))
+
+
 def make_session(s3_profile: str | Mapping[str, Any] | None) -> boto3.Session:
     """A boto3 session from a profile name, a dict of session arguments, or the defaults."""
+    import boto3
+    import botocore.exceptions as bexc
+
     if s3_profile is None:
         return boto3.Session()
     if isinstance(s3_profile, str):
@@ -101,6 +116,10 @@ def make_client(
     each read of an answer: an endpoint that accepts connections and never answers fails
     after ``read_timeout`` (botocore's own default is 60 s, too long for a notebook).
     """
+    import botocore.exceptions as bexc
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
     kwargs = dict(resource_kwargs or {})
     extra_config = kwargs.pop("config", None)
     config = Config(
@@ -128,7 +147,7 @@ def make_client(
 
 
 def error_code(exc: BaseException) -> str | None:
-    if isinstance(exc, bexc.ClientError):
+    if _is_botocore(exc, "ClientError"):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         return STATUS_CODES.get(code, code)
     return None
@@ -138,7 +157,7 @@ def is_transient(exc: BaseException) -> bool:
     """Worth retrying: throttling, 5xx, dropped connections and read timeouts."""
     if isinstance(exc, TransientS3Error):
         return True
-    if isinstance(exc, (bexc.ConnectionClosedError, bexc.ReadTimeoutError)):
+    if _is_botocore(exc, "ConnectionClosedError", "ReadTimeoutError"):
         return True
     code = error_code(exc)
     return code is not None and ERROR_TABLE.get(code, (None,))[0] is TransientS3Error
@@ -156,19 +175,19 @@ def translate(
     where += f" at {redact_url(endpoint_url) or 'AWS'}"
     if isinstance(exc, S3ExploreError):
         return exc
-    if isinstance(exc, bexc.ReadTimeoutError):
+    if _is_botocore(exc, "ReadTimeoutError"):
         within = f" within {timeouts[1]:g} s" if timeouts else ""
         return TransientS3Error(
             f"the S3 endpoint accepted the connection but sent no answer{within} (read "
             f"timeout) for {where}; check that endpoint_url points at an S3 service, or pass "
             "a larger timeout= to the store for a slow link", code="ReadTimeout")
-    if isinstance(exc, bexc.ConnectTimeoutError):
+    if _is_botocore(exc, "ConnectTimeoutError"):
         within = f" within {timeouts[0]:g} s" if timeouts else ""
         return StoreConnectionError(
             f"cannot open a connection to the S3 endpoint{within} (connect timeout) for "
             f"{where}; check endpoint_url and the network, or pass a larger timeout= to the "
             "store for a slow link")
-    if isinstance(exc, bexc.ClientError):
+    if _is_botocore(exc, "ClientError"):
         code = error_code(exc) or "Unknown"
         if code in ("404", "NotFound"):
             code = "NoSuchKey" if key is not None else "NoSuchBucket"
@@ -179,17 +198,17 @@ def translate(
         if issubclass(cls, S3RequestError):
             return cls(message, code=code)
         return cls(message)
-    if isinstance(exc, (bexc.EndpointConnectionError, bexc.ConnectTimeoutError)):
+    if _is_botocore(exc, "EndpointConnectionError", "ConnectTimeoutError"):
         return StoreConnectionError(
             f"cannot reach the S3 endpoint for {where}; check endpoint_url and the network"
         )
-    if isinstance(exc, (bexc.ConnectionClosedError, bexc.ReadTimeoutError)):
+    if _is_botocore(exc, "ConnectionClosedError", "ReadTimeoutError"):
         return TransientS3Error(f"connection to S3 dropped for {where}", code="ConnectionError")
-    if isinstance(exc, bexc.NoCredentialsError):
+    if _is_botocore(exc, "NoCredentialsError"):
         return CredentialsError(
             f"no AWS credentials found for {where}: set a profile in ~/.aws/credentials and "
             "pass s3_profile='name', pass a dict, or use anonymous=True for public buckets"
         )
-    if isinstance(exc, bexc.BotoCoreError):
+    if _is_botocore(exc, "BotoCoreError"):
         return S3RequestError(f"S3 request failed for {where}: {type(exc).__name__}")
     return S3RequestError(f"S3 request failed for {where}: {type(exc).__name__}")

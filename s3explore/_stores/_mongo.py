@@ -1,14 +1,15 @@
-"""Index stores over pymongo-compatible collections: MongoDB itself, and the shared base."""
+"""Index stores over pymongo-compatible collections: MongoDB itself, and the shared base.
+
+pymongo is imported when a MongoStore connects (or parses a URI), not with s3explore: it is
+a large part of the import time, and DuckDB or embedded indexes do not need it.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any, ClassVar
 from urllib.parse import quote_plus
-
-import pymongo
-import pymongo.errors as perr
-from pymongo import ReplaceOne
 
 from s3explore._errors import (
     ConfigurationError,
@@ -47,6 +48,21 @@ STORE_ARGS = frozenset({"key", "last_updated_field", "last_updated_type", "valid
 # too): never shown, never serialized
 SECRET_OPTIONS = frozenset({"password", "tlscertificatekeyfilepassword",
                             "authmechanismproperties"})
+
+
+def _pymongo_errors(*names: str) -> tuple[type[BaseException], ...]:
+    """pymongo's exception classes of these names, for ``except`` and ``isinstance``; none
+    when pymongo is not imported, as then no exception can be one of them."""
+    perr = sys.modules.get("pymongo.errors")
+    return () if perr is None else tuple(getattr(perr, n) for n in names)
+
+
+def _is_pymongo_collection(coll: Any) -> bool:
+    """A real pymongo Collection (not mongomock's or montydb's), without importing pymongo."""
+    collection = sys.modules.get("pymongo.collection")
+    return collection is not None and isinstance(coll, collection.Collection)
+
+
 def mongo_projection(names: list[str] | None) -> dict:
     if names is None:
         return {"_id": 0}
@@ -59,7 +75,8 @@ class MongoLikeStore(Store):
     """Shared implementation over a pymongo-compatible collection."""
 
     supported_operators: frozenset[str] | None = PORTABLE_OPERATORS
-    _query_errors: tuple[type[BaseException], ...] = (perr.OperationFailure,)
+    # The engine's own errors beside pymongo's (which are always caught)
+    _query_errors: tuple[type[BaseException], ...] = ()
     _transient: ClassVar[tuple[str, ...]] = ("_coll", "_client")
 
     def __init__(self, collection_name: str, **store_kwargs: Any) -> None:
@@ -113,13 +130,13 @@ class MongoLikeStore(Store):
         return None
 
     def _translate(self, exc: BaseException) -> Exception:
-        if isinstance(exc, perr.ExecutionTimeout):
+        if isinstance(exc, _pymongo_errors("ExecutionTimeout")):
             ms = self._time_limit()
             limit = f"its time limit of {ms} ms (maxTimeMS)" if ms else "the server's limit"
             return QueryError(
                 f"the index {self.name} stopped the query after {limit}; narrow the criteria "
                 "(an anchored regex such as '^Fe' can use an index) or raise max_time_ms")
-        if isinstance(exc, perr.AutoReconnect | perr.ServerSelectionTimeoutError):
+        if isinstance(exc, _pymongo_errors("AutoReconnect", "ServerSelectionTimeoutError")):
             return StoreConnectionError(f"lost the connection to the index {self.name}: "
                                         f"{type(exc).__name__}")
         return QueryError(f"the index {self.name} rejected the query: {exc}")
@@ -127,7 +144,7 @@ class MongoLikeStore(Store):
     def _guarded(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return call(*args, **kwargs)
-        except (*self._query_errors, perr.PyMongoError) as exc:
+        except (*self._query_errors, *_pymongo_errors("PyMongoError")) as exc:
             raise self._translate(exc) from exc
 
     # ------------------------------------------------------------ hooks
@@ -149,7 +166,7 @@ class MongoLikeStore(Store):
         """Iterate a cursor, with the backend's errors turned into ours."""
         try:
             yield from open_cursor()
-        except (*self._query_errors, perr.PyMongoError) as exc:
+        except (*self._query_errors, *_pymongo_errors("PyMongoError")) as exc:
             raise self._translate(exc) from exc
 
     def _limits(self) -> dict[str, int]:
@@ -166,12 +183,14 @@ class MongoLikeStore(Store):
     def _upsert(self, docs: list[dict], keys: list[str]) -> None:
         try:
             self._write(docs, keys)
-        except (*self._query_errors, perr.PyMongoError) as exc:
+        except (*self._query_errors, *_pymongo_errors("PyMongoError")) as exc:
             raise StoreConnectionError(
                 f"writing {len(docs)} documents to the index {self.name} failed: "
                 f"{type(exc).__name__}; nothing was lost from S3, rerun the update") from exc
 
     def _write(self, docs: list[dict], keys: list[str]) -> None:
+        from pymongo import ReplaceOne
+
         requests = [ReplaceOne({k: get_path(d, k) for k in keys}, d, upsert=True) for d in docs]
         self.collection.bulk_write(requests, ordered=False)
 
@@ -255,11 +274,13 @@ class MongoStore(MongoLikeStore):
         """A store from a ``mongodb://`` or ``mongodb+srv://`` URI (maggma's MongoURIStore)."""
         _check_uri(uri)
         if database is None:
+            import pymongo.uri_parser
+
             error = None
             try:  # pymongo's parser, but an SRV URI's hosts are not looked up here
                 database = (_path_database(uri) if uri.startswith("mongodb+srv://")
                             else pymongo.uri_parser.parse_uri(uri).get("database"))
-            except (perr.PyMongoError, ValueError) as exc:
+            except (*_pymongo_errors("PyMongoError"), ValueError) as exc:
                 error = _invalid_uri(uri, exc)
             if error is not None:  # raised outside the handler: no chained pymongo text
                 raise error
@@ -294,7 +315,7 @@ class MongoStore(MongoLikeStore):
                             *option_secrets(self.__client_kwargs.unseal())) if s]
 
     def _time_limit(self) -> int | None:
-        if not isinstance(self._coll, pymongo.collection.Collection):
+        if not _is_pymongo_collection(self._coll):
             return None  # an injected embedded client (mongomock): no server to enforce it
         limits = [ms for ms in (self.max_time_ms, _TIME_LIMIT.get()) if ms]
         return min(limits) if limits else None
@@ -303,6 +324,8 @@ class MongoStore(MongoLikeStore):
         ms = self._time_limit()
         if ms is None:
             return super()._delete(criteria)
+        import pymongo  # loaded already: the collection is pymongo's
+
         with pymongo.timeout(ms / 1000):  # delete_many takes no maxTimeMS; this sends one
             return super()._delete(criteria)
 
@@ -327,14 +350,14 @@ class MongoStore(MongoLikeStore):
     def _write(self, docs: list[dict], keys: list[str]) -> None:
         try:
             super()._write(docs, keys)
-        except (perr.OperationFailure, perr.DocumentTooLarge):
+        except _pymongo_errors("OperationFailure", "DocumentTooLarge"):
             if not self.safe_update:
                 raise
             failed = []
             for doc in docs:  # one at a time, to name the documents the server refuses
                 try:
                     super()._write([doc], keys)
-                except (perr.OperationFailure, perr.DocumentTooLarge) as exc:
+                except _pymongo_errors("OperationFailure", "DocumentTooLarge") as exc:
                     failed.append(f"{doc.get(keys[0])!r} ({type(exc).__name__})")
             if failed:
                 raise QueryError(f"the index {self.name} refused {len(failed)} documents: "
@@ -366,7 +389,7 @@ class MongoStore(MongoLikeStore):
         pipeline = [{"$sample": {"size": n}}, {"$project": {"_id": 0}}]
         try:
             return list(self.collection.aggregate(pipeline))
-        except (NotImplementedError, perr.PyMongoError):
+        except (NotImplementedError, *_pymongo_errors("PyMongoError")):
             return super()._sample(n)
 
     def _find_arrow(self, q: Query) -> Any:
@@ -377,6 +400,9 @@ class MongoStore(MongoLikeStore):
     def _open(self) -> Any:
         if self._injected is not None:
             return self._injected[self.database][self.collection_name]
+        import pymongo
+        import pymongo.errors as perr
+
         kwargs = dict(self.__client_kwargs.unseal())
         if self.auth_source:
             kwargs.setdefault("authSource", self.auth_source)

@@ -32,13 +32,55 @@ def test_every_error_derives_from_the_base():
     assert all(issubclass(e, s3explore.S3ExploreError) for e in errors)
 
 
+# Loaded on first use, not by `import s3explore`: the MongoDB and S3 clients (imported when a
+# MongoStore connects or an S3 client is built) take most of the import time otherwise.
+HEAVY = ("ipywidgets", "pandas", "pyarrow", "moto", "duckdb", "dask", "pymongo", "bson",
+         "boto3", "botocore", "s3transfer")
+
+
+def run_fresh(code: str) -> str:
+    """``code``'s output in a fresh interpreter, where nothing is imported yet."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
 def test_import_stays_light():
-    code = ("import sys, s3explore; "
-            "print(sorted(m for m in ('ipywidgets', 'pandas', 'pyarrow', 'moto', 'duckdb') "
-            "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "[]"
+    code = (f"import sys, s3explore; "
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))")
+    assert run_fresh(code) == "[]"
+
+
+def test_the_light_import_check_sees_a_heavy_module():
+    code = (f"import sys, s3explore, botocore.exceptions; "
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))")
+    assert run_fresh(code) == "['botocore']"
+
+
+def test_errors_of_clients_imported_after_s3explore_are_still_ours():
+    # s3explore is imported before botocore and pymongo, as in a fresh notebook: their
+    # exceptions, once they exist, are recognised and translated as before.
+    code = """if True:
+        import s3explore
+        from s3explore._s3client import is_transient, translate
+        from s3explore._stores._mongo import MongoLikeStore
+        print(type(translate(ValueError('x'), bucket='b')).__name__)
+        from botocore.exceptions import ClientError, ReadTimeoutError
+        denied = ClientError({'Error': {'Code': 'AccessDenied'}}, 'GetObject')
+        print(type(translate(denied, bucket='b', key='k')).__name__)
+        print(is_transient(ReadTimeoutError(endpoint_url='http://x')))
+        import pymongo.errors
+        store = s3explore.MemoryStore()
+        timeout = pymongo.errors.ExecutionTimeout('operation exceeded time limit', 50)
+        print(type(store._translate(timeout)).__name__, 'stopped the query' in
+              str(store._translate(timeout)))
+        try:
+            store._guarded(lambda: (_ for _ in ()).throw(pymongo.errors.OperationFailure('no')))
+        except s3explore.QueryError as exc:
+            print(type(exc).__name__, type(exc.__cause__).__name__)
+    """
+    assert run_fresh(code).split("\n") == [
+        "S3RequestError", "AccessDeniedError", "True", "QueryError True",
+        "QueryError OperationFailure"]
 
 
 # Layers, bottom to top; a module may import its own layer and the ones below.
