@@ -37,13 +37,29 @@ _bucket_ids = itertools.count()
 
 
 class OfflineStore(Store):
-    """A Store with nothing to connect to; the benchmarks' stand-in indexes build on it."""
+    """A Store with nothing to connect to and nothing in it; the benchmarks' stand-in
+    indexes build on it and override what they measure."""
 
-    def connect(self, force_reset: bool = False) -> None:
+    def _connect(self, force_reset: bool) -> None:
         pass
 
-    def close(self) -> None:
+    def _close(self) -> None:
         pass
+
+    def _find(self, q: Any) -> Iterator[dict]:
+        return iter(())
+
+    def _count(self, criteria: dict) -> int:
+        return 0
+
+    def _upsert(self, docs: list[dict], keys: list[str]) -> None:
+        pass
+
+    def _delete(self, criteria: dict) -> None:
+        pass
+
+    def _config(self) -> dict[str, Any]:
+        return {}
 
 
 # ---------------------------------------------------------------- the server process
