@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,7 @@ from s3explore._stores._duckdb._values import (
     DICT,
     FLOAT,
     INT,
+    LIST,
     NONE,
     STR,
     operand,
@@ -26,6 +28,9 @@ _TYPE_ALIASES = {"double": 1, "string": 2, "object": 3, "array": 4, "binData": 5
                  "date": 9, "null": 10, "int": 16, "long": 18, "number": "number"}
 _TYPE_TAGS = {1: (FLOAT,), 2: (STR,), 3: (DICT,), 5: (BYTES,), 8: (BOOL,), 9: (DATE,),
               10: (NONE,), "number": (INT, FLOAT)}
+
+
+_SCALAR_TYPES = (int, float, str, bool, _dt.datetime)
 
 
 class Operators:
@@ -55,6 +60,52 @@ class Operators:
         col = info.col("s")
         return FALSE if col is None else f"regexp_matches({col}, {self.p(re2)})"
 
+    def elem_match(self, path: str, spec: Mapping) -> str:
+        """``$elemMatch`` in SQL where one condition decides it: on an array's items
+        (``{"$gt": 5}``) or on one field of its documents (``{"x": 5}``, ``{"x": {"$lt":
+        5}}``), with one non-null scalar operand, no negation. Then "some element matches"
+        is "some item or some element's field matches", which the element columns answer,
+        for rows whose value at ``path`` is an array. Several conditions must hold for one
+        same element, which the columns cannot tell: those run on the document."""
+        simple = self._one_condition(spec)
+        info = self.info(path)
+        if (simple is None or info is None or self.positional(path) or not info.multi
+                or info.via):  # below an array of documents: arrays of arrays
+            return self.use_fallback({path: {"$elemMatch": dict(spec)}})
+        field, op, value = simple
+        if field is None and info.items >> LIST & 1:  # arrays in arrays: matched item-wise
+            return self.use_fallback({path: {"$elemMatch": dict(spec)}})
+        target = path if field is None else f"{path}.{field}"
+        if field is not None and (self.positional(target) or self.info(target) is None):
+            return FALSE if self.info(target) is None and not self.positional(target) else (
+                self.use_fallback({path: {"$elemMatch": dict(spec)}}))
+        test = self.ops(target, {op: value})
+        return AND([f"{info.col('t')} = {LIST}", test])
+
+    @staticmethod
+    def _one_condition(spec: Mapping) -> tuple[str | None, str, Any] | None:
+        """(field or None, operator, operand) when ``spec`` is one plain condition."""
+        if len(spec) != 1:
+            return None
+        (name, cond), = spec.items()
+        field = None
+        if not name.startswith("$"):
+            if "." in name or name.isdigit() or not name:
+                return None
+            field = name
+            if not (isinstance(cond, Mapping) and len(cond) == 1
+                    and next(iter(cond)).startswith("$")):
+                cond = {"$eq": cond}
+            (name, cond), = cond.items()
+        if name not in _ELEMENT_OPS:
+            return None
+        operands = cond if name == "$in" and isinstance(cond, list) else [cond]
+        if name == "$in" and not isinstance(cond, list):
+            return None
+        if not operands or not all(_scalar(operand(v)) for v in operands):
+            return None
+        return field, name, cond
+
     def size(self, path: str, arg: Any) -> str:
         if isinstance(arg, bool) or not isinstance(arg, (int, float)) or arg != int(arg):
             raise QueryError(f"$size on {path!r} takes a whole number, got {arg!r:.60}")
@@ -71,7 +122,7 @@ class Operators:
         parts = []
         for value in values:
             if isinstance(value, Mapping) and "$elemMatch" in value:
-                parts.append(self.use_fallback({path: {"$elemMatch": value["$elemMatch"]}}))
+                parts.append(self.elem_match(path, value["$elemMatch"]))
             else:
                 parts.append(self.eq(path, operand(value)))
         return AND(parts)
@@ -118,6 +169,13 @@ class Operators:
         if col is None:
             return FALSE
         return f"(NOT isnan({col}) AND trunc({col}) % {divisor} = {remainder})"
+
+
+_ELEMENT_OPS = frozenset({"$eq", "$gt", "$gte", "$lt", "$lte", "$in"})
+
+
+def _scalar(value: Any) -> bool:
+    return value is not None and type(value) in _SCALAR_TYPES
 
 
 def _flags(letters: set[str]) -> int:

@@ -136,7 +136,7 @@ class Translator(Operators):
             elif op == "$elemMatch":
                 if not isinstance(arg, Mapping):
                     raise QueryError(f"$elemMatch on {path!r} takes a dict of criteria")
-                parts.append(self.use_fallback({path: {op: arg}}))
+                parts.append(self.elem_match(path, arg))
             elif op == "$type":
                 parts.append(self.type(path, arg))
             elif op == "$mod":
