@@ -18,8 +18,9 @@ from typing import Any, BinaryIO
 import msgpack
 import numpy as np
 
-from s3explore._codec._body import LAST_UPDATED, _decode_hook, _encode_value, pack
+from s3explore._codec._body import LAST_UPDATED, _encode_value, pack
 from s3explore._codec._compression import get_codec, sniff_compression
+from s3explore._codec._walk import Walker
 from s3explore._errors import CorruptObjectError
 
 CHUNK = 1 << 20  # bytes per piece handed on while encoding and read while decoding
@@ -223,6 +224,23 @@ class CountingReader(io.RawIOBase):
         return len(data)
 
 
+class _Tail(io.RawIOBase):
+    """The bytes read past a document, then the rest of the stream."""
+
+    def __init__(self, head: bytes, source: BinaryIO) -> None:
+        self._head = head
+        self._source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            data, self._head = self._head, b""
+            return data
+        return self._source.read(n)
+
+
 def decode_stream(source: BinaryIO, compression: str | None, key: str | None = None,
                   decode: bool = True) -> tuple[dict, int]:
     """``(document, decompressed bytes)`` of a body read from ``source`` as it arrives.
@@ -248,17 +266,23 @@ def decode_stream(source: BinaryIO, compression: str | None, key: str | None = N
     source = CountingReader(source, source_errors=True)
     reader = source if codec is None else _READERS[codec.name](source)
     plain = CountingReader(reader)
-    unpacker = msgpack.Unpacker(plain, read_size=CHUNK, raw=False, strict_map_key=False,
-                                object_hook=_decode_hook if decode else None,
-                                max_buffer_size=0)
     errors: tuple[type[BaseException], ...] = codec.errors if codec is not None else ()
     try:
+        if decode:  # big numpy arrays straight into numpy, the rest by msgpack
+            walker = Walker(plain)
+            doc = walker.document()
+            unpacker = None if walker.finished else msgpack.Unpacker(
+                _Tail(walker.rest(), plain), read_size=CHUNK, max_buffer_size=0)
+        else:
+            unpacker = msgpack.Unpacker(plain, read_size=CHUNK, raw=False,
+                                        strict_map_key=False, max_buffer_size=0)
+            try:
+                doc = unpacker.unpack()
+            except msgpack.OutOfData:
+                raise ValueError("the body ends inside the document") from None
         try:
-            doc = unpacker.unpack()
-        except msgpack.OutOfData:
-            raise ValueError("the body ends inside the document") from None
-        try:
-            unpacker.skip()
+            if unpacker is not None:  # what follows the document
+                unpacker.skip()
         except msgpack.OutOfData:
             pass
         except errors as exc:
@@ -266,7 +290,8 @@ def decode_stream(source: BinaryIO, compression: str | None, key: str | None = N
                 raise
             # bytes after the compressed stream: ignored, as one-shot decompression does
         else:
-            raise msgpack.ExtraData(doc, b"")
+            if unpacker is not None:
+                raise msgpack.ExtraData(doc, b"")
         if isinstance(reader, _ZlibReader):
             reader.read(1)  # the end marker and checksum must be there (zlib.decompress)
     except _SourceFailed as failed:
