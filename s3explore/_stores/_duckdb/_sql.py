@@ -6,9 +6,9 @@ together), a path below an array of documents matches through any of them. Predi
 built so that a NULL (missing column value) only ever means "no match": every negation is
 taken of ``coalesce(predicate, FALSE)``.
 
-What has no SQL form here (``$elemMatch``, positional paths such as ``a.0``, ``$type`` on
-arrays, regular expressions DuckDB's RE2 cannot run) is evaluated on the stored document by
-the ``s3x_match`` function with the clause passed as a parameter; see ``_store``.
+What has no SQL form here (``$elemMatch`` with several conditions, positional paths such as
+``a.0``, ``$type`` on arrays, regular expressions DuckDB's RE2 cannot run) is evaluated on the
+stored document by the ``s3x_match`` function with the clause passed as a parameter.
 
 Here: the dispatch of criteria to operators and the comparisons (equality, ``$in``, ranges,
 ``$exists``); the other operators are in ``_operators``, sorts in ``_order``, the boolean
