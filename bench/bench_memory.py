@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 BEFORE = "f100599"  # the last commit before streamed bodies and the byte-bounded read-ahead
-PREVIOUS = "6fb0750"  # the last commit before arrays were read straight into numpy
+PREVIOUS = "5163005"  # the last commit before arrays were read straight into numpy
 
 
 # ---------------------------------------------------------------- child side
