@@ -396,14 +396,17 @@ class ObjectIO:
 
     def listed_etags(self, keys: Iterable[str], max_pages: int) -> dict[str, str | None]:
         """ETags of those ``keys`` a listing of their key range finds, in at most
-        ``max_pages`` requests (1,000 keys each): for a batch of neighbouring keys, one LIST
-        instead of a HEAD each. Keys not found (absent, or beyond the pages) are left out."""
+        ``max_pages`` requests of twice as many keys as asked for: for a batch of
+        neighbouring keys, one LIST instead of a HEAD each. Keys not found (absent, or
+        beyond the pages) are left out."""
         wanted = {self.object_key(k): k for k in keys}
         if not wanted:
             return {}
         first, last = min(wanted), max(wanted)
         # S3 lists in UTF-8 byte order, which is code point order; StartAfter is exclusive.
-        kwargs: dict[str, Any] = {"Prefix": self.sub_dir, "StartAfter": first[:-1]}
+        # Pages no longer than the batch needs: each listed entry costs parsing.
+        kwargs: dict[str, Any] = {"Prefix": self.sub_dir, "StartAfter": first[:-1],
+                                  "MaxKeys": min(1000, 2 * len(wanted) + 8)}
         found: dict[str, str | None] = {}
         for _ in range(max_pages):
             page = self.call("list_objects_v2", **kwargs)

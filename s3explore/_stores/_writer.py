@@ -232,7 +232,7 @@ def _unconfirmed_by_listing(store: S3Store, keys: list[str],
     if len(keys) < LIST_FROM or store.objects.listing_refused:
         return keys
     try:
-        listed = store.objects.listed_etags(keys, max_pages=1 + len(keys) // 100)
+        listed = store.objects.listed_etags(keys, max_pages=2)
     except AccessDeniedError:
         store.objects.listing_refused = True
         return keys
