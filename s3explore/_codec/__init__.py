@@ -66,7 +66,13 @@ from s3explore._codec._metadata import (
     metadata_size,
     sanitize_name,
 )
-from s3explore._codec._stream import CountingReader, decode_stream, encode_chunks, iter_pack
+from s3explore._codec._stream import (
+    CountingReader,
+    PrefixedReader,
+    decode_stream,
+    encode_chunks,
+    iter_pack,
+)
 
 __all__ = [
     "AWS_METADATA_LIMIT",
@@ -84,6 +90,7 @@ __all__ = [
     "BodyDigest",
     "Codec",
     "CountingReader",
+    "PrefixedReader",
     "bare_etag",
     "check_metadata",
     "claimed_hash",

@@ -251,21 +251,29 @@ class CountingReader(io.RawIOBase):
         return len(data)
 
 
-class _Tail(io.RawIOBase):
-    """The bytes read past a document, then the rest of the stream."""
+class PrefixedReader(io.RawIOBase):
+    """``head`` (bytes already read) followed by the rest of ``source``."""
 
-    def __init__(self, head: bytes, source: BinaryIO) -> None:
+    def __init__(self, head: bytes, source: Any) -> None:
         self._head = head
         self._source = source
 
     def readable(self) -> bool:
         return True
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int | None = -1) -> bytes:
         if self._head:
-            data, self._head = self._head, b""
+            if n is None or n < 0:
+                data, self._head = self._head + self._source.read(), b""
+                return data
+            data, self._head = self._head[:n], self._head[n:]
             return data
         return self._source.read(n)
+
+    def readinto(self, target: Any) -> int:
+        data = self.read(len(target))
+        target[: len(data)] = data
+        return len(data)
 
 
 def decode_stream(source: BinaryIO, compression: str | None, key: str | None = None,
@@ -299,7 +307,7 @@ def decode_stream(source: BinaryIO, compression: str | None, key: str | None = N
             walker = Walker(plain)
             doc = walker.document()
             unpacker = None if walker.finished else msgpack.Unpacker(
-                _Tail(walker.rest(), plain), read_size=CHUNK, max_buffer_size=0)
+                PrefixedReader(walker.rest(), plain), read_size=CHUNK, max_buffer_size=0)
         else:
             unpacker = msgpack.Unpacker(plain, read_size=CHUNK, raw=False,
                                         strict_map_key=False, max_buffer_size=0)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -71,31 +70,6 @@ class Fetched:
     compression: str | None
     seconds: float
     sha1: str | None = field(default=None, repr=False)
-
-
-class _Prefixed(io.RawIOBase):
-    """``head`` (already read) followed by the rest of ``source``."""
-
-    def __init__(self, head: bytes, source: Any) -> None:
-        self._head = head
-        self._source = source
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        if self._head:
-            if n is None or n < 0:
-                data, self._head = self._head + self._source.read(), b""
-                return data
-            data, self._head = self._head[:n], self._head[n:]
-            return data
-        return self._source.read(n)
-
-    def readinto(self, target: Any) -> int:
-        data = self.read(len(target))
-        target[: len(data)] = data
-        return len(data)
 
 
 def declared_compression(head: bytes, metadata: Mapping[str, str]) -> str | None:
@@ -280,7 +254,7 @@ class ObjectIO:
                 if declared == AUTO:
                     head = raw.read(4)
                     declared = declared_compression(head, metadata)
-                    source = _Prefixed(head, raw)
+                    source = codec.PrefixedReader(head, raw)
                 doc, plain = codec.decode_stream(source, declared, key, decode)
                 if hasher is not None:  # bytes after the document still belong to the body
                     while raw.read(1 << 20):
