@@ -7,7 +7,7 @@ import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qsl, unquote_plus, urlencode
 
 from s3explore._errors import ConfigurationError
 from s3explore._secrets import ambiguous_userinfo, redact_url, scrub, split_userinfo, url_secrets
@@ -66,8 +66,25 @@ def _path_database(uri: str) -> str:
 
 def _invalid_uri(uri: str, exc: BaseException, secrets: list[str] | None = None,
                  ) -> ConfigurationError:
-    # pymongo's reason names the bad part; it is scrubbed of the URI's credentials in case
-    # that part is one of them, and the URI is shown redacted.
+    # pymongo's reason is scrubbed of the URI's credentials in case it quotes one of them,
+    # and the URI is shown redacted. Not every pymongo names the option at fault, so the
+    # options pymongo refuses on their own are named here (names only: values may be
+    # secrets).
     reason = scrub(str(exc), [*(secrets or []), *url_secrets(uri)])
+    refused = _refused_options(uri)
+    named = f" (refused: {', '.join(refused)})" if refused else ""
     return ConfigurationError(f"the MongoDB URI {redact_url(uri)!r} or its options are "
-                              f"invalid: {reason}")
+                              f"invalid: {reason}{named}")
+
+
+def _refused_options(uri: str) -> list[str]:
+    """The names of the URI's query options that pymongo's parser refuses one at a time."""
+    import pymongo.uri_parser
+
+    refused = []
+    for name, value in parse_qsl(uri.partition("?")[2], keep_blank_values=True):
+        try:
+            pymongo.uri_parser.parse_uri(f"mongodb://localhost/?{urlencode({name: value})}")
+        except Exception:  # a probe: any refusal names the option
+            refused.append(name)
+    return refused

@@ -360,7 +360,7 @@ MALFORMED_URIS = [
     ("no-host", "mongodb://user:Pw-S3cret@/db", None, "host"),
     ("no-host-at-connect", "mongodb://user:Pw-S3cret@/db", "db", "host"),
     ("bad-option-value", "mongodb://user:Pw-S3cret@host/db?tls=maybe", None, "tls"),
-    ("unknown-option", "mongodb://user:Pw-S3cret@host/db?bogusOption=1", None, "bogusoption"),
+    ("unknown-option", "mongodb://user:Pw-S3cret@host/db?bogusOption=1", None, "bogusOption"),
 ]
 
 
