@@ -9,6 +9,7 @@ outcomes of calls already running, so callers can account for work that landed.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -354,3 +355,11 @@ def iter_batches(items: Iterable, size: int) -> Iterator[list]:
             batch = []
     if batch:
         yield batch
+
+
+@contextlib.contextmanager
+def side_thread(name: str) -> Iterator[Callable[..., Future]]:
+    """``submit(fn, *args) -> Future`` on one background thread, for work that overlaps the
+    caller's (an engine writing one chunk while Python prepares the next); joined on exit."""
+    with ThreadPoolExecutor(1, thread_name_prefix=name) as pool:
+        yield pool.submit

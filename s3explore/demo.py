@@ -461,12 +461,12 @@ def _encode(store: S3Store, fields: list[str], doc: dict[str, Any]
     if codec.LAST_UPDATED in doc:
         entry[codec.LAST_UPDATED] = doc[codec.LAST_UPDATED]
     if store.store_hash:
-        entry["obj_hash"] = codec.content_hash(body)
+        digest = codec.BodyDigest(PART_SIZE)
+        digest.update(body)
+        entry["obj_hash"] = digest.sha1
+        entry[codec.ETAG_FIELD] = digest.etag(multipart=False)  # put_many stores it whole
         if codec.digest_fits(metadata, store.metadata_limit):
-            digest = codec.BodyDigest(PART_SIZE)
-            digest.update(body)
-            metadata.update(digest.metadata(multipart=False))  # put_many stores it whole
-            entry[codec.ETAG_FIELD] = digest.etag(multipart=False)
+            metadata.update(digest.metadata(multipart=False))
     return store.objects.object_key(key), body, metadata, entry
 
 

@@ -226,9 +226,9 @@ class MaintenanceMixin:
     def _body_hash(self, key: str, etag: str | None, deep: bool) -> tuple[str | None, str]:
         """``(SHA-1 of the body under key, where it came from)``: "memory" (known at this
         ETag, from an entry or an earlier read), "metadata" (its digest describes the bytes
-        S3 reports), "body"
-        (downloaded: ``deep``, or a digest that describes other bytes), or ``(None,
-        "none")`` for an object that carries no digest (maggma's), left to ``deep=True``."""
+        S3 reports), "body" (downloaded: ``deep``, or a digest that describes other bytes),
+        or ``(None, "none")`` for an object that carries no digest (maggma's), left to
+        ``deep=True``."""
         if deep:
             fetched = self.objects.read_doc(key, AUTO, hash_body=True)
             etag, sha1, source = fetched.etag, fetched.sha1, "body"

@@ -368,6 +368,19 @@ class ObjectIO:
             self._hashes.clear()
         self._hashes[(key, etag)] = sha1
 
+    def _listed(self, max_pages: int | None = None, **kwargs: Any) -> Iterator[dict]:
+        """The ``Contents`` entries of a listing under the sub_dir, page by page (at most
+        ``max_pages`` requests); ``kwargs`` go to ``list_objects_v2``."""
+        kwargs["Prefix"] = self.sub_dir
+        pages = 0
+        while max_pages is None or pages < max_pages:
+            page = self.call("list_objects_v2", **kwargs)
+            pages += 1
+            yield from page.get("Contents", [])
+            if not page.get("IsTruncated"):
+                return
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
     def listed_etags(self, keys: Iterable[str], max_pages: int) -> dict[str, str | None]:
         """ETags of those ``keys`` a listing of their key range finds, in at most
         ``max_pages`` requests of twice as many keys as asked for: for a batch of
@@ -379,42 +392,24 @@ class ObjectIO:
         first, last = min(wanted), max(wanted)
         # S3 lists in UTF-8 byte order, which is code point order; StartAfter is exclusive.
         # Pages no longer than the batch needs: each listed entry costs parsing.
-        kwargs: dict[str, Any] = {"Prefix": self.sub_dir, "StartAfter": first[:-1],
-                                  "MaxKeys": min(1000, 2 * len(wanted) + 8)}
         found: dict[str, str | None] = {}
-        for _ in range(max_pages):
-            page = self.call("list_objects_v2", **kwargs)
-            for obj in page.get("Contents", []):
-                if obj["Key"] > last:
-                    return found
-                if obj["Key"] in wanted:
-                    found[wanted[obj["Key"]]] = obj.get("ETag")
-            if not page.get("IsTruncated"):
+        for obj in self._listed(max_pages, StartAfter=first[:-1],
+                                MaxKeys=min(1000, 2 * len(wanted) + 8)):
+            if obj["Key"] > last:
                 break
-            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+            if obj["Key"] in wanted:
+                found[wanted[obj["Key"]]] = obj.get("ETag")
         return found
 
     def listing(self) -> Iterator[tuple[str, str | None, int]]:
         """``(key, ETag, size)`` for every object under the sub_dir, page by page."""
-        kwargs: dict[str, Any] = {"Prefix": self.sub_dir}
-        while True:
-            page = self.call("list_objects_v2", **kwargs)
-            for obj in page.get("Contents", []):
-                yield obj["Key"][len(self.sub_dir):], obj.get("ETag"), obj.get("Size", 0)
-            if not page.get("IsTruncated"):
-                return
-            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+        for obj in self._listed():
+            yield obj["Key"][len(self.sub_dir):], obj.get("ETag"), obj.get("Size", 0)
 
     def list(self) -> Iterator[tuple[str, Any]]:
         """``(key, last_modified)`` for every object under the sub_dir, page by page."""
-        kwargs: dict[str, Any] = {"Prefix": self.sub_dir}
-        while True:
-            page = self.call("list_objects_v2", **kwargs)
-            for obj in page.get("Contents", []):
-                yield obj["Key"][len(self.sub_dir):], obj.get("LastModified")
-            if not page.get("IsTruncated"):
-                return
-            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+        for obj in self._listed():
+            yield obj["Key"][len(self.sub_dir):], obj.get("LastModified")
 
     def delete(self, keys: Iterable[str]) -> None:
         """Delete objects, 1,000 per request; raises naming the keys S3 would not delete."""

@@ -226,9 +226,9 @@ LIST_FROM = 10  # keys in a batch from which one listing of their range may repl
 def _unconfirmed_by_listing(store: S3Store, keys: list[str],
                             expected: dict[str, str | None]) -> list[str]:
     """The keys a listing of the batch's key range does not show at the ETag our put got;
-    they are checked one HEAD each. Neighbouring keys (a bulk upload) cost one LIST per
-    1,000 instead of a HEAD each; a listing that is refused (no s3:ListBucket) or would
-    take more pages than the batch is worth is skipped."""
+    they are checked one HEAD each. Neighbouring keys (a bulk upload) cost one LIST for
+    the batch instead of a HEAD each; a listing that is refused (no s3:ListBucket) is not
+    tried again, and keys it does not reach in two pages get their HEAD."""
     if len(keys) < LIST_FROM or store.objects.listing_refused:
         return keys
     try:

@@ -12,7 +12,6 @@ import os
 import threading
 import weakref
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from s3explore._errors import (
@@ -29,6 +28,7 @@ from s3explore._stores._duckdb._schema import Catalog
 from s3explore._stores._duckdb._sql import Translator
 from s3explore._stores._duckdb._write import Batch, KeyConflict, write_batch
 from s3explore._stores._mongo import PORTABLE_OPERATORS
+from s3explore._transfer import side_thread
 
 CHUNK = 20_000  # documents per write transaction
 CHECKPOINT = "1GB"  # write-ahead log size that makes DuckDB checkpoint (see _open_file)
@@ -262,14 +262,14 @@ class DuckDBStore(Store):
             return
         # Large updates: DuckDB writes one chunk (without holding the GIL) while Python
         # prepares the next one. Each chunk is its own transaction, written in order.
-        with self._state.lock, ThreadPoolExecutor(1, "s3x-duckdb-write") as writer:
+        with self._state.lock, side_thread("s3x-duckdb-write") as submit:
             pending = None
             for start in range(0, len(docs), CHUNK):
                 batch = Batch(docs[start:start + CHUNK], self.key, keys, self._state.next_rid)
                 self._state.next_rid += batch.rows
                 if pending is not None:
                     pending.result()
-                pending = writer.submit(self._write, conn, batch, by_store_key)
+                pending = submit(self._write, conn, batch, by_store_key)
             pending.result()
 
     def _write(self, conn: Any, batch: Batch, by_store_key: bool) -> None:
