@@ -16,6 +16,7 @@ from s3explore._errors import (
     BucketNotFoundError,
     ConfigurationError,
     CredentialsError,
+    MetadataTooLargeError,
     ObjectNotFoundError,
     S3ExploreError,
     S3RequestError,
@@ -35,7 +36,9 @@ SESSION_ARGS = frozenset(
 # S3 error code -> (exception class, what to tell the user). The original ClientError is kept
 # as __cause__.
 ERROR_TABLE: dict[str, tuple[type[S3ExploreError], str]] = {
-    "NoSuchBucket": (BucketNotFoundError, "create the bucket or check its name and endpoint"),
+    # "Bucket not present" is maggma's wording, which its users' code matches.
+    "NoSuchBucket": (BucketNotFoundError, "Bucket not present; create the bucket or check its "
+                     "name and endpoint"),
     "NoSuchKey": (ObjectNotFoundError, "the index may point at an object that was deleted"),
     "AccessDenied": (AccessDeniedError, "check the profile's permissions on this bucket"),
     "AllAccessDisabled": (AccessDeniedError, "access to this bucket is disabled"),
@@ -49,6 +52,15 @@ ERROR_TABLE: dict[str, tuple[type[S3ExploreError], str]] = {
     "InternalError": (TransientS3Error, "the endpoint had an internal error"),
     "ServiceUnavailable": (TransientS3Error, "the endpoint is unavailable"),
     "InvalidBucketName": (ConfigurationError, "bucket names are 3-63 lower-case characters"),
+    "MetadataTooLarge": (MetadataTooLargeError, "this endpoint refuses user metadata over its "
+                         "limit (2 KB on AWS); index fewer searchable fields, or keep "
+                         "metadata_limit at the endpoint's limit so the store refuses first"),
+    # Servers that keep objects as files (Versity S3 Gateway's posix backend): a key cannot
+    # also be the folder of other keys ("a" beside "a/b").
+    "ExistingObjectIsDirectory": (S3RequestError, "this server stores objects as files and "
+                                  "other keys already use this key as their folder"),
+    "ObjectParentIsFile": (S3RequestError, "this server stores objects as files and a "
+                           "prefix of this key is already an object"),
 }
 # HEAD requests carry no body, so S3 answers with the bare HTTP status as the code.
 STATUS_CODES = {"400": "BadRequest", "403": "AccessDenied", "500": "InternalError",
@@ -193,8 +205,8 @@ def translate(
             code = "NoSuchKey" if key is not None else "NoSuchBucket"
         cls, hint = ERROR_TABLE.get(code, (S3RequestError, "see the cause for details"))
         message = f"S3 answered {code} for {where}: {hint}"
-        if cls is ObjectNotFoundError:
-            return ObjectNotFoundError(message, key=key)
+        if cls is ObjectNotFoundError or cls is MetadataTooLargeError:
+            return cls(message, key=key)
         if issubclass(cls, S3RequestError):
             return cls(message, code=code)
         return cls(message)

@@ -1,4 +1,10 @@
-"""Shared fixtures: a real S3 endpoint (moto's server over HTTP) and stores on it."""
+"""Shared fixtures: real S3 endpoints over HTTP and stores on them.
+
+``s3_server`` is moto's server. A module (or test) marked ``real_s3`` runs on Versity S3
+Gateway too (the production S3 server, or the endpoint ``S3X_S3_ENDPOINT`` names), once per
+server; ``moto_only`` keeps a test on moto where it needs moto's fault gate or its
+process-wide buckets, and says so.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import pytest
 
 from s3explore import MemoryStore, S3Store
 from s3explore.local_s3 import LOCAL_CREDENTIALS, LocalS3
+from tests import servers
 
 _bucket_ids = itertools.count()
 
@@ -32,11 +39,37 @@ def _isolated_aws_config(tmp_path_factory, monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+S3_SERVERS = ("moto", "versitygw")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marked = metafunc.definition.get_closest_marker
+    if "s3_server" in metafunc.fixturenames and marked("real_s3") and not marked("moto_only"):
+        metafunc.parametrize("s3_server", S3_SERVERS, indirect=True, scope="session")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    servers.stop_shared()
+
+
 @pytest.fixture(scope="session")
-def s3_server() -> Iterator[LocalS3]:
+def s3_server(request: pytest.FixtureRequest):
+    """The S3 endpoint this test runs on: moto's, or the production one for ``real_s3``."""
+    kind = getattr(request, "param", "moto")
+    return request.getfixturevalue("moto_s3" if kind == "moto" else "production_s3")
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[LocalS3]:
     """One moto server for the session; tests use their own buckets."""
     with LocalS3() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def production_s3():
+    """Versity S3 Gateway for the session (or the endpoint ``S3X_S3_ENDPOINT`` names)."""
+    return servers.production_s3()
 
 
 @pytest.fixture

@@ -156,6 +156,10 @@ def entry_from_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     values = decode_metadata(metadata)
     names = json.loads(values.get(KEYS_FIELD, "{}"))
     reverse = {v: k for k, v in names.items() if k != KEYS_FIELD}
+    # Fields in the writer's order, as s3-to-mongo-keys records it: servers return metadata
+    # headers in an order of their own (Versity S3 Gateway's varies from request to request).
+    ordered = [stored for name, stored in names.items() if name != KEYS_FIELD and stored in values]
+    ordered += [k for k in values if k not in reverse]
     # The body's digest describes the bytes, not the document: never an index field.
-    return {reverse.get(k, k): v for k, v in values.items()
+    return {reverse.get(k, k): values[k] for k in ordered
             if k != KEYS_FIELD and k not in DIGEST_NAMES}
