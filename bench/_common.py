@@ -86,6 +86,40 @@ class ServerProcess(LocalS3Process):
         return name
 
 
+class GatewayServer:
+    """``with GatewayServer() as server``: Versity S3 Gateway (Go, a production S3 server) on
+    127.0.0.1, with ServerProcess's interface. Its cost per request is a fraction of moto's,
+    so the client's own cost shows. ``latency`` must be 0: the gateway adds none."""
+
+    def __init__(self, latency: float = 0.0) -> None:
+        if latency:
+            raise ValueError("the gateway adds no latency; use --server moto with --latency")
+        import sys as _sys
+        from pathlib import Path as _Path
+
+        _sys.path.insert(1, str(_Path(__file__).resolve().parent.parent))
+        from tests.servers import VersityS3
+
+        self._server = VersityS3()
+
+    endpoint_url = property(lambda self: self._server.endpoint_url)
+    pid = property(lambda self: self._server.process.pid)
+    client = ServerProcess.client
+    fresh_bucket = ServerProcess.fresh_bucket
+
+    def __enter__(self) -> GatewayServer:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.stop()
+
+
+def server_for(kind: str, latency: float = 0.0) -> Any:
+    """The benchmark's S3 server: moto (``ServerProcess``) or Versity S3 Gateway."""
+    return GatewayServer(latency) if kind == "versitygw" else ServerProcess(latency=latency)
+
+
 # ---------------------------------------------------------------- documents
 
 _ELEMENTS = ["Li", "Fe", "O", "Mn", "Co", "Ni", "Si", "Ti", "Al", "Mg", "Na", "S", "P", "Cu"]
@@ -144,6 +178,7 @@ class Sample:
     server_cpu: float  # CPU seconds used by the server process
     ceiling: float = 0.0  # docs/s of the ceiling measured in the same round
     index_seconds: float = 0.0  # time spent writing index entries, when measured
+    fast_ceiling: float = 0.0  # docs/s of the fastest raw client (obstore), same round
 
     @property
     def docs_per_s(self) -> float:
@@ -175,6 +210,17 @@ class Measurement:
     def share_of_ceiling(self) -> float:
         """Median over rounds of (this rate / the ceiling's rate in the same round)."""
         return statistics.median(s.docs_per_s / s.ceiling for s in self.samples)
+
+    @property
+    def share_of_fast_ceiling(self) -> float:
+        """As share_of_ceiling, against the fastest raw client (0 when not measured)."""
+        return statistics.median(s.docs_per_s / s.fast_ceiling if s.fast_ceiling else 0.0
+                                 for s in self.samples)
+
+    @property
+    def cpu_ms_per_doc(self) -> float:
+        """Median client CPU per document, in milliseconds."""
+        return statistics.median(1000 * s.client_cpu / s.docs for s in self.samples)
 
     @property
     def index_seconds(self) -> float:

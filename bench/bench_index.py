@@ -1,14 +1,17 @@
-"""Index stores side by side: MemoryStore, MontyStore (on disk) and DuckDBStore (memory, file).
+"""Index stores side by side: MemoryStore, MontyStore (on disk), DuckDBStore (memory, file)
+and MongoStore over FerretDB (a real MongoDB-wire server on 127.0.0.1).
 
 The same 10-field materials-like entries are built into each store through ``update`` in
 batches, then the operations a notebook user runs are timed on each: a filtered count, a
 filtered and sorted page deep in the result, ``distinct``, ``groupby``, ``query_df`` of 4
 fields over everything, ``fields()``, and on DuckDB the IndexBrowser itself (first page, next
 page, a sort, a filter), driven headless. Every (store, size) runs in a fresh interpreter so
-peak RSS is its own. Ratios are against the DuckDB file index.
+peak RSS is its own (the client's: FerretDB's own memory is in its process, not counted).
+Ratios are against the DuckDB file index.
 
     python bench/bench_index.py                       # 10k and 100k entries
     python bench/bench_index.py --sizes 1000000       # DuckDB only (the others are skipped)
+    python bench/bench_index.py --sizes 100000 --stores "MongoStore (FerretDB),DuckDBStore (file)"
 
 Markdown tables go to stdout, raw numbers to bench/results/index-*.json.
 """
@@ -30,11 +33,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # tests.servers: FerretDB
 
 from _common import PeakRss, load_average, rss_bytes, run_in_subprocess
 
 RESULTS = Path(__file__).resolve().parent / "results"
-STORES = ["MemoryStore", "MontyStore (file)", "DuckDBStore (memory)", "DuckDBStore (file)"]
+STORES = ["MemoryStore", "MontyStore (file)", "DuckDBStore (memory)", "DuckDBStore (file)",
+          "MongoStore (FerretDB)"]
+FERRETDB = "MongoStore (FerretDB)"
 REFERENCE = "DuckDBStore (file)"
 FILTER = {"band_gap": {"$gt": 1.0}, "nelements": {"$gte": 2}}  # about 3 in 4 entries
 SORT = {"energy_above_hull": 1}
@@ -68,9 +74,11 @@ def entry(i: int) -> dict:
     }
 
 
-def make_store(kind: str, folder: str) -> Any:
-    from s3explore import DuckDBStore, MemoryStore, MontyStore
+def make_store(kind: str, folder: str, server: Any = None) -> Any:
+    from s3explore import DuckDBStore, MemoryStore, MongoStore, MontyStore
 
+    if kind == FERRETDB:
+        return MongoStore.from_uri(server.uri, "index", database="bench")
     if kind == "MemoryStore":
         return MemoryStore("index")
     if kind == "MontyStore (file)":
@@ -95,10 +103,17 @@ def run_case(kind: str, size: int, batch: int) -> dict:
     for module in ("duckdb", "mongomock_ng", "montydb", "pandas", "pyarrow",
                    "s3explore.widgets"):
         importlib.import_module(module)  # imports are not the index: keep them out of the peak
+    server = None
+    if kind == FERRETDB:
+        from tests.servers import FerretDB
+
+        importlib.import_module("pymongo")
+        server = FerretDB()
+        server.start()
     baseline = rss_bytes()
     try:
         with PeakRss() as peak:
-            store = make_store(kind, folder)
+            store = make_store(kind, folder, server)
             store.connect()
             batches = []
             for start in range(0, size, batch):
@@ -130,6 +145,8 @@ def run_case(kind: str, size: int, batch: int) -> dict:
             # DuckDB writes what its log holds into the file on closing: part of the build
             seconds["close"], _ = _time(store.close)
     finally:
+        if server is not None:
+            server.stop()
         shutil.rmtree(folder, ignore_errors=True)
     result["peak_rss_mb"] = (peak.peak - baseline) / 1e6
     return result
@@ -155,6 +172,9 @@ def skip_reason(kind: str, size: int, args: argparse.Namespace) -> str | None:
     if kind == "MontyStore (file)" and size > args.monty_max:
         return (f"skipped above {args.monty_max:,} entries (--monty-max): montydb reads and "
                 "decodes every entry for every query and every write batch")
+    if kind == FERRETDB and size > args.ferretdb_max:
+        return (f"skipped above {args.ferretdb_max:,} entries (--ferretdb-max): FerretDB's "
+                "SQLite backend filters and sorts most queries outside SQL")
     if kind == "MemoryStore" and size > args.memory_max:
         return (f"skipped above {args.memory_max:,} entries (--memory-max): mongomock holds "
                 "every entry as a Python dict and filters in Python")
@@ -214,6 +234,7 @@ def main() -> None:
                         help="which stores, comma-separated names from: " + ", ".join(STORES))
     parser.add_argument("--monty-max", type=int, default=100_000)
     parser.add_argument("--memory-max", type=int, default=100_000)
+    parser.add_argument("--ferretdb-max", type=int, default=100_000)
     parser.add_argument("--timeout", type=float, default=1800,
                         help="seconds one (store, size) case may take before it is stopped")
     args = parser.parse_args()
@@ -227,7 +248,7 @@ def main() -> None:
         "started": dt.datetime.now().isoformat(timespec="seconds"),
         "command": "python bench/bench_index.py " + " ".join(sys.argv[1:]),
         "versions": {p: version(p) for p in ("duckdb", "montydb", "mongomock-ng", "pandas",
-                                             "pyarrow")},
+                                             "pyarrow", "pymongo")},
         "python": sys.version.split()[0], "cpus": os.cpu_count(), "runs": []}
     print(f"load average at start: {load_average()}", flush=True)
     for size in sizes:

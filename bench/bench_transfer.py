@@ -1,9 +1,13 @@
-"""Transfer benchmark: raw boto3 (the ceiling) vs maggma 0.77.1's S3Store vs s3explore's.
+"""Transfer benchmark: the raw clients (boto3, and obstore, the fastest) vs maggma 0.77.1's
+S3Store vs s3explore's, on each of its request engines.
 
-One run, one LocalS3 server (in its own process, ``--latency`` seconds per request), the same
-documents for everyone. Prints markdown tables and writes JSON to bench/results/.
+One run, one server, the same documents for everyone: moto's (in its own process,
+``--latency`` seconds per request: a remote region) or Versity S3 Gateway (``--server
+versitygw``: a fast production server, where the client's own cost shows). Prints markdown
+tables and writes JSON to bench/results/.
 
     python bench/bench_transfer.py --latency 0.02 --workers 16 --docs 1000
+    python bench/bench_transfer.py --server versitygw --latency 0 --workers 32 --docs 2000
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from _common import (
     make_document,
     rss_bytes,
     run_in_subprocess,
+    server_for,
     timed,
 )
 
@@ -94,6 +99,46 @@ def ceiling_get(client: Any, bucket: str, keys: list[str], workers: int):
     return run
 
 
+def obstore_ceiling(server: ServerProcess, items: list[tuple[str, bytes, dict]], workers: int):
+    """obstore's async API, ``workers`` requests in flight: the fastest raw client."""
+    import asyncio
+
+    import obstore
+    from obstore.store import S3Store as ObstoreS3
+
+    bucket = server.fresh_bucket("obstore")
+    store = ObstoreS3(bucket, endpoint=server.endpoint_url, region="us-east-1",
+                      access_key_id=CREDENTIALS["aws_access_key_id"],
+                      secret_access_key=CREDENTIALS["aws_secret_access_key"],
+                      virtual_hosted_style_request=False,
+                      client_options={"allow_http": "true",
+                                      "pool_max_idle_per_host": str(workers)})
+
+    async def gather(fn) -> list[int]:
+        gate = asyncio.Semaphore(workers)
+
+        async def one(item):
+            async with gate:
+                return await fn(item)
+
+        return await asyncio.gather(*(one(item) for item in items))
+
+    async def put(item) -> int:
+        key, body, metadata = item
+        await obstore.put_async(store, key, body, attributes=metadata)
+        return len(body)
+
+    async def get(item) -> int:
+        result = await obstore.get_async(store, item[0])
+        return len(await result.bytes_async())
+
+    def run(fn) -> tuple[int, int]:
+        sizes = asyncio.run(gather(fn))
+        return len(sizes), sum(sizes)
+
+    return lambda: run(put), lambda: run(get)
+
+
 def engine(server: ServerProcess, items: list[tuple[str, bytes, dict]], workers: int):
     """The same requests as the ceiling, through s3explore's ``ordered_map`` (in order,
     bounded window): the transfer layer's cost without encoding, decoding or an index."""
@@ -116,13 +161,14 @@ def engine(server: ServerProcess, items: list[tuple[str, bytes, dict]], workers:
 
 
 def ours(server: ServerProcess, docs: list[dict], workers: int, compress: str = "zlib",
-         index: str = "memory"):
+         index: str = "memory", request_engine: str | None = None):
     """s3explore's S3Store; ``index="discard"`` keeps no index entries (and reads by key)."""
+    options = {"engine": request_engine} if request_engine else {}
     store = S3Store(MemoryStore(f"ours-{time.monotonic_ns()}") if index == "memory"
                     else DiscardingIndex(), server.fresh_bucket("ours"),
                     s3_profile=dict(CREDENTIALS), compress=compress,
                     endpoint_url=server.endpoint_url, s3_workers=workers,
-                    searchable_fields=SEARCHABLE_FIELDS)
+                    searchable_fields=SEARCHABLE_FIELDS, **options)
     store.connect()
     index_writes = StopWatch(store.index.update)
     store.index.update = index_writes  # type: ignore[method-assign]
@@ -332,20 +378,25 @@ def transfer(args: argparse.Namespace) -> dict:
         client.close()
         return samples
 
+    def measure_fast_ceiling() -> dict[str, Sample]:
+        put, get = obstore_ceiling(server, items, args.workers)
+        return {"put": record("obstore ceiling (async)", "put", put),
+                "get": record("obstore ceiling (async)", "get", get)}
+
     contenders = [("zlib", "memory"), ("zlib", "discard"), ("zstd", "memory"), ("maggma", ""),
-                  ("engine", "")]
+                  ("engine", ""), ("zlib", "memory", "boto3")]
     order = random.Random(0)
     hashes: dict[str, list[str]] = {}
-    with ServerProcess(latency=args.latency) as server:
+    with server_for(args.server, args.latency) as server:
         clock = CpuClock(server.pid)
         for round_ in range(args.repeats):
             print(f"round {round_ + 1}/{args.repeats} (load average {load_average()})",
                   file=sys.stderr, flush=True)
             # The ceiling is measured before and after the contenders of each round, which run
             # in a shuffled order; each contender is compared with its own round's ceiling.
-            first = measure_ceiling()
+            first, first_fast = measure_ceiling(), measure_fast_ceiling()
             this_round: list[tuple[str, Sample]] = []  # (ceiling it is compared with, sample)
-            for compress, index in order.sample(contenders, len(contenders)):
+            for compress, index, *request_engine in order.sample(contenders, len(contenders)):
                 if compress == "engine":
                     client, put, get = engine(server, items, args.workers)
                     name = "s3explore transfer layer only (ordered_map, ready-made bodies)"
@@ -360,9 +411,11 @@ def transfer(args: argparse.Namespace) -> dict:
                     name, reads = "maggma 0.77.1, MemoryStore index", "query"
                 else:
                     store, index_writes, update, query = ours(server, docs, args.workers,
-                                                              compress, index)
+                                                              compress, index, *request_engine)
                     name = f"s3explore {compress}, " + (
                         "MemoryStore index" if index == "memory" else "index writes skipped")
+                    if request_engine:
+                        name += f", {request_engine[0]} engine"
                     reads = "query" if index == "memory" else "get_many"
                 this_round.append(("put", record(name, "update", update, index_writes)))
                 this_round.append(("get", record(name, reads, query)))
@@ -374,11 +427,14 @@ def transfer(args: argparse.Namespace) -> dict:
                 if (compress, index) in (("zlib", "memory"), ("maggma", "")):
                     hashes[compress] = sorted(e["obj_hash"] for e in store.index.query())
                 store.close()
-            last = measure_ceiling()
-            this_round += [(op, s) for op in ("put", "get") for s in (first[op], last[op])]
+            last, last_fast = measure_ceiling(), measure_fast_ceiling()
+            this_round += [(op, s) for op in ("put", "get")
+                           for s in (first[op], last[op], first_fast[op], last_fast[op])]
             ceiling = {op: (first[op].docs_per_s + last[op].docs_per_s) / 2 for op in first}
+            fast = {op: (first_fast[op].docs_per_s + last_fast[op].docs_per_s) / 2
+                    for op in first}
             for op, sample in this_round:
-                sample.ceiling = ceiling[op]
+                sample.ceiling, sample.fast_ceiling = ceiling[op], fast[op]
     same_bodies = hashes.get("maggma", hashes["zlib"]) == hashes["zlib"]
     return {"rows": rows, "same_bodies": same_bodies,
             "mean_stored_bytes": sum(len(i[1]) for i in items) / len(items),
@@ -386,17 +442,20 @@ def transfer(args: argparse.Namespace) -> dict:
 
 
 def table(rows: dict[str, Measurement]) -> str:
-    lines = ["| contender | operation | docs/s (median) | runs (min-max) | MB/s | % of ceiling "
-             "| of which index writes | client CPU | server CPU |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    order = ["boto3", "s3explore transfer", "s3explore zlib, i", "s3explore zlib, M",
-             "s3explore zstd", "maggma"]
+    lines = ["| contender | operation | docs/s (median) | runs (min-max) | MB/s | x raw boto3 "
+             "| x raw obstore | of which index writes | client CPU | client CPU per doc "
+             "| server CPU |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    order = ["boto3", "obstore", "s3explore transfer", "s3explore zlib, i",
+             "s3explore zlib, M", "s3explore zstd", "maggma"]
     for m in sorted(rows.values(), key=lambda m: [m.name.startswith(o) for o in order][::-1]):
         index = (f"{m.index_seconds:.2f} s of {m.seconds:.2f} s"
                  if m.operation == "update" else "")
         lines.append(f"| {m.name} | {m.operation} | {m.docs_per_s:.0f} | {m.spread} | "
-                     f"{m.mb_per_s:.2f} | {100 * m.share_of_ceiling:.0f} % | {index} | "
-                     f"{m.cpu_percent('client'):.0f} % | {m.cpu_percent('server'):.0f} % |")
+                     f"{m.mb_per_s:.2f} | {m.share_of_ceiling:.2f}x | "
+                     f"{m.share_of_fast_ceiling:.2f}x | {index} | "
+                     f"{m.cpu_percent('client'):.0f} % | {m.cpu_ms_per_doc:.2f} ms | "
+                     f"{m.cpu_percent('server'):.0f} % |")
     return "\n".join(lines)
 
 
@@ -430,7 +489,10 @@ def memory_table(results: list[dict], every: int) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latency", type=float, default=0.02, help="seconds per request")
+    parser.add_argument("--server", choices=["moto", "versitygw"], default="moto",
+                        help="moto's server (with --latency) or Versity S3 Gateway (fast)")
+    parser.add_argument("--latency", type=float, default=0.02,
+                        help="seconds per request (moto only)")
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--docs", type=int, default=1000, help="documents per timed run")
     parser.add_argument("--repeats", type=int, default=3, help="rounds for boto3 and ours")
@@ -454,8 +516,9 @@ def main(argv: list[str] | None = None) -> None:
 
     load_before = load_average()
     result = transfer(args)
-    print(f"## Transfer: {args.docs} documents (mean {result['mean_stored_bytes'] / 1e3:.1f} "
-          f"KB stored, zlib), {args.workers} workers, {args.latency * 1e3:.0f} ms per request")
+    print(f"## Transfer on {args.server}: {args.docs} documents (mean "
+          f"{result['mean_stored_bytes'] / 1e3:.1f} KB stored, zlib), {args.workers} workers, "
+          f"{args.latency * 1e3:.0f} ms added per request")
     print(table(result["rows"]))
     print(f"\nload average (1/5/15 min) before: {load_before}, after: {load_average()}")
     print(f"\nmaggma and s3explore stored byte-identical zlib bodies: {result['same_bodies']}")

@@ -67,6 +67,21 @@ STATUS_CODES = {"400": "BadRequest", "403": "AccessDenied", "500": "InternalErro
                 "502": "ServiceUnavailable", "503": "SlowDown", "504": "ServiceUnavailable"}
 
 
+class EngineError(Exception):
+    """A request engine's failure (``s3explore._s3engine``) with S3's error code, or the
+    HTTP status when the answer had no body, or one of ours: ``EndpointUnreachable``,
+    ``ConnectionError``, ``ReadTimeout``, ``NoCredentials``. The engine's own exception
+    is its ``__cause__``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# Engine codes that are not S3's: what went wrong before or instead of an answer.
+TRANSIENT_ENGINE_CODES = frozenset({"ConnectionError", "ReadTimeout"})
+
+
 def _is_botocore(exc: BaseException, *names: str) -> bool:
     """Whether ``exc`` is one of botocore's exceptions of these class names. Without importing
     botocore: an exception object of one of its classes means botocore.exceptions is loaded."""
@@ -159,6 +174,8 @@ def make_client(
 
 
 def error_code(exc: BaseException) -> str | None:
+    if isinstance(exc, EngineError):
+        return STATUS_CODES.get(exc.code, exc.code)
     if _is_botocore(exc, "ClientError"):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         return STATUS_CODES.get(code, code)
@@ -172,6 +189,8 @@ def is_transient(exc: BaseException) -> bool:
     if _is_botocore(exc, "ConnectionClosedError", "ReadTimeoutError"):
         return True
     code = error_code(exc)
+    if code in TRANSIENT_ENGINE_CODES:
+        return True
     return code is not None and ERROR_TABLE.get(code, (None,))[0] is TransientS3Error
 
 
@@ -187,7 +206,8 @@ def translate(
     where += f" at {redact_url(endpoint_url) or 'AWS'}"
     if isinstance(exc, S3ExploreError):
         return exc
-    if _is_botocore(exc, "ReadTimeoutError"):
+    engine_code = exc.code if isinstance(exc, EngineError) else None
+    if _is_botocore(exc, "ReadTimeoutError") or engine_code == "ReadTimeout":
         within = f" within {timeouts[1]:g} s" if timeouts else ""
         return TransientS3Error(
             f"the S3 endpoint accepted the connection but sent no answer{within} (read "
@@ -199,7 +219,16 @@ def translate(
             f"cannot open a connection to the S3 endpoint{within} (connect timeout) for "
             f"{where}; check endpoint_url and the network, or pass a larger timeout= to the "
             "store for a slow link")
-    if _is_botocore(exc, "ClientError"):
+    if engine_code == "ConnectionError":
+        return TransientS3Error(f"connection to S3 dropped for {where}", code="ConnectionError")
+    if engine_code == "EndpointUnreachable":
+        return StoreConnectionError(
+            f"cannot reach the S3 endpoint for {where}; check endpoint_url and the network")
+    if engine_code == "NoCredentials":
+        return CredentialsError(
+            f"no AWS credentials found for {where}: set a profile in ~/.aws/credentials and "
+            "pass s3_profile='name', pass a dict, or use anonymous=True for public buckets")
+    if engine_code is not None or _is_botocore(exc, "ClientError"):
         code = error_code(exc) or "Unknown"
         if code in ("404", "NotFound"):
             code = "NoSuchKey" if key is not None else "NoSuchBucket"

@@ -285,37 +285,24 @@ def ordered_map(
     pending: deque[tuple[T, Future]] = deque()
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3explore")
     exhausted = False
-    largest: int | None = None  # the largest result seen: the guess for calls still running
+    budget = _ByteBudget(max_bytes)
 
     def stopped() -> bool:
         return stop is not None and stop.is_set()
 
-    def room() -> bool:
-        nonlocal largest
-        if max_bytes is None or not pending:
-            return True
-        held = running = 0
-        for _, future in pending:
-            if future.done():
-                if not future.cancelled() and future.exception() is None:
-                    size = future.result()[1]
-                    largest = size if largest is None else max(largest, size)
-                    held += size
-            else:
-                running += 1
-        if largest is None:
-            return False  # nothing measured yet: one call at a time until something is
-        return held + (running + 1) * largest <= max_bytes
-
     try:
         while True:
-            while not exhausted and len(pending) < window and not stopped() and room():
+            while (not exhausted and len(pending) < window and not stopped()
+                   and budget.room(bool(pending))):
                 try:
                     item = next(iterator)
                 except StopIteration:
                     exhausted = True
                     break
-                pending.append((item, executor.submit(call, item)))
+                future = executor.submit(call, item)
+                if max_bytes is not None:
+                    budget.started(future)
+                pending.append((item, future))
             if not pending:
                 return
             item, future = pending.popleft()
@@ -328,7 +315,7 @@ def ordered_map(
             else:
                 if max_bytes is not None:
                     value, size = value
-                    largest = size if largest is None else max(largest, size)
+                    budget.handed_over(size)
                 yield Outcome(item, value=value)
     finally:
         # Closed early (the consumer stopped iterating) or done: drop queued calls; running
@@ -336,6 +323,46 @@ def ordered_map(
         for _, future in pending:
             future.cancel()
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+class _ByteBudget:
+    """The read-ahead in bytes, kept as running totals: each finished call adds its size
+    (from the worker's done-callback) and each result handed over removes it, so asking
+    whether there is room costs the same whatever the window."""
+
+    def __init__(self, max_bytes: int | None) -> None:
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._held = 0  # finished results not yet handed to the consumer
+        self._running = 0
+        self._largest: int | None = None  # the guess for calls still running
+
+    def started(self, future: Future) -> None:
+        with self._lock:
+            self._running += 1
+        future.add_done_callback(self._finished)
+
+    def _finished(self, future: Future) -> None:
+        size = None
+        if not future.cancelled() and future.exception() is None:
+            size = future.result()[1]
+        with self._lock:
+            self._running -= 1
+            if size is not None:  # failed and cancelled calls hold nothing and measure nothing
+                self._held += size
+                self._largest = size if self._largest is None else max(self._largest, size)
+
+    def handed_over(self, size: int) -> None:
+        with self._lock:
+            self._held -= size
+
+    def room(self, anything_pending: bool) -> bool:
+        if self.max_bytes is None or not anything_pending:
+            return True
+        with self._lock:
+            if self._largest is None:
+                return False  # nothing measured yet: one call at a time until something is
+            return self._held + (self._running + 1) * self._largest <= self.max_bytes
 
 
 def _size(value: Any) -> int:

@@ -48,6 +48,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("s3_server", S3_SERVERS, indirect=True, scope="session")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Build the real servers before any test runs (cached: a look at two files), so a
+    # first build is not charged to one test's timeout.
+    if not (os.environ.get("S3X_MONGODB_URI") and os.environ.get("S3X_S3_ENDPOINT")):
+        servers.ensure_built()
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     servers.stop_shared()
 

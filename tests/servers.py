@@ -22,8 +22,8 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,11 @@ def binary(name: str, version: str) -> Path:
                 raise RuntimeError(f"building {name} {version} with .ci/servers.sh failed:\n"
                                    f"{done.stderr[-3000:]}")
     return path
+
+
+def ensure_built() -> None:
+    binary("ferretdb", FERRETDB_VERSION)
+    binary("versitygw", VERSITYGW_VERSION)
 
 
 def free_port() -> int:

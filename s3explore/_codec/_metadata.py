@@ -92,14 +92,17 @@ def decode_metadata_value(value: str) -> str:
     return "".join(parts)
 
 
-def metadata_document(entry: Mapping) -> dict[str, str]:
+def metadata_document(entry: Mapping, *, rename: bool = False) -> dict[str, str]:
     """User metadata of an object: the index entry with sanitised names and str values,
-    non-ASCII values as RFC 2047 encoded-words."""
-    return {
-        sanitize_name(k): encode_metadata_value(str(v), str(k))
-        for k, v in entry.items()
-        if k not in (LAST_UPDATED, "obj_hash", ETAG_FIELD)
-    }
+    non-ASCII values as RFC 2047 encoded-words. ``rename``: write ``s3-to-mongo-keys``
+    afresh for the fields written (an entry edited by hand may lack it or name others)."""
+    fields = {k: v for k, v in entry.items()
+              if k not in (LAST_UPDATED, "obj_hash", ETAG_FIELD, "_id")}
+    if rename:
+        fields.pop(KEYS_FIELD, None)
+        fields[KEYS_FIELD] = json.dumps({**{k: sanitize_name(k) for k in fields},
+                                         KEYS_FIELD: KEYS_FIELD})
+    return {sanitize_name(k): encode_metadata_value(str(v), str(k)) for k, v in fields.items()}
 
 
 def metadata_size(metadata: Mapping[str, str]) -> int:

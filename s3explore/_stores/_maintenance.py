@@ -121,7 +121,7 @@ class MaintenanceMixin:
         digest is kept when it still describes the body: it is the object's, not the entry's."""
         def rewrite(entry: dict) -> None:
             key = codec.key_string(entry[self.key], self.key)
-            metadata = codec.metadata_document(entry)
+            metadata = codec.metadata_document(entry, rename=True)
             codec.check_metadata(metadata, self.metadata_limit, key)
             head = self.objects.head(key)
             old, etag = head.get("Metadata", {}), head.get("ETag")

@@ -1,13 +1,13 @@
-"""Object I/O: one bucket, under one sub_dir, through one shared boto3 client.
+"""Object I/O: one bucket, under one sub_dir, through one request engine.
 
-The unit that ``S3Store.update``, maintenance and manifest-backed stores share: client
+The unit that ``S3Store.update``, maintenance and manifest-backed stores share: engine
 lifecycle, reads, puts, listing and deletes, each request retried on throttling and 5xx with
-S3's errors turned into ours.
+S3's errors turned into ours (``request``, the one wrapper). The engine (``_s3engine``) sends
+the requests: obstore by default, boto3 on request.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import tempfile
 import time
@@ -17,7 +17,6 @@ from typing import Any
 
 from s3explore import _codec as codec
 from s3explore._errors import (
-    AccessDeniedError,
     ConfigurationError,
     NotConnectedError,
     S3ExploreError,
@@ -26,10 +25,17 @@ from s3explore._errors import (
 from s3explore._s3client import (
     CONNECT_TIMEOUT,
     is_transient,
-    make_client,
     redact_url,
     strip_userinfo,
     translate,
+)
+from s3explore._s3engine import (
+    DEFAULT_ENGINE,
+    Engine,
+    EngineSettings,
+    ObjectInfo,
+    check_engine,
+    make_engine,
 )
 from s3explore._stores._config import Sealed, seal
 from s3explore._transfer import (
@@ -96,7 +102,7 @@ class ObjectIO:
                  s3_profile: str | Mapping | None = None, endpoint_url: str | None = None,
                  anonymous: bool = False, client_kwargs: Mapping | None = None,
                  workers: int = 4, retries: int = 5,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, engine: str = DEFAULT_ENGINE) -> None:
         if not isinstance(bucket, str) or not bucket:
             raise ConfigurationError(f"bucket must be a non-empty string, got {bucket!r}")
         if endpoint_url is not None and not (
@@ -125,7 +131,8 @@ class ObjectIO:
         # Sealed even in private attributes: vars(), debuggers and tracebacks show the marker.
         self.__profile = seal(s3_profile) if isinstance(s3_profile, Mapping) else s3_profile
         self.__client_kwargs = seal(dict(client_kwargs or {}))
-        self._client: Any = None
+        self.engine_name = check_engine(engine)
+        self._engine: Engine | None = None
         self._pool_size = 0
 
     @property
@@ -143,61 +150,59 @@ class ObjectIO:
 
     def __getstate__(self) -> dict[str, Any]:
         # clients do not travel; connect() rebuilds one in the receiving process
-        return {**self.__dict__, "_client": None, "_pool_size": 0, "_hashes": {}}
+        return {**self.__dict__, "_engine": None, "_pool_size": 0, "_hashes": {}}
 
-    # ------------------------------------------------------------ client lifecycle
+    # ------------------------------------------------------------ engine lifecycle
 
     def connect(self, force_reset: bool = False) -> None:
-        """Build the client and check the bucket is reachable."""
-        if self._client is None or force_reset:
-            client = self._make_client(self.workers)
-            self._check_bucket(client)
-            self._client = client
+        """Build the engine and check the bucket is reachable."""
+        if self._engine is None or force_reset:
+            engine = self._make_engine(self.workers)
+            try:
+                self.request(engine.head_bucket)
+            except BaseException:
+                engine.close()
+                raise
+            self._engine = engine
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        self._client = None
+        if self._engine is not None:
+            self._engine.close()
+        self._engine = None
+
+    @property
+    def engine(self) -> Engine:
+        """The request engine (thread-safe, shared by all workers)."""
+        if self._engine is None:
+            raise NotConnectedError(f"{self.name} is not connected; call connect() or use `with`")
+        return self._engine
 
     @property
     def client(self) -> Any:
-        """The boto3 S3 client (thread-safe, shared by all workers)."""
-        if self._client is None:
-            raise NotConnectedError(f"{self.name} is not connected; call connect() or use `with`")
-        return self._client
+        """A boto3 S3 client for this store's endpoint and credentials (thread-safe)."""
+        engine = self.engine
+        return getattr(engine, "client", None) or engine.fallback.client  # type: ignore[attr-defined]
 
-    def _make_client(self, workers: int) -> Any:
+    def _make_engine(self, workers: int) -> Engine:
         self._pool_size = workers
         profile = self.__profile
-        return make_client(profile.unseal() if isinstance(profile, Sealed) else profile,
-                           self.endpoint_url, workers, self.anonymous,
-                           self.__client_kwargs.unseal(), connect_timeout=self.connect_timeout,
-                           read_timeout=self.read_timeout)
+        settings = EngineSettings(
+            self.bucket, profile.unseal() if isinstance(profile, Sealed) else profile,
+            self.endpoint_url, self.anonymous, self.__client_kwargs.unseal(), workers,
+            self.connect_timeout, self.read_timeout)
+        try:
+            return make_engine(self.engine_name, settings)
+        except Exception as exc:
+            raise self.error(exc) from exc
 
     def with_workers(self, workers: int | None) -> int:
         """Validate a per-call worker count; grow the connection pool if it is larger."""
         workers = check_workers(self.workers if workers is None else workers)
-        if workers > self._pool_size and self._client is not None:
-            # Called from the caller's thread before any worker starts; the old client stays
+        if workers > self._pool_size and self._engine is not None:
+            # Called from the caller's thread before any worker starts; the old engine stays
             # usable by anyone still holding it.
-            self._client = self._make_client(workers)
+            self._engine = self._make_engine(workers)
         return workers
-
-    def _check_bucket(self, client: Any) -> None:
-        try:
-            call_with_retries(lambda: client.head_bucket(Bucket=self.bucket), self.retry,
-                              is_transient)
-            return
-        except Exception as exc:
-            error = self.error(exc)
-            if not isinstance(error, AccessDeniedError):
-                raise error from exc
-        # HEAD answers a bare 403 for bad keys too; a GET's error body tells them apart.
-        try:
-            call_with_retries(lambda: client.list_objects_v2(Bucket=self.bucket, MaxKeys=1),
-                              self.retry, is_transient)
-        except Exception as exc:
-            raise self.error(exc) from exc
 
     # ------------------------------------------------------------ requests
 
@@ -205,14 +210,21 @@ class ObjectIO:
         return translate(exc, bucket=self.bucket, key=key, endpoint_url=self.endpoint_url,
                          timeouts=(self.connect_timeout, self.read_timeout))
 
-    def call(self, operation: str, key: str | None = None, **kwargs: Any) -> Any:
-        """One S3 request on this bucket, retried on throttling and 5xx, errors translated."""
-        method = getattr(self.client, operation)
+    def request(self, fn: Any, *args: Any, key: str | None = None,
+                policy: RetryPolicy | None = None, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)``, retried on throttling, 5xx and dropped connections, its
+        errors turned into ours (naming ``key``): the one wrapper every request goes through."""
         try:
-            return call_with_retries(lambda: method(Bucket=self.bucket, **kwargs), self.retry,
+            return call_with_retries(lambda: fn(*args, **kwargs), policy or self.retry,
                                      is_transient)
         except Exception as exc:
             raise self.error(exc, key) from exc
+
+    def call(self, operation: str, key: str | None = None, **kwargs: Any) -> Any:
+        """A boto3 request on this bucket by name (what the engines do not name), retried
+        and translated like every other."""
+        return self.request(getattr(self.client, operation), Bucket=self.bucket, key=key,
+                            **kwargs)
 
     def object_key(self, key: str) -> str:
         return codec.object_key(self.sub_dir, key)
@@ -222,17 +234,27 @@ class ObjectIO:
         start = time.perf_counter()
         object_key = self.object_key(key)
 
-        def fetch() -> tuple[bytes, dict, Any]:
-            response = self.client.get_object(Bucket=self.bucket, Key=object_key)
-            body = response["Body"].read()
-            return body, response.get("Metadata", {}), response.get("LastModified")
+        def fetch() -> tuple[bytes, ObjectInfo]:
+            download = self.engine.get(object_key)
+            try:
+                return download.read(), download.info
+            finally:
+                download.close()
 
-        try:
-            raw, metadata, modified = call_with_retries(fetch, self.retry, is_transient)
-        except Exception as exc:
-            raise self.error(exc, key) from exc
+        raw, info = self.request(fetch, key=key)
         note_size(len(raw))
-        return raw, metadata, modified, time.perf_counter() - start
+        return raw, info.metadata or {}, info.last_modified, time.perf_counter() - start
+
+    def read_range(self, key: str, first: int, last: int) -> bytes:
+        """Bytes ``first`` to ``last`` (inclusive) of the object under ``key``."""
+        def fetch() -> bytes:
+            download = self.engine.get(self.object_key(key), (first, last))
+            try:
+                return download.read()
+            finally:
+                download.close()
+
+        return self.request(fetch, key=key)
 
     def read_doc(self, key: str, compression: str | None = AUTO, decode: bool = True,
                  hash_body: bool = False) -> Fetched:
@@ -243,12 +265,11 @@ class ObjectIO:
         object_key = self.object_key(key)
 
         def fetch() -> Fetched:
-            response = self.client.get_object(Bucket=self.bucket, Key=object_key)
-            stream = response["Body"]
+            download = self.engine.get(object_key)
             try:
-                metadata = response.get("Metadata", {})
+                metadata = download.info.metadata or {}
                 hasher = hashlib.sha1() if hash_body else None
-                raw = codec.CountingReader(stream, hasher)
+                raw = codec.CountingReader(download, hasher)
                 source: Any = raw
                 declared = compression
                 if declared == AUTO:
@@ -260,21 +281,25 @@ class ObjectIO:
                     while raw.read(1 << 20):
                         pass
             finally:
-                stream.close()
+                download.close()
             note_size(plain)
-            return Fetched(key, doc, metadata, response.get("LastModified"),
-                           response.get("ETag"), raw.count, plain, declared,
-                           time.perf_counter() - start,
+            info = download.info
+            return Fetched(key, doc, metadata, info.last_modified, info.etag, raw.count, plain,
+                           declared, time.perf_counter() - start,
                            hasher.hexdigest() if hasher is not None else None)
 
-        try:
-            return call_with_retries(fetch, self.retry, is_transient)
-        except Exception as exc:
-            raise self.error(exc, key) from exc
+        return self.request(fetch, key=key)
 
     def head(self, key: str) -> dict[str, Any]:
-        """The object's HEAD answer (ETag, LastModified, Metadata, ContentLength)."""
-        return self.call("head_object", key, Key=self.object_key(key))
+        """The object's HEAD answer, as boto3 names it (ETag, LastModified, Metadata,
+        ContentLength)."""
+        info = self.stat(key)
+        return {"ETag": info.etag, "LastModified": info.last_modified,
+                "Metadata": info.metadata or {}, "ContentLength": info.size}
+
+    def stat(self, key: str) -> ObjectInfo:
+        """The object's ETag, size, date and metadata (one HEAD)."""
+        return self.request(self.engine.head, self.object_key(key), key=key)
 
     def put(self, key: str, body: bytes, metadata: dict[str, str],
             policy: RetryPolicy | None = None) -> str | None:
@@ -290,18 +315,10 @@ class ObjectIO:
         so it is never held whole in memory and its SHA-1 and ETag are known before the
         upload starts: ``digest=True`` adds them to the metadata (``_codec._digest``). Up to
         the threshold it is one PutObject; beyond, a multipart upload of PART_SIZE parts,
-        each retried on its own, aborted if the body cannot be finished.
+        aborted if the body cannot be finished (the whole upload is tried again).
         """
         object_key = self.object_key(key)
-        policy = policy or self.retry
         hashes = codec.BodyDigest(PART_SIZE)
-
-        def request(fn: Any) -> Any:
-            try:
-                return call_with_retries(fn, policy, is_transient)
-            except Exception as exc:
-                raise self.error(exc, key) from exc
-
         with tempfile.SpooledTemporaryFile(max_size=MULTIPART_THRESHOLD) as spool:
             for chunk in chunks:
                 hashes.update(chunk)
@@ -312,50 +329,31 @@ class ObjectIO:
                 metadata = {**metadata, **hashes.metadata(multipart)}
             if not multipart:
                 body = spool.read()
-                answer = request(lambda: self.client.put_object(
-                    Bucket=self.bucket, Key=object_key, Body=body, Metadata=metadata))
+                etag = self.request(self.engine.put, object_key, body, metadata, key=key,
+                                    policy=policy)
             else:
-                answer = self._upload_parts(object_key, spool, metadata, request)
-        return answer.get("ETag"), hashes.size, hashes.sha1
+                def upload() -> str | None:
+                    spool.seek(0)
+                    parts = iter(lambda: spool.read(PART_SIZE), b"")
+                    return self.engine.put_parts(object_key, parts, metadata)
 
-    def _upload_parts(self, object_key: str, spool: Any, metadata: dict[str, str],
-                      request: Any) -> dict:
-        upload_id = request(lambda: self.client.create_multipart_upload(
-            Bucket=self.bucket, Key=object_key, Metadata=metadata))["UploadId"]
-        try:
-            parts: list[dict] = []
-            for number, data in enumerate(iter(lambda: spool.read(PART_SIZE), b""), 1):
-                answer = request(lambda data=data, number=number: self.client.upload_part(
-                    Bucket=self.bucket, Key=object_key, UploadId=upload_id,
-                    PartNumber=number, Body=data))
-                parts.append({"PartNumber": number, "ETag": answer["ETag"]})
-            return request(lambda: self.client.complete_multipart_upload(
-                Bucket=self.bucket, Key=object_key, UploadId=upload_id,
-                MultipartUpload={"Parts": parts}))
-        except BaseException:
-            with contextlib.suppress(Exception):  # the original error matters more
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=object_key,
-                                                   UploadId=upload_id)
-            raise
+                etag = self.request(upload, key=key, policy=policy)
+        return etag, hashes.size, hashes.sha1
 
     def hash_body(self, key: str) -> tuple[str | None, str]:
         """``(ETag, SHA-1)`` of the object's body, streamed (never held whole)."""
         object_key = self.object_key(key)
 
         def fetch() -> tuple[str | None, str]:
-            response = self.client.get_object(Bucket=self.bucket, Key=object_key)
-            stream, hasher = response["Body"], hashlib.sha1()
+            download, hasher = self.engine.get(object_key), hashlib.sha1()
             try:
-                for chunk in iter(lambda: stream.read(1 << 20), b""):
+                for chunk in iter(lambda: download.read(1 << 20), b""):
                     hasher.update(chunk)
             finally:
-                stream.close()
-            return response.get("ETag"), hasher.hexdigest()
+                download.close()
+            return download.info.etag, hasher.hexdigest()
 
-        try:
-            return call_with_retries(fetch, self.retry, is_transient)
-        except Exception as exc:
-            raise self.error(exc, key) from exc
+        return self.request(fetch, key=key)
 
     def known_hash(self, key: str, etag: str | None) -> str | None:
         """The SHA-1 of the body under ``key`` if this store hashed it at this ETag."""
@@ -368,18 +366,35 @@ class ObjectIO:
             self._hashes.clear()
         self._hashes[(key, etag)] = sha1
 
-    def _listed(self, max_pages: int | None = None, **kwargs: Any) -> Iterator[dict]:
-        """The ``Contents`` entries of a listing under the sub_dir, page by page (at most
-        ``max_pages`` requests); ``kwargs`` go to ``list_objects_v2``."""
-        kwargs["Prefix"] = self.sub_dir
-        pages = 0
+    def listed_objects(self, prefix: str = "", *, start_after: str | None = None,
+                       page_size: int = 1000, max_pages: int | None = None
+                       ) -> Iterator[ObjectInfo]:
+        """The objects under the sub_dir (and ``prefix``), page by page, in at most
+        ``max_pages`` requests; keys as S3 has them (sub_dir included)."""
+        token, pages = None, 0
         while max_pages is None or pages < max_pages:
-            page = self.call("list_objects_v2", **kwargs)
+            page = self.request(self.engine.list_page, self.sub_dir + prefix,
+                                start_after=start_after, max_keys=page_size, token=token)
             pages += 1
-            yield from page.get("Contents", [])
-            if not page.get("IsTruncated"):
+            yield from page.objects
+            if page.next_token is None:
                 return
-            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+            token = page.next_token
+
+    def listed_folders(self, prefix: str = "", max_keys: int = 1000
+                       ) -> tuple[list[ObjectInfo], list[str]]:
+        """One page of objects and common prefixes ("folders") directly under ``prefix``."""
+        page = self.request(self.engine.list_page, self.sub_dir + prefix, max_keys=max_keys,
+                            delimiter="/")
+        return page.objects, page.prefixes
+
+    def copy_with_metadata(self, key: str, metadata: dict[str, str],
+                           source: str | None = None) -> None:
+        """Copy the object under ``source`` (default: ``key`` itself) to ``key`` with its
+        metadata replaced. Both are keys relative to the sub_dir unless ``source`` starts
+        with it."""
+        source_key = self.object_key(key if source is None else source)
+        self.request(self.engine.copy, self.object_key(key), source_key, metadata, key=key)
 
     def listed_etags(self, keys: Iterable[str], max_pages: int) -> dict[str, str | None]:
         """ETags of those ``keys`` a listing of their key range finds, in at most
@@ -393,31 +408,29 @@ class ObjectIO:
         # S3 lists in UTF-8 byte order, which is code point order; StartAfter is exclusive.
         # Pages no longer than the batch needs: each listed entry costs parsing.
         found: dict[str, str | None] = {}
-        for obj in self._listed(max_pages, StartAfter=first[:-1],
-                                MaxKeys=min(1000, 2 * len(wanted) + 8)):
-            if obj["Key"] > last:
+        for obj in self.listed_objects(start_after=first[:-1], max_pages=max_pages,
+                                       page_size=min(1000, 2 * len(wanted) + 8)):
+            if obj.key > last:
                 break
-            if obj["Key"] in wanted:
-                found[wanted[obj["Key"]]] = obj.get("ETag")
+            if obj.key in wanted:
+                found[wanted[obj.key]] = obj.etag
         return found
 
     def listing(self) -> Iterator[tuple[str, str | None, int]]:
         """``(key, ETag, size)`` for every object under the sub_dir, page by page."""
-        for obj in self._listed():
-            yield obj["Key"][len(self.sub_dir):], obj.get("ETag"), obj.get("Size", 0)
+        for obj in self.listed_objects():
+            yield obj.key[len(self.sub_dir):], obj.etag, obj.size
 
     def list(self) -> Iterator[tuple[str, Any]]:
         """``(key, last_modified)`` for every object under the sub_dir, page by page."""
-        for obj in self._listed():
-            yield obj["Key"][len(self.sub_dir):], obj.get("LastModified")
+        for obj in self.listed_objects():
+            yield obj.key[len(self.sub_dir):], obj.last_modified
 
     def delete(self, keys: Iterable[str]) -> None:
         """Delete objects, 1,000 per request; raises naming the keys S3 would not delete."""
         failed: list[str] = []
         for batch in iter_batches(keys, 1000):
-            objects = [{"Key": self.object_key(k)} for k in batch]
-            response = self.call("delete_objects", Delete={"Objects": objects, "Quiet": True})
-            failed += [e.get("Key", "?") for e in response.get("Errors", [])]
+            failed += self.request(self.engine.delete, [self.object_key(k) for k in batch])
         if failed:
             raise S3RequestError(f"could not delete {len(failed)} objects from {self.name} "
                                  f"(first: {failed[:5]})")

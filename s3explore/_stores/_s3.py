@@ -21,6 +21,7 @@ from s3explore._errors import (
     warn,
 )
 from s3explore._query import Properties, Query, SortSpec, check_criteria, has_path, project
+from s3explore._s3engine import DEFAULT_ENGINE
 from s3explore._stores._base import Store
 from s3explore._stores._config import seal
 from s3explore._stores._maintenance import MaintenanceMixin
@@ -87,7 +88,10 @@ class S3Store(MaintenanceMixin, Store):
     ``compress``: True or "zlib" (maggma-compatible), "zstd" (s3explore only), or False.
     ``s3_profile``: None (boto3's defaults), a profile name from ~/.aws, or a dict of
     boto3.Session arguments (kept out of reprs and ``as_dict``). ``metadata_limit``: bytes of
-    user metadata allowed per object (AWS: 2048); None disables the check.
+    user metadata allowed per object (AWS: 2048); None disables the check. ``engine``: what
+    sends the requests, "obstore" (GET/PUT/HEAD in Rust without the interpreter lock; the
+    default) or "boto3" (every request through botocore); boto3 resolves credentials and
+    settings for both.
     """
 
     _transient: ClassVar[tuple[str, ...]] = ()
@@ -114,6 +118,7 @@ class S3Store(MaintenanceMixin, Store):
         metadata_limit: int | None = codec.AWS_METADATA_LIMIT,
         retries: int = 5,
         timeout: float = DEFAULT_TIMEOUT,
+        engine: str = DEFAULT_ENGINE,
         **store_kwargs: Any,
     ) -> None:
         if ssh_tunnel is not None:
@@ -139,7 +144,7 @@ class S3Store(MaintenanceMixin, Store):
         self.objects = ObjectIO(bucket, sub_dir, s3_profile=s3_profile,
                                 endpoint_url=endpoint_url, anonymous=anonymous,
                                 client_kwargs=s3_resource_kwargs, workers=s3_workers,
-                                retries=retries, timeout=timeout)
+                                retries=retries, timeout=timeout, engine=engine)
         self.compress = compress
         self.compression_level = compression_level
         self.store_hash = bool(store_hash)
@@ -170,7 +175,10 @@ class S3Store(MaintenanceMixin, Store):
     endpoint_url = property(lambda self: self.objects.endpoint_url)
     anonymous = property(lambda self: self.objects.anonymous)
     s3_workers = property(lambda self: self.objects.workers)
-    client = property(lambda self: self.objects.client, doc="The shared boto3 S3 client.")
+    client = property(lambda self: self.objects.client,
+                      doc="A boto3 S3 client for this store's endpoint and credentials.")
+    engine = property(lambda self: self.objects.engine_name,
+                      doc='What sends the requests: "obstore" or "boto3".')
 
     @property
     def s3_profile(self) -> str | None:
@@ -194,7 +202,7 @@ class S3Store(MaintenanceMixin, Store):
             "unpack_data": self.unpack_data, "searchable_fields": self.searchable_fields,
             "anonymous": self.anonymous, "compression_level": self.compression_level,
             "metadata_limit": self.metadata_limit, "retries": self._retries,
-            "timeout": self.objects.timeout,
+            "timeout": self.objects.timeout, "engine": self.objects.engine_name,
             "last_updated_field": self.last_updated_field,
             "last_updated_type": self.last_updated_type,
         }

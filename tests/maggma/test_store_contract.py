@@ -136,10 +136,10 @@ def test_a_store_from_json_with_inline_credentials_explains_what_to_do(s3_server
 def test_process_copies_keep_credentials_and_drop_connections(make_store):
     store = make_store(index=MemoryStore("copied"))
     store.update(docs(2))
-    assert store.objects._client is not None
+    assert store.objects._engine is not None
     for copy in (pickle.loads(pickle.dumps(store)),
                  MontyDecoder().process_decoded(pickle.loads(pickle.dumps(store.as_dict())))):
-        assert copy == store and copy.objects._client is None
+        assert copy == store and copy.objects._engine is None
         copy.connect()  # the inline credentials travelled: the copy reads the bucket
         assert copy.get("mp-1")["formula"] == "Si"
         copy.close()
