@@ -8,7 +8,7 @@ other engines leave to it: multipart uploads and copies with replaced metadata.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from s3explore._s3client import error_code, make_client
@@ -86,22 +86,25 @@ class BotoEngine(Engine):
                 client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             raise
 
-    def list_page(self, prefix: str, *, start_after: str | None = None,
-                  max_keys: int = 1000, delimiter: str | None = None,
-                  token: str | None = None) -> ListPage:
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": max_keys}
+    def list(self, prefix: str, *, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
         if start_after:
             kwargs["StartAfter"] = start_after
-        if delimiter:
-            kwargs["Delimiter"] = delimiter
-        if token:
-            kwargs["ContinuationToken"] = token
-        page = self.client.list_objects_v2(**kwargs)
+        while True:
+            page = self.client.list_objects_v2(**kwargs)
+            for o in page.get("Contents", []):
+                yield ObjectInfo(o["Key"], o.get("ETag"), o.get("Size", 0), o.get("LastModified"))
+            if not page.get("IsTruncated"):
+                return
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+    def list_folders(self, prefix: str, max_keys: int = 1000) -> ListPage:
+        page = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, Delimiter="/",
+                                           MaxKeys=max_keys)
         objects = [ObjectInfo(o["Key"], o.get("ETag"), o.get("Size", 0), o.get("LastModified"))
                    for o in page.get("Contents", [])]
-        prefixes = [p["Prefix"] for p in page.get("CommonPrefixes", [])]
-        more = page.get("IsTruncated") and page.get("NextContinuationToken")
-        return ListPage(objects, prefixes, more or None)
+        return ListPage(objects, [p["Prefix"] for p in page.get("CommonPrefixes", [])],
+                        page.get("NextContinuationToken") if page.get("IsTruncated") else None)
 
     def copy(self, key: str, source_key: str, metadata: Mapping[str, str]) -> None:
         self.client.copy_object(Bucket=self.bucket, Key=key, Metadata=dict(metadata),

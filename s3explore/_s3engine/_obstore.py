@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from s3explore._errors import ConfigurationError
@@ -126,6 +126,19 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise from_obstore(exc) from exc
 
 
+class _Listing:
+    """obstore's list stream, its errors as EngineError."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> _Listing:
+        return self
+
+    def __next__(self) -> Any:
+        return _call(self._stream.__next__)
+
+
 def _metadata(attributes: Mapping[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in attributes.items() if k not in _STANDARD}
 
@@ -192,11 +205,28 @@ class ObstoreEngine(Engine):
     def put_parts(self, key: str, parts: Any, metadata: Mapping[str, str]) -> str | None:
         return self.fallback.put_parts(key, parts, metadata)
 
-    def list_page(self, prefix: str, *, start_after: str | None = None,
-                  max_keys: int = 1000, delimiter: str | None = None,
-                  token: str | None = None) -> ListPage:
-        return self.fallback.list_page(prefix, start_after=start_after, max_keys=max_keys,
-                                       delimiter=delimiter, token=token)
+    def list(self, prefix: str, *, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        # object_store lists whole path segments: a prefix must name a folder. Keys its
+        # paths cannot hold stop its listing; boto3 lists those buckets from the start.
+        if (prefix and not prefix.endswith("/")) or not self._direct(prefix.rstrip("/") or "x"):
+            yield from self.fallback.list(prefix, start_after=start_after)
+            return
+        stream = _call(self._obstore.list, self._store, prefix.rstrip("/") or None,
+                       offset=start_after or None, chunk_size=1000)
+        seen = None
+        try:
+            for chunk in _Listing(stream):
+                for meta in chunk:
+                    seen = meta["path"]
+                    yield ObjectInfo(seen, meta.get("e_tag"), meta.get("size", 0),
+                                     meta.get("last_modified"))
+        except EngineError as exc:
+            if exc.code != "InvalidRequest":
+                raise
+            yield from self.fallback.list(prefix, start_after=seen or start_after)
+
+    def list_folders(self, prefix: str, max_keys: int = 1000) -> ListPage:
+        return self.fallback.list_folders(prefix, max_keys)
 
     def copy(self, key: str, source_key: str, metadata: Mapping[str, str]) -> None:
         self.fallback.copy(key, source_key, metadata)

@@ -8,7 +8,7 @@ fail. Retries, key paths and error translation live above it, in ``ObjectIO``.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -96,10 +96,13 @@ class Engine(abc.ABC):
         Aborted if any part fails."""
 
     @abc.abstractmethod
-    def list_page(self, prefix: str, *, start_after: str | None = None,
-                  max_keys: int = 1000, delimiter: str | None = None,
-                  token: str | None = None) -> ListPage:
-        """One page of the keys under ``prefix``, in S3's (UTF-8 byte) order."""
+    def list(self, prefix: str, *, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        """The objects under ``prefix`` ("" or ending in "/") after ``start_after``, in
+        S3's (UTF-8 byte) order, page by page as the caller iterates."""
+
+    @abc.abstractmethod
+    def list_folders(self, prefix: str, max_keys: int = 1000) -> ListPage:
+        """One page of the objects and common prefixes directly under ``prefix``."""
 
     @abc.abstractmethod
     def copy(self, key: str, source_key: str, metadata: Mapping[str, str]) -> None:

@@ -366,26 +366,33 @@ class ObjectIO:
             self._hashes.clear()
         self._hashes[(key, etag)] = sha1
 
-    def listed_objects(self, prefix: str = "", *, start_after: str | None = None,
-                       page_size: int = 1000, max_pages: int | None = None
-                       ) -> Iterator[ObjectInfo]:
-        """The objects under the sub_dir (and ``prefix``), page by page, in at most
-        ``max_pages`` requests; keys as S3 has them (sub_dir included)."""
-        token, pages = None, 0
-        while max_pages is None or pages < max_pages:
-            page = self.request(self.engine.list_page, self.sub_dir + prefix,
-                                start_after=start_after, max_keys=page_size, token=token)
-            pages += 1
-            yield from page.objects
-            if page.next_token is None:
+    def listed_objects(self, *, start_after: str | None = None,
+                       limit: int | None = None) -> Iterator[ObjectInfo]:
+        """The objects under the sub_dir after ``start_after`` (keys as S3 has them,
+        sub_dir included), at most ``limit``, fetched page by page as they are iterated.
+        A page that fails is retried: the listing goes on after the last key it gave."""
+        last, given, failures, started = start_after, 0, 0, time.monotonic()
+        policy = self.retry
+        while True:
+            try:
+                for info in self.engine.list(self.sub_dir, start_after=last):
+                    if limit is not None and given >= limit:
+                        return
+                    yield info
+                    last, given = info.key, given + 1
                 return
-            token = page.next_token
+            except Exception as exc:
+                failures += 1
+                delay = policy.delay(failures - 1)
+                if (failures >= policy.attempts or not is_transient(exc) or (
+                        policy.deadline is not None
+                        and time.monotonic() - started + delay >= policy.deadline)):
+                    raise self.error(exc) from exc
+                time.sleep(delay)
 
-    def listed_folders(self, prefix: str = "", max_keys: int = 1000
-                       ) -> tuple[list[ObjectInfo], list[str]]:
-        """One page of objects and common prefixes ("folders") directly under ``prefix``."""
-        page = self.request(self.engine.list_page, self.sub_dir + prefix, max_keys=max_keys,
-                            delimiter="/")
+    def listed_folders(self, max_keys: int = 1000) -> tuple[list[ObjectInfo], list[str]]:
+        """One page of objects and common prefixes ("folders") directly under the sub_dir."""
+        page = self.request(self.engine.list_folders, self.sub_dir, max_keys)
         return page.objects, page.prefixes
 
     def copy_with_metadata(self, key: str, metadata: dict[str, str],
@@ -408,8 +415,8 @@ class ObjectIO:
         # S3 lists in UTF-8 byte order, which is code point order; StartAfter is exclusive.
         # Pages no longer than the batch needs: each listed entry costs parsing.
         found: dict[str, str | None] = {}
-        for obj in self.listed_objects(start_after=first[:-1], max_pages=max_pages,
-                                       page_size=min(1000, 2 * len(wanted) + 8)):
+        for obj in self.listed_objects(start_after=first[:-1],
+                                       limit=max_pages * min(1000, 2 * len(wanted) + 8)):
             if obj.key > last:
                 break
             if obj.key in wanted:

@@ -77,7 +77,11 @@ def write_documents(store: S3Store, docs: Iterable[Any], fields: list[str], *,
 
     upload = _uploader(store, fields, policy)
     try:
-        for outcome in ordered_map(upload, _keyed(store, docs, unsettled), workers, stop=cancel):
+        # A window of a whole batch beyond the workers: while this thread writes a batch's
+        # entries and confirms them, the next batch keeps uploading instead of stalling.
+        window = 2 * workers + chunk_size
+        for outcome in ordered_map(upload, _keyed(store, docs, unsettled), workers, window,
+                                   stop=cancel):
             key, doc = outcome.item
             if outcome.error is None:
                 entry, nbytes, etag = outcome.value
