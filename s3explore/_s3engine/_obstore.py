@@ -25,7 +25,9 @@ from s3explore._s3engine._types import Engine, EngineSettings, ListPage, ObjectI
 # Attributes object_store reads from HTTP headers of its own; every other one is metadata.
 _STANDARD = frozenset({"Content-Type", "Content-Disposition", "Content-Encoding",
                        "Content-Language", "Cache-Control"})
-_UNSAFE_KEY = re.compile(r"(^/|//|/$|[\x00-\x1f\x7f])")
+# Keys object_store's paths would refuse or rewrite: empty, "." and ".." segments, a
+# leading or trailing "/", control characters. They go through boto3, as they are.
+_UNSAFE_KEY = re.compile(r"(^/|//|/$|(^|/)\.\.?(/|$)|[\x00-\x1f\x7f])")
 CHUNK = 1 << 20  # bytes a streamed body is handed over in
 WHOLE = 4 << 20  # bodies up to this size are read in one call
 
