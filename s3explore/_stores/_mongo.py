@@ -19,11 +19,7 @@ from s3explore._errors import (
     StoreConnectionError,
 )
 from s3explore._query import Query, get_path, nested
-from s3explore._secrets import (
-    option_secrets,
-    redact_options,
-    url_secrets,
-)
+from s3explore._secrets import option_secrets, redact_options, scrub, url_secrets
 from s3explore._stores._base import Store
 from s3explore._stores._config import Sealed, seal
 from s3explore._stores._mongo_uri import (  # noqa: F401 -- query_time_limit: importable here
@@ -35,7 +31,13 @@ from s3explore._stores._mongo_uri import (  # noqa: F401 -- query_time_limit: im
     _hosts,
     _invalid_uri,
     _path_database,
+    client_options,
     query_time_limit,
+    refusal,
+    refused_error,
+    server_info,
+    write_failure,
+    write_reason,
 )
 
 # Query operators every embedded engine here understands; MongoDB itself accepts more.
@@ -77,7 +79,8 @@ class MongoLikeStore(Store):
     supported_operators: frozenset[str] | None = PORTABLE_OPERATORS
     # The engine's own errors beside pymongo's (which are always caught)
     _query_errors: tuple[type[BaseException], ...] = ()
-    _transient: ClassVar[tuple[str, ...]] = ("_coll", "_client")
+    _transient: ClassVar[tuple[str, ...]] = ("_coll", "_client", "_server")
+    _ferretdb: str | None = None  # FerretDB's version when the server is FerretDB
 
     def __init__(self, collection_name: str, **store_kwargs: Any) -> None:
         super().__init__(**store_kwargs)
@@ -136,10 +139,17 @@ class MongoLikeStore(Store):
             return QueryError(
                 f"the index {self.name} stopped the query after {limit}; narrow the criteria "
                 "(an anchored regex such as '^Fe' can use an index) or raise max_time_ms")
-        if isinstance(exc, _pymongo_errors("AutoReconnect", "ServerSelectionTimeoutError")):
+        if isinstance(exc, _pymongo_errors("ConnectionFailure")):  # also a socket timeout
             return StoreConnectionError(f"lost the connection to the index {self.name}: "
                                         f"{type(exc).__name__}")
-        return QueryError(f"the index {self.name} rejected the query: {exc}")
+        refused = refusal(self.name, exc) if isinstance(
+            exc, _pymongo_errors("OperationFailure")) else None
+        return refused or QueryError(f"the index {self.name} rejected the query: "
+                                     f"{scrub(str(exc), self._secrets())}")
+
+    def _secrets(self) -> list[str]:
+        """Credentials to scrub from a library's message."""
+        return []
 
     def _guarded(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -178,15 +188,15 @@ class MongoLikeStore(Store):
         return self._guarded(self.collection.count_documents, criteria, **self._limits())
 
     def _distinct(self, field: str, criteria: dict) -> list:
-        return list(self._guarded(self.collection.distinct, field, criteria, **self._limits()))
+        # FerretDB's distinct refuses maxTimeMS ("unknown field"): its socket timeout bounds it
+        limits = {} if self._ferretdb else self._limits()
+        return list(self._guarded(self.collection.distinct, field, criteria, **limits))
 
     def _upsert(self, docs: list[dict], keys: list[str]) -> None:
         try:
             self._write(docs, keys)
         except (*self._query_errors, *_pymongo_errors("PyMongoError")) as exc:
-            raise StoreConnectionError(
-                f"writing {len(docs)} documents to the index {self.name} failed: "
-                f"{type(exc).__name__}; nothing was lost from S3, rerun the update") from exc
+            raise write_failure(self.name, exc, docs, keys[0], self._secrets()) from exc
 
     def _write(self, docs: list[dict], keys: list[str]) -> None:
         from pymongo import ReplaceOne
@@ -267,6 +277,7 @@ class MongoStore(MongoLikeStore):
         self.host = _hosts(uri) if uri is not None else host
         self._injected = client
         self._client: Any = None
+        self._server: str | None = None  # buildInfo's ferretdbVersion ("" for MongoDB)
 
     @classmethod
     def from_uri(cls, uri: str, collection_name: str, database: str | None = None,
@@ -350,20 +361,28 @@ class MongoStore(MongoLikeStore):
     def _write(self, docs: list[dict], keys: list[str]) -> None:
         try:
             super()._write(docs, keys)
-        except _pymongo_errors("OperationFailure", "DocumentTooLarge"):
-            if not self.safe_update:
+        except (KeyError, *_pymongo_errors("OperationFailure", "DocumentTooLarge")):
+            # FerretDB stops an unordered batch at its first refusal, gives it a wrong index
+            # and no counts (pymongo: KeyError): there too, one at a time to name the refused
+            if not (self.safe_update or self._ferretdb):
                 raise
-            failed = []
-            for doc in docs:  # one at a time, to name the documents the server refuses
+            refused = []
+            for doc in docs:
                 try:
-                    super()._write([doc], keys)
-                except _pymongo_errors("OperationFailure", "DocumentTooLarge") as exc:
-                    failed.append(f"{doc.get(keys[0])!r} ({type(exc).__name__})")
-            if failed:
-                raise QueryError(f"the index {self.name} refused {len(failed)} documents: "
-                                 f"{', '.join(failed[:10])}") from None
+                    self.collection.replace_one({k: get_path(doc, k) for k in keys}, doc,
+                                                upsert=True)
+                except _pymongo_errors("WriteError", "DocumentTooLarge") as exc:
+                    refused.append((get_path(doc, keys[0]), write_reason(
+                        getattr(exc, "details", None) or {"errmsg": type(exc).__name__})))
+            if refused:
+                raise refused_error(self.name, refused, len(docs), self._secrets()) from None
 
     def _groupby(self, keys: list[str], q: Query) -> Iterator[tuple[dict, list[dict]]]:
+        if self._ferretdb:  # FerretDB's $group has no $push: the documents are grouped here
+            return Store._groupby(self, keys, q)
+        return self._server_groupby(keys, q)
+
+    def _server_groupby(self, keys: list[str], q: Query) -> Iterator[tuple[dict, list[dict]]]:
         """Group on the server with an aggregation, so only the groups travel."""
         present = [{k: {"$exists": True}} for k in keys]
         pipeline: list[dict] = [{"$match": {"$and": [q.criteria, *present]}}]
@@ -387,8 +406,9 @@ class MongoStore(MongoLikeStore):
 
     def _sample(self, n: int) -> list[dict]:
         pipeline = [{"$sample": {"size": n}}, {"$project": {"_id": 0}}]
-        try:
-            return list(self.collection.aggregate(pipeline))
+        try:  # FerretDB has no $sample stage: the first n documents there
+            return super()._sample(n) if self._ferretdb else list(
+                self.collection.aggregate(pipeline))
         except (NotImplementedError, *_pymongo_errors("PyMongoError")):
             return super()._sample(n)
 
@@ -403,12 +423,9 @@ class MongoStore(MongoLikeStore):
         import pymongo
         import pymongo.errors as perr
 
-        kwargs = dict(self.__client_kwargs.unseal())
-        if self.auth_source:
-            kwargs.setdefault("authSource", self.auth_source)
         given_uri = self.__uri.unseal()
-        if "serverselectiontimeoutms" not in (given_uri or "").lower():
-            kwargs.setdefault("serverSelectionTimeoutMS", 5000)  # fail fast, not after 30 s
+        kwargs = client_options(self.__client_kwargs.unseal(), given_uri, self.auth_source,
+                                self.max_time_ms)
         auth = ""
         if self.username:
             auth = f"{quote_plus(self.username)}:{quote_plus(self.__password.unseal())}@"
@@ -422,11 +439,11 @@ class MongoStore(MongoLikeStore):
             error = _invalid_uri(uri, exc, self._secrets())
         if error is not None:
             raise error
-        try:
-            client.admin.command("ping")
+        try:  # buildInfo needs no privileges; a wrong password fails its login first
+            self._server = server_info(client) or ""
         except perr.OperationFailure as exc:
-            error = StoreConnectionError(f"MongoDB at {self.name} refused the login "
-                                         f"(code {exc.code}); check username and password")
+            error = refusal(self.name, exc) or StoreConnectionError(
+                f"MongoDB at {self.name} refused to answer (code {exc.code})")
         except perr.PyMongoError as exc:
             error = StoreConnectionError(f"cannot reach MongoDB for {self.name}: "
                                          f"{type(exc).__name__}")
@@ -439,7 +456,14 @@ class MongoStore(MongoLikeStore):
     def _release(self) -> None:
         if self._client is not None:
             self._client.close()
-        self._client = None
+        self._client, self._server = None, None
+
+    @property
+    def _ferretdb(self) -> str | None:
+        """FerretDB's version when the server is FerretDB (which lacks some of MongoDB's
+        commands and options), else None; asked at connect (an injected client: not asked,
+        taken for MongoDB)."""
+        return self._server or None
 
 
 class MongograntStore(MongoStore):

@@ -1,18 +1,33 @@
-"""MongoDB connection settings kept safe: URIs checked and shown without credentials, and
-query time limits (``maxTimeMS``)."""
+"""MongoDB connection settings kept safe: URIs checked and shown without credentials, query
+time limits (``maxTimeMS``), client timeouts, which server answers, and its refusals (of a
+login, of documents) as our errors."""
 
 from __future__ import annotations
 
 import contextvars
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode
 
-from s3explore._errors import ConfigurationError
+from s3explore._errors import (
+    AccessDeniedError,
+    ConfigurationError,
+    CredentialsError,
+    InvalidDocumentError,
+    StoreConnectionError,
+)
+from s3explore._query import get_path
 from s3explore._secrets import ambiguous_userinfo, redact_url, scrub, split_userinfo, url_secrets
 
 DEFAULT_MAX_TIME_MS = 60_000  # API calls; the filter box asks for less (query_time_limit)
+SERVER_SELECTION_MS = 5_000  # no server: fail after 5 s, not pymongo's 30
+# A reply may take maxTimeMS and this much more before the socket gives up on a server that
+# stopped answering (a hung machine keeps the connection open: no error would ever come).
+SOCKET_MARGIN_MS = 15_000
+# MongoDB's error codes (FerretDB answers the same ones)
+UNAUTHORIZED, AUTHENTICATION_FAILED, DUPLICATE_KEY = 13, 18, 11000
 _TIME_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "s3explore_query_time_limit", default=None)
 
@@ -88,3 +103,80 @@ def _refused_options(uri: str) -> list[str]:
         except Exception:  # a probe: any refusal names the option
             refused.append(name)
     return refused
+
+
+def client_options(options: dict, uri: str | None, auth_source: str | None,
+                   max_time_ms: int | None) -> dict:
+    """``pymongo.MongoClient`` options: the user's, and bounded timeouts unless the user
+    (or the URI) set them: ``serverSelectionTimeoutMS``, and ``socketTimeoutMS`` a margin
+    over ``max_time_ms`` (at least the default's; none when queries may run without limit)."""
+    kwargs = dict(options)
+    if auth_source:
+        kwargs.setdefault("authSource", auth_source)
+    given = {k.lower() for k in kwargs} | {
+        k.lower() for k, _ in parse_qsl((uri or "").partition("?")[2])}
+    if "serverselectiontimeoutms" not in given:
+        kwargs["serverSelectionTimeoutMS"] = SERVER_SELECTION_MS
+    if max_time_ms and not given & {"sockettimeoutms", "timeoutms"}:  # writes take as long
+        kwargs["socketTimeoutMS"] = max(max_time_ms, DEFAULT_MAX_TIME_MS) + SOCKET_MARGIN_MS
+    return kwargs
+
+
+def refusal(name: str, exc: BaseException) -> Exception | None:
+    """A login or permission the server refused, as our error naming the store (never the
+    credentials); None for any other error."""
+    code = getattr(exc, "code", None)
+    if code == AUTHENTICATION_FAILED:
+        return CredentialsError(f"MongoDB at {name} refused the login (code {code}, "
+                                "AuthenticationFailed); check username and password")
+    if code == UNAUTHORIZED:
+        return AccessDeniedError(f"MongoDB at {name} refused the command (code {code}, "
+                                 "Unauthorized): give the credentials (username and password, "
+                                 "or in the URI), or a role that allows it")
+    return None
+
+
+def server_info(client: Any) -> str | None:
+    """FerretDB's version when the server is FerretDB, else None (MongoDB)."""
+    return client.admin.command("buildInfo").get("ferretdbVersion")
+
+
+def write_failure(name: str, exc: BaseException, docs: list[dict], key: str,
+                  secrets: list[str]) -> Exception:
+    """Why a write of ``docs`` to the index failed, as our error: the documents a bulk write
+    refused (by key, with the server's reason), a refused login, or the connection lost."""
+    perr = sys.modules.get("pymongo.errors")  # not loaded: the error is the engine's own
+    errors = (exc.details or {}).get("writeErrors") if perr is not None and isinstance(
+        exc, perr.BulkWriteError) else None
+    if errors:
+        named = []
+        for error in errors:
+            at = error.get("index")
+            doc = docs[at] if isinstance(at, int) and 0 <= at < len(docs) else {}
+            named.append((get_path(doc, key), write_reason(error)))
+        return refused_error(name, named, len(docs), secrets)
+    refused = refusal(name, exc) if perr is not None and isinstance(
+        exc, perr.OperationFailure) else None
+    return refused or StoreConnectionError(
+        f"writing {len(docs)} documents to the index {name} failed: {type(exc).__name__}; "
+        "nothing was lost from S3, rerun the update")
+
+
+def refused_error(name: str, refused: list[tuple[Any, str]], total: int,
+                  secrets: list[str]) -> InvalidDocumentError:
+    """``refused`` documents (key value, reason) of a write of ``total``, named."""
+    shown = ", ".join(f"{value!r} ({why})" for value, why in refused[:10])
+    more = f" and {len(refused) - 10} more" if len(refused) > 10 else ""
+    return InvalidDocumentError(f"the index {name} refused {len(refused)} of {total} "
+                                f"documents: {scrub(shown, secrets)}{more}; the others were "
+                                "written", key=refused[0][0])
+
+
+def write_reason(error: dict) -> str:
+    """Why the server refused one document (a duplicate key by its index's fields and values
+    when the server says them: MongoDB does, FerretDB does not)."""
+    if error.get("code") == DUPLICATE_KEY:
+        value = error.get("keyValue")
+        return f"duplicate key {dict(value)!r}" if value else "duplicate key in a unique index"
+    code = f"code {error['code']}: " if "code" in error else ""
+    return f"{code}{error.get('errmsg', '')}"[:300]

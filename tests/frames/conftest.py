@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from s3explore import MemoryStore, Store
-from tests.backends import EMBEDDED, make_index
+from tests.backends import FRAME_BACKENDS, drop_index, make_index
 
 _names = itertools.count()
 
@@ -33,13 +33,13 @@ def _docs(n: int = 6) -> list[dict]:
     ]
 
 
-@pytest.fixture(params=EMBEDDED)
+@pytest.fixture(params=FRAME_BACKENDS)
 def index(request, tmp_path) -> Store:
     store = make_index(request.param, f"frames-{next(_names)}", tmp_path)
     store.connect()
     store.update(_docs())
     yield store
-    store.close()
+    drop_index(request.param, store)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from s3explore import ConfigurationError, QueryError
+from s3explore import ConfigurationError, MongoStore, QueryError
 
 # ---------------------------------------------------------------- bad input
 
@@ -41,6 +41,14 @@ def test_unknown_field_in_exports(memory, tmp_path):
     ],
 )
 def test_malformed_or_unsupported_criteria(index, criteria, match):
+    if isinstance(index, MongoStore) and ("$where" in criteria or "$gtx" in str(criteria)):
+        # a server decides which operators it knows, and says so its own way: MongoDB and
+        # FerretDB answer "unknown operator: $gtx"; FerretDB has no $where at all ("unknown
+        # top level operator"), where MongoDB runs its JavaScript
+        if "$where" in criteria and not index._ferretdb:
+            assert len(index.query_df(criteria)) == 5
+            return
+        match = r"rejected the query: unknown (top level )?operator: \$(gtx|where)"
     with pytest.raises(QueryError, match=match):
         index.query_df(criteria)
 

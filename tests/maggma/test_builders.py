@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
+import uuid
 
 import numpy as np
 import pytest
+from maggma.builders import MapBuilder
 from maggma.stores import MemoryStore as MaggmaMemoryStore
 
-from s3explore import MemoryStore, S3Store, UpdateError
+from s3explore import MemoryStore, MongoStore, S3Store, UpdateError
+from tests import servers
 from tests.conftest import CREDENTIALS
 from tests.maggma.builders import ByElementCount, DosSummary
 
@@ -167,3 +170,73 @@ def test_a_builder_with_connected_s3explore_stores_pickles(source):
     # an in-memory index arrives empty in the copy, as maggma's MemoryStore does
     assert clone.source.index.count() == 0
     assert clone.process_item(source.query_one({"task_id": "mp-2"}))["dos_max"] == 30.0
+
+
+# ---------------------------------------------------------------- MongoStores on a real server
+
+
+def mongo_store(name: str) -> MongoStore:
+    """An s3explore MongoStore on the shared FerretDB (or S3X_MONGODB_URI's MongoDB)."""
+    return MongoStore.from_uri(servers.mongodb_uri(), f"{name}-{uuid.uuid4().hex[:8]}",
+                               database="s3x_test")
+
+
+def drop(*stores) -> None:
+    for store in stores:
+        store.connect()
+        store.collection.drop()
+        store.close()
+
+
+class Formulas(MapBuilder):
+    """Plain documents in (a MongoStore holds no numpy arrays), plain documents out."""
+
+    def unary_function(self, item: dict) -> dict:
+        return {"formula": item["formula"], "n_chars": len(item["formula"])}
+
+
+def plain(i: int, **extra) -> dict:
+    doc = material(i, **extra)
+    del doc["structure"], doc["dos"]
+    return doc
+
+
+def test_map_and_group_builders_between_mongostores_on_a_real_server():
+    source, mapped, grouped = mongo_store("src"), mongo_store("map"), mongo_store("group")
+    try:
+        with source:
+            source.update([plain(i) for i in range(12)])
+        Formulas(source, mapped).run()
+        mapped.connect()
+        assert {d["task_id"]: d["n_chars"] for d in mapped.query()} == {
+            f"mp-{i}": len(material(i)["formula"]) for i in range(12)}
+        builder = Formulas(source, mapped)
+        builder.connect()
+        assert list(builder.get_items()) == []  # nothing changed: nothing to do
+        later = T0 + dt.timedelta(days=1)
+        source.update([plain(4, last_updated=later)])
+        assert [d["task_id"] for d in builder.get_items()] == ["mp-4"]
+
+        # GroupBuilder groups with groupby: on FerretDB (no $push in $group) s3explore
+        # groups the documents itself, on MongoDB the server does
+        ByElementCount(source, grouped, grouping_keys=["nelements"]).run()
+        grouped.connect()
+        assert {d["nelements"]: d["formulas"] for d in grouped.query()} == {
+            n: sorted(material(i)["formula"] for i in range(12) if i % 3 + 1 == n)
+            for n in (1, 2, 3)}
+    finally:
+        drop(source, mapped, grouped)
+
+
+def test_map_builder_from_an_s3store_indexed_in_mongodb_into_a_mongostore(s3_server, bucket):
+    index, target = mongo_store("s3-index"), mongo_store("summary")
+    source = s3_store(s3_server, bucket, index=index)
+    try:
+        with source:
+            source.update([material(i) for i in range(6)])
+        DosSummary(source, target).run()
+        target.connect()
+        assert {d["task_id"]: {k: d[k] for k in ("formula", "dos_max", "lattice_a", "state")}
+                for d in target.query()} == {f"mp-{i}": expected_summary(i) for i in range(6)}
+    finally:
+        drop(index, target)
