@@ -116,11 +116,19 @@ def run_case(kind: str, size: int, batch: int) -> dict:
             store = make_store(kind, folder, server)
             store.connect()
             batches = []
+            # FerretDB answers an upsert in about 10 ms (its SQLite backend replaces one
+            # document per statement): the bulk load goes through insert_many, and one batch
+            # of upserts through update() is timed on its own.
+            load = ((lambda docs: store.collection.insert_many(docs)) if kind == FERRETDB
+                    else store.update)
             for start in range(0, size, batch):
                 docs = [entry(i) for i in range(start, min(size, start + batch))]
-                took, _ = _time(lambda docs=docs: store.update(docs))
+                took, _ = _time(lambda docs=docs: load(docs))
                 batches.append(took)
-            seconds["build"] = sum(batches)
+            seconds["build" if kind != FERRETDB else "build (insert_many)"] = sum(batches)
+            if kind == FERRETDB:
+                seconds["update() of 50 existing entries (upserts)"], _ = _time(
+                    lambda: store.update([{**entry(i), "is_stable": True} for i in range(50)]))
             result["first_batch"], result["last_batch"] = batches[0], batches[-1]
             seconds["count (filter)"], checks["count"] = _time(lambda: store.count(FILTER))
             seconds["page (filter, sort, skip 5000, limit 25)"], page = _time(
@@ -140,7 +148,7 @@ def run_case(kind: str, size: int, batch: int) -> dict:
             del frame
             seconds["fields()"], table = _time(store.fields)
             checks["fields_rows"] = len(table)
-            if kind.startswith("DuckDB"):
+            if kind.startswith("DuckDB") or kind == FERRETDB:
                 seconds.update(browse(store))
             # DuckDB writes what its log holds into the file on closing: part of the build
             seconds["close"], _ = _time(store.close)

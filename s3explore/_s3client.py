@@ -173,6 +173,21 @@ def make_client(
         ) from exc
 
 
+def make_resource(s3_profile: str | Mapping[str, Any] | None, endpoint_url: str | None,
+                  anonymous: bool = False, resource_kwargs: Mapping[str, Any] | None = None,
+                  ) -> Any:
+    """A boto3 S3 resource (what maggma's ``s3_bucket`` is built on), with our settings."""
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    kwargs = dict(resource_kwargs or {})
+    config = Config(signature_version=UNSIGNED if anonymous else None)
+    if kwargs.get("config") is not None:
+        config = config.merge(kwargs.pop("config"))
+    return make_session(s3_profile).resource("s3", endpoint_url=strip_userinfo(endpoint_url),
+                                             config=config, **kwargs)
+
+
 def error_code(exc: BaseException) -> str | None:
     if isinstance(exc, EngineError):
         return STATUS_CODES.get(exc.code, exc.code)

@@ -25,6 +25,7 @@ from s3explore._errors import (
 from s3explore._s3client import (
     CONNECT_TIMEOUT,
     is_transient,
+    make_resource,
     redact_url,
     strip_userinfo,
     translate,
@@ -133,6 +134,7 @@ class ObjectIO:
         self.__client_kwargs = seal(dict(client_kwargs or {}))
         self.engine_name = check_engine(engine)
         self._engine: Engine | None = None
+        self._bucket_resource: Any = None
         self._pool_size = 0
 
     @property
@@ -150,7 +152,8 @@ class ObjectIO:
 
     def __getstate__(self) -> dict[str, Any]:
         # clients do not travel; connect() rebuilds one in the receiving process
-        return {**self.__dict__, "_engine": None, "_pool_size": 0, "_hashes": {}}
+        return {**self.__dict__, "_engine": None, "_pool_size": 0, "_hashes": {},
+                "_bucket_resource": None}
 
     # ------------------------------------------------------------ engine lifecycle
 
@@ -168,7 +171,7 @@ class ObjectIO:
     def close(self) -> None:
         if self._engine is not None:
             self._engine.close()
-        self._engine = None
+        self._engine = self._bucket_resource = None
 
     @property
     def engine(self) -> Engine:
@@ -182,6 +185,18 @@ class ObjectIO:
         """A boto3 S3 client for this store's endpoint and credentials (thread-safe)."""
         engine = self.engine
         return getattr(engine, "client", None) or engine.fallback.client  # type: ignore[attr-defined]
+
+    def bucket_resource(self) -> Any:
+        """A boto3 ``Bucket`` resource for this bucket (maggma's ``S3Store.s3_bucket``), built
+        on first use. boto3 resources are not thread-safe: use it from one thread."""
+        if self._bucket_resource is None:
+            self.engine  # noqa: B018 -- raise NotConnectedError first
+            profile = self.__profile
+            self._bucket_resource = make_resource(
+                profile.unseal() if isinstance(profile, Sealed) else profile,
+                self.endpoint_url, self.anonymous, self.__client_kwargs.unseal()
+            ).Bucket(self.bucket)
+        return self._bucket_resource
 
     def _make_engine(self, workers: int) -> Engine:
         self._pool_size = workers

@@ -141,3 +141,23 @@ def test_engine_is_checked_and_kept_in_the_configuration():
     store = S3Store(MemoryStore("x"), "bucket", engine="boto3")
     assert store.as_dict()["engine"] == "boto3"
     assert S3Store.from_dict(store.as_dict()).engine == "boto3"
+
+
+def test_under_motos_in_process_mock_requests_go_through_boto3(monkeypatch):
+    # maggma's tests, and many of its users', run S3Store under moto's mock_aws, which patches
+    # botocore inside the process: obstore's requests would miss it, so boto3 sends them.
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        import boto3
+
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="mocked-bucket")
+        store = S3Store(MemoryStore("mocked"), "mocked-bucket", compress=True)
+        with store:
+            assert store.engine == "obstore"  # as configured; the mock decides the sender
+            assert type(store.objects.engine).__name__ == "BotoEngine"
+            store.update([material(i) for i in range(3)])
+            assert sorted(d["task_id"] for d in store.query()) == ["mp-0", "mp-1", "mp-2"]
+            assert [o.key for o in store.s3_bucket.objects.all()] == ["mp-0", "mp-1", "mp-2"]
