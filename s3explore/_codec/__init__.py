@@ -12,6 +12,7 @@ from typing import Any
 
 from s3explore._codec._body import (
     LAST_UPDATED,
+    check_map_keys,
     content_hash,
     decode_body,
     encode_body,
@@ -66,6 +67,11 @@ from s3explore._codec._metadata import (
     metadata_size,
     sanitize_name,
 )
+from s3explore._codec._objects import (
+    allowed_module,
+    check_decode_objects,
+    rebuild_objects,
+)
 from s3explore._codec._stream import (
     CountingReader,
     PrefixedReader,
@@ -91,7 +97,10 @@ __all__ = [
     "Codec",
     "CountingReader",
     "PrefixedReader",
+    "allowed_module",
     "bare_etag",
+    "check_decode_objects",
+    "check_map_keys",
     "check_metadata",
     "claimed_hash",
     "compress_bytes",
@@ -119,6 +128,7 @@ __all__ = [
     "normalize_sub_dir",
     "object_key",
     "pack",
+    "rebuild_objects",
     "register_codec",
     "sanitize_name",
     "sniff_compression",

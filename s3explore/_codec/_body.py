@@ -35,6 +35,9 @@ def _encode_value(obj: Any) -> Any:
         return {"@module": "uuid", "@class": "UUID", "string": str(obj)}
     if isinstance(obj, PurePath):
         return {"@module": "pathlib", "@class": "Path", "string": str(obj)}
+    if type(obj).__name__ == "ObjectId" and type(obj).__module__ == "bson.objectid":
+        # MongoDB's _id, tagged as maggma (monty) stores it
+        return {"@module": "bson.objectid", "@class": "ObjectId", "oid": str(obj)}
     return _object_dict(obj)
 
 
@@ -94,8 +97,40 @@ def _decode_hook(d: dict) -> Any:
         return d  # a malformed tag stays the plain dict it is
 
 
+# map keys that read back as written (numpy numbers are written as Python numbers)
+_KEY_TYPES = (str, int, float, bytes, type(None), np.integer, np.floating, np.bool_)
+
+
+def check_map_keys(doc: Mapping, key: str | None = None) -> None:
+    """InvalidDocumentError naming the field whose map has a key that would not read back
+    (an enum, a tuple, a datetime, an object: msgpack writes it as a map or an array, which
+    cannot be a key of the dict read back). Enum keys of str or int type are fine."""
+    stack: list[tuple[str, Any]] = [("", doc)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, Mapping):
+            for name, item in value.items():
+                if not isinstance(name, _KEY_TYPES):
+                    where = f"field {path!r}" if path else "the document"
+                    shown = f"{type(name).__name__} {name!r}"[:120]
+                    raise InvalidDocumentError(
+                        f"document {key!r}: {where} has a map key that is not a string or a "
+                        f"number ({shown}); it could not be read back. Use str keys, e.g. "
+                        "{str(k): v for k, v in d.items()} (pymatgen's as_dict() and monty's "
+                        "jsanitize do this), then update again", key=key)
+                if isinstance(item, (Mapping, list, tuple)):
+                    stack.append((f"{path}.{name}" if path else str(name), item))
+        elif any(issubclass(t, _CONTAINERS) for t in set(map(type, value))):  # one pass in C
+            stack.extend((f"{path}.{i}", item) for i, item in enumerate(value)
+                         if isinstance(item, (Mapping, list, tuple)))
+
+
+_CONTAINERS = (Mapping, list, tuple)
+
+
 def pack(doc: Mapping, key: str | None = None) -> bytes:
     """msgpack a document the way maggma does, with a clear error for unencodable values."""
+    check_map_keys(doc, key)
     try:
         return msgpack.packb(doc, default=_encode_value, strict_types=False)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -124,6 +159,8 @@ def unpack(data: bytes, key: str | None = None, decode: bool = True) -> dict:
         doc = msgpack.unpackb(
             data, raw=False, strict_map_key=False, object_hook=_decode_hook if decode else None
         )
+    except TypeError as exc:  # a map key read back as a map or list (an unhashable key)
+        raise CorruptObjectError(unreadable_key_message(key, exc), key=key) from exc
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
         raise CorruptObjectError(
             f"object {key!r} is not a valid msgpack document ({type(exc).__name__}: {exc})",
@@ -134,6 +171,12 @@ def unpack(data: bytes, key: str | None = None, decode: bool = True) -> dict:
             f"object {key!r} holds a msgpack {type(doc).__name__}, not a document", key=key
         )
     return doc
+
+
+def unreadable_key_message(key: str | None, exc: BaseException) -> str:
+    return (f"object {key!r} cannot be decoded: a map in it has a key that is a map or a "
+            f"list ({exc}), as written for enum or tuple keys; read it with unpack_data=False "
+            "(raw bytes) or rewrite the document with str keys")
 
 
 def encode_body(

@@ -18,7 +18,13 @@ from typing import Any, BinaryIO
 import msgpack
 import numpy as np
 
-from s3explore._codec._body import LAST_UPDATED, _encode_value, pack
+from s3explore._codec._body import (
+    LAST_UPDATED,
+    _encode_value,
+    check_map_keys,
+    pack,
+    unreadable_key_message,
+)
 from s3explore._codec._compression import get_codec, sniff_compression
 from s3explore._codec._walk import Walker
 from s3explore._errors import CorruptObjectError
@@ -105,6 +111,7 @@ def _whole(doc: Mapping) -> bytes | None:
 
 def iter_pack(doc: Mapping, key: str | None = None) -> Iterator[bytes]:
     """The bytes of ``pack(doc, key)`` in pieces (byte for byte the same when joined)."""
+    check_map_keys(doc, key)
     whole = _whole(doc)
     if whole is not None:
         yield whole
@@ -337,6 +344,8 @@ def decode_stream(source: BinaryIO, compression: str | None, key: str | None = N
             f"object {key!r} is declared {compression} but its body does not decompress "
             f"({found}: {exc}); rewrite it with update() or check who wrote it",
             key=key) from exc
+    except TypeError as exc:  # a map key read back as a map or list (an unhashable key)
+        raise CorruptObjectError(unreadable_key_message(key, exc), key=key) from exc
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
         raise CorruptObjectError(
             f"object {key!r} is not a valid msgpack document ({type(exc).__name__}: {exc})",

@@ -77,13 +77,14 @@ def _columns(docs: list[dict], prefix: str, flatten: bool, fill: Any, skip: froz
     """Column-wise flattening: each column is pulled out of all documents at once (C loops
     via ``map``); only columns holding dicts are walked again, one level down."""
     for name in set().union(*docs):
-        if name in skip:
-            continue
+        if name in skip or (isinstance(name, str) and name.startswith("@")):
+            continue  # monty's @module, @class, @version never become columns
         values = list(map(dict.get, docs, repeat(name), repeat(fill)))
         path = f"{prefix}{name}"
         kinds = set(map(type, values)) if flatten else ()
-        if not any(issubclass(kind, dict) for kind in kinds):
-            out[path] = values
+        if not any(issubclass(kind, dict) for kind in kinds) or any(
+                isinstance(v, dict) and "@class" in v for v in values):
+            out[path] = values  # an object (a Structure's dict) stays one value
             continue
         inner = [v if isinstance(v, dict) else _EMPTY for v in values]
         scalars = {k for k in kinds if not issubclass(k, dict)} - {type(None), type(fill)}

@@ -8,7 +8,7 @@ any store with maggma's API (maggma's own too); without our hooks its public ``q
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from s3explore._codec import ETAG_FIELD
@@ -30,6 +30,7 @@ from s3explore._frames._columns import (
     to_chunk,
     under,
 )
+from s3explore._frames._recipes import parse_fetch
 from s3explore._query import Query, check_fields, get_path
 from s3explore._stores import S3Store, Store
 from s3explore._transfer import iter_batches, ordered_map
@@ -84,30 +85,59 @@ def _without_ids(docs: Iterator[dict]) -> Iterator[dict]:
 
 
 def check_fetch(store: Any, fetch: Any) -> list[str]:
-    paths = check_fields(fetch, "fetch") or []
-    if paths and not isinstance(store, S3Store):
+    """The paths of ``fetch=`` (derived columns are refused: query_df computes them)."""
+    paths, derived = fetch_spec(store, fetch)
+    if derived:
+        raise ConfigurationError(
+            f"derived fetch columns {sorted(derived)} are computed by query_df only; here "
+            "fetch the paths and compute them in map_objects or on the frame")
+    return paths
+
+
+def fetch_spec(store: Any, fetch: Any) -> tuple[list[str], dict[str, Callable]]:
+    paths, derived = parse_fetch(fetch)
+    if (paths or derived) and not isinstance(store, S3Store):
         raise ConfigurationError(
             f"fetch= reads fields from the S3 objects, but {store.name} is an index store "
             "without objects; select index fields with fields= instead")
-    return paths
+    return paths, derived
 
 
 ON_ERROR = ("raise", "skip", "null")
 _CORRUPT = object()
 
 
-def _fetched_docs(store: S3Store, keys: list, on_error: str) -> Iterator[Any]:
-    """The documents of ``keys`` in order (parallel): None for a missing object, _CORRUPT for
-    one that cannot be decoded (unless on_error="raise")."""
+def _pick(doc: dict, key: Any, paths: list[str], derived: dict[str, Callable]) -> dict:
+    """The fetched values of one document: its paths, then the derived columns."""
+    picked = {}
+    for path in paths:
+        value = get_path(doc, path, ABSENT)
+        if value is not ABSENT:
+            picked[path] = value
+    for name, derive in derived.items():
+        try:
+            picked[name] = derive(doc)
+        except Exception as exc:
+            exc.add_note(f"while computing fetch column {name!r} for key {key!r}")
+            raise
+    return picked
+
+
+def _fetched_docs(store: S3Store, keys: list, on_error: str, paths: list[str],
+                  derived: dict[str, Callable]) -> Iterator[Any]:
+    """The fetched values of ``keys`` in order, picked in the worker threads (parallel):
+    None for a missing object, _CORRUPT for one that cannot be decoded (unless
+    on_error="raise")."""
     def load(key: Any) -> Any:
         try:
-            return store.get(key)
+            doc = store.get(key)
         except ObjectNotFoundError:
             return None
         except CorruptObjectError:
             if on_error == "raise":
                 raise
             return _CORRUPT
+        return _pick(doc, key, paths, derived)
 
     workers = store.objects.with_workers(None)
     for outcome in ordered_map(load, keys, workers, max_bytes=store.objects.read_ahead_bytes):
@@ -118,28 +148,24 @@ def _fetched_docs(store: S3Store, keys: list, on_error: str) -> Iterator[Any]:
 
 def fetch_columns(store: S3Store, keys: list, paths: list[str], flatten: bool,
                   missing: list, on_error: str = "raise",
-                  corrupt: list | None = None) -> dict[str, list]:
+                  corrupt: list | None = None,
+                  derived: dict[str, Callable] | None = None) -> dict[str, list]:
     """Columns for ``paths`` read from the objects of ``keys`` (fetched in parallel). An
     object that cannot be decoded raises, or (``on_error``) gives nulls ("null") or no row
     ("skip"); its position is added to ``corrupt``."""
     builder = ColumnBuilder(flatten)
-    for position, (key, doc) in enumerate(zip(keys, _fetched_docs(store, keys, on_error),
-                                              strict=True)):
-        if doc is _CORRUPT:
+    picks = _fetched_docs(store, keys, on_error, paths, derived or {})
+    for position, (key, picked) in enumerate(zip(keys, picks, strict=True)):
+        if picked is _CORRUPT:
             if corrupt is not None:
                 corrupt.append(position)
             if on_error == "null":
                 builder.add(None)
             continue
-        if doc is None:
+        if picked is None:
             missing.append(key)
             builder.add(None)
             continue
-        picked = {}
-        for path in paths:
-            value = get_path(doc, path, ABSENT)
-            if value is not ABSENT:
-                picked[path] = value
         builder.add(picked)
     return builder.finish()
 
@@ -162,7 +188,9 @@ class Reader:
         self.fields = check_fields(fields)
         self.query = index_query(self.index, criteria, projection(self.key, self.fields), sort,
                                  skip, limit)
-        self.fetch = check_fetch(store, fetch)
+        paths, self.derived = fetch_spec(store, fetch)
+        self.paths = paths
+        self.fetch = paths + [n for n in self.derived if n not in paths]  # column names
         if on_error not in ON_ERROR:
             raise ConfigurationError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         self.on_error = on_error
@@ -229,8 +257,8 @@ class Reader:
         """The ``fetch`` columns of these rows, read from their objects in parallel, and
         the positions of objects that cannot be decoded."""
         bad: list[int] = []
-        columns = fetch_columns(self.store, keys, self.fetch, self.flatten,
-                                self.missing_objects, self.on_error, bad)
+        columns = fetch_columns(self.store, keys, self.paths, self.flatten,
+                                self.missing_objects, self.on_error, bad, self.derived)
         self.corrupt_objects += [keys[i] for i in bad]
         return columns, set(bad)
 

@@ -6,7 +6,7 @@ import datetime as _dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -16,6 +16,7 @@ from s3explore._errors import (
     CorruptObjectError,
     InvalidDocumentError,
     ObjectNotFoundError,
+    S3ExploreError,
     S3RequestError,
     TransientS3Error,
     warn,
@@ -91,7 +92,9 @@ class S3Store(MaintenanceMixin, Store):
     user metadata allowed per object (AWS: 2048); None disables the check. ``engine``: what
     sends the requests, "obstore" (GET/PUT/HEAD in Rust without the interpreter lock; the
     default) or "boto3" (every request through botocore); boto3 resolves credentials and
-    settings for both.
+    settings for both. ``decode_objects``: module prefixes (``["pymatgen", "emmet.core"]``)
+    whose monty objects (``@module``/``@class`` dicts) reads rebuild as objects, as
+    ``MontyDecoder`` does; the default rebuilds none (nothing named in the data is imported).
     """
 
     _transient: ClassVar[tuple[str, ...]] = ()
@@ -119,6 +122,7 @@ class S3Store(MaintenanceMixin, Store):
         retries: int = 5,
         timeout: float = DEFAULT_TIMEOUT,
         engine: str = DEFAULT_ENGINE,
+        decode_objects: Sequence[str] | None = None,
         **store_kwargs: Any,
     ) -> None:
         if ssh_tunnel is not None:
@@ -158,6 +162,7 @@ class S3Store(MaintenanceMixin, Store):
                 f"metadata_limit must be a positive int or None, got {metadata_limit!r}")
         self.metadata_limit = metadata_limit
         self._retries = retries
+        self.decode_objects = list(codec.check_decode_objects(decode_objects))
         self.__resource_kwargs = seal(dict(s3_resource_kwargs or {}))
 
     # ------------------------------------------------------------ configuration
@@ -177,6 +182,9 @@ class S3Store(MaintenanceMixin, Store):
     s3_workers = property(lambda self: self.objects.workers)
     client = property(lambda self: self.objects.client,
                       doc="A boto3 S3 client for this store's endpoint and credentials.")
+    s3_bucket = property(lambda self: self.objects.bucket_resource(),
+                         doc="maggma's boto3 Bucket resource, for code written against "
+                             "maggma's S3Store (not thread-safe, as there).")
     engine = property(lambda self: self.objects.engine_name,
                       doc='What sends the requests: "obstore" or "boto3".')
 
@@ -203,6 +211,7 @@ class S3Store(MaintenanceMixin, Store):
             "anonymous": self.anonymous, "compression_level": self.compression_level,
             "metadata_limit": self.metadata_limit, "retries": self._retries,
             "timeout": self.objects.timeout, "engine": self.objects.engine_name,
+            "decode_objects": list(self.decode_objects) or None,
             "last_updated_field": self.last_updated_field,
             "last_updated_type": self.last_updated_type,
         }
@@ -273,27 +282,38 @@ class S3Store(MaintenanceMixin, Store):
 
     # ------------------------------------------------------------ reads
 
-    def get_object(self, key: str | int) -> StoredObject:
-        """Fetch, decompress and decode one object, with its sizes and fetch time."""
+    def _prefixes(self, decode_objects: Sequence[str] | bool | None) -> tuple[str, ...]:
+        return tuple(self.decode_objects) if decode_objects is None else (
+            codec.check_decode_objects(decode_objects))
+
+    def get_object(self, key: str | int, *,
+                   decode_objects: Sequence[str] | bool | None = None) -> StoredObject:
+        """Fetch, decompress and decode one object, with its sizes and fetch time.
+        ``decode_objects``: this read's module prefixes (None: the store's; False: none)."""
+        prefixes = self._prefixes(decode_objects)
         key = codec.key_string(key, self.key)
         got = self.objects.read_doc(key)  # decoded as it downloads
-        return StoredObject(key, got.doc, got.stored_size, got.decoded_size, got.compression,
+        doc = codec.rebuild_objects(got.doc, prefixes, key)
+        return StoredObject(key, doc, got.stored_size, got.decoded_size, got.compression,
                             got.seconds, dict(got.metadata))
 
-    def get(self, key: str | int) -> dict:
+    def get(self, key: str | int, *, decode_objects: Sequence[str] | bool | None = None) -> dict:
         """The decoded document stored under ``key`` (``last_updated`` lives in the index)."""
-        return self.get_object(key).doc
+        return self.get_object(key, decode_objects=decode_objects).doc
 
     def get_many(self, keys: Iterable[str | int], workers: int | None = None,
-                 on_missing: str = "skip", on_error: str = "raise") -> Iterator[dict | None]:
+                 on_missing: str = "skip", on_error: str = "raise", *,
+                 decode_objects: Sequence[str] | bool | None = None
+                 ) -> Iterator[dict | None]:
         """Fetch documents in parallel, yielded in the order of ``keys``.
 
         ``on_missing`` (no object): "skip", "raise" or "none" (yield None in its place).
         ``on_error`` (an object that cannot be decoded): "raise", "skip" or "null" (None),
         the last two with a warning naming the keys.
         """
-        return self._fetch_in_order(keys, lambda k: self.get(k), workers, on_missing,
-                                    lambda k: k, on_error=on_error)
+        prefixes = self._prefixes(decode_objects)
+        return self._fetch_in_order(keys, lambda k: self.get(k, decode_objects=prefixes),
+                                    workers, on_missing, lambda k: k, on_error=on_error)
 
     def query(
         self,
@@ -306,6 +326,7 @@ class S3Store(MaintenanceMixin, Store):
         workers: int | None = None,
         on_missing: str = "skip",
         on_error: str = "raise",
+        decode_objects: Sequence[str] | bool | None = None,
     ) -> Iterator[dict]:
         """Documents matching ``criteria`` in index order, fetched ``workers`` at a time.
 
@@ -317,10 +338,11 @@ class S3Store(MaintenanceMixin, Store):
         the index and S3 is not touched. A missing object is logged and skipped
         (``on_missing="raise"`` raises ObjectNotFoundError instead). A corrupt object raises
         CorruptObjectError, or with ``on_error="skip"``/``"null"`` is left out or yielded as
-        None, with a warning naming its key.
+        None, with a warning naming its key. ``decode_objects``: as for ``get``.
         """
         q = Query.build(criteria, properties, sort, skip, limit)
         names = q.properties
+        prefixes = self._prefixes(decode_objects)
         entries = self.index.query(q.criteria, sort=q.sort and dict(q.sort), skip=q.skip,
                                    limit=q.limit)
 
@@ -338,7 +360,8 @@ class S3Store(MaintenanceMixin, Store):
         def finish(doc: Any, entry: dict) -> Any:
             if codec.LAST_UPDATED in entry:
                 doc[codec.LAST_UPDATED] = entry[codec.LAST_UPDATED]
-            return project(doc, names) if names is not None else doc
+            doc = project(doc, names) if names is not None else doc
+            return codec.rebuild_objects(doc, prefixes, str(entry.get(self.key)))
 
         found = self._fetch_in_order(entries, load, workers, on_missing,
                                      lambda e: str(e.get(self.key)), skip_none=True,
@@ -467,6 +490,8 @@ class S3Store(MaintenanceMixin, Store):
         self.index.remove_docs(criteria)
         try:
             self.objects.delete(str(k) for k in keys)
-        except S3RequestError as exc:
-            raise S3RequestError(f"{exc}; their index entries are gone already",
-                                 code=exc.code) from exc
+        except S3ExploreError as exc:  # refused per key (AWS) or whole (Versity S3 Gateway)
+            note = (f"; their {len(keys)} index entries (first: {sorted(map(str, keys))[:5]})"
+                    " are gone already")
+            raise (S3RequestError(f"{exc}{note}", code=exc.code)
+                   if isinstance(exc, S3RequestError) else type(exc)(f"{exc}{note}")) from exc

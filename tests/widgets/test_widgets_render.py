@@ -64,9 +64,9 @@ def test_long_list_is_shortened_with_its_length_and_expandable():
 
 
 def test_huge_list_stops_at_max_items():
-    html = render_document({"xs": list(range(5000))}, max_items=100)
+    html = render_document({"xs": [str(i) for i in range(5000)]}, max_items=100)
     text = text_of(html)
-    assert "[99]: 99" in text and "[100]:" not in text
+    assert '[99]: "99"' in text and "[100]:" not in text
     assert "4900 more items not shown" in text
 
 
