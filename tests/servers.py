@@ -103,6 +103,17 @@ class _Server:
 
     def start(self, timeout: float = 60) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix=f"s3x-{self.name}-"))
+        self._launch(timeout)
+
+    def restart(self, timeout: float = 60) -> None:
+        """Start again over the same data folder (after ``kill()``), on a new port: what the
+        server finds when it comes back from a crash."""
+        if self.running or self.folder is None:
+            raise RuntimeError(f"restart() is for a {self.name} that was started and died")
+        self._launch(timeout)
+
+    def _launch(self, timeout: float) -> None:
+        assert self.folder is not None
         for attempt in range(3):  # a free port can be taken between the probe and the bind
             self.port = free_port()
             log = self.folder / f"{self.name}.log"

@@ -16,6 +16,8 @@ import pytest
 from s3explore import MontyStore, S3Store
 from tests.conftest import CREDENTIALS
 
+pytestmark = pytest.mark.real_s3
+
 KEYS = 200  # overlapping: both writers write every key, in the same order, at once
 ROUNDS = 3
 
@@ -27,7 +29,7 @@ def store_for(endpoint_url: str, bucket: str, path: str) -> S3Store:
 
 
 def writer(name: str, endpoint_url: str, bucket: str, path: str, start, errors,
-           overtaken) -> None:
+           overtaken, seen) -> None:
     try:
         store = store_for(endpoint_url, bucket, path)
         store.connect()
@@ -37,6 +39,8 @@ def writer(name: str, endpoint_url: str, bucket: str, path: str, start, errors,
             docs = [{"task_id": f"k{i}", "writer": name, "round": r,
                      "payload": [name] * (i % 7 + 1)} for i in keys]
             overtaken.put(store.update(docs, chunk_size=40, workers=4).overtaken)
+            if r == 0:  # the later rounds race a reader that is reading, however fast
+                seen.wait(60)  # the first round went (on a timeout, the test fails)
         store.close()
     except BaseException as exc:  # reported to the parent, which fails the test
         errors.put(f"{name}: {type(exc).__name__}: {exc}")
@@ -52,7 +56,8 @@ def ready(store: S3Store) -> bool:
         return False
 
 
-def reader(endpoint_url: str, bucket: str, path: str, start, done, errors, report) -> None:
+def reader(endpoint_url: str, bucket: str, path: str, start, done, errors, report,
+           seen) -> None:
     """Query each writer's documents until both writers are done; report wrong bodies."""
     try:
         store = store_for(endpoint_url, bucket, path)
@@ -64,6 +69,7 @@ def reader(endpoint_url: str, bucket: str, path: str, start, done, errors, repor
             for name in "AB":
                 for doc in store.query({"writer": name}, workers=4):
                     reads += 1
+                    seen.set()
                     if doc["writer"] != name:
                         wrong += 1
                         errors.put(f"query(writer={name}) gave {doc['task_id']} by "
@@ -81,11 +87,11 @@ def test_two_writer_processes_leave_one_entry_per_key_describing_its_object(
     ctx = multiprocessing.get_context("spawn")
     start, errors, overtaken = ctx.Event(), ctx.Queue(), ctx.Queue()
     path = str(tmp_path / "index")
-    done, reads = ctx.Event(), ctx.Queue()
+    done, reads, seen = ctx.Event(), ctx.Queue(), ctx.Event()
     procs = [ctx.Process(target=writer, args=(n, s3_server.endpoint_url, bucket, path, start,
-                                               errors, overtaken)) for n in "AB"]
+                                               errors, overtaken, seen)) for n in "AB"]
     watcher = ctx.Process(target=reader, args=(s3_server.endpoint_url, bucket, path, start,
-                                               done, errors, reads))
+                                               done, errors, reads, seen))
     for p in [*procs, watcher]:
         p.start()
     start.set()

@@ -13,6 +13,8 @@ import pytest
 
 from s3explore import ConfigurationError
 
+pytestmark = pytest.mark.real_s3
+
 
 def material(i: int) -> dict:
     return {"task_id": f"mp-{i}", "formula": ["Fe2O3", "NaCl", "Si"][i % 3], "nsites": i + 1}

@@ -8,6 +8,8 @@ import pytest
 from s3explore import _cli
 from tests.opendata import layouts
 
+pytestmark = pytest.mark.real_s3
+
 
 @pytest.fixture(scope="module")
 def small_public(s3_server):

@@ -14,6 +14,8 @@ from s3explore._stores._opendata import Layout, LayoutNotRecognizedError, _json,
 from tests.conftest import CREDENTIALS
 from tests.opendata import layouts
 
+pytestmark = pytest.mark.real_s3
+
 
 @pytest.mark.parametrize("url", ["https://bucket/x", "bucket/prefix", "s3://", 42, None])
 def test_url_must_be_s3(url):

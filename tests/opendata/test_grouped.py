@@ -14,6 +14,8 @@ from s3explore._stores._opendata import ManifestStore, ReadOnlyStoreError
 from tests.opendata import layouts
 from tests.opendata.conftest import N_GROUPED
 
+pytestmark = pytest.mark.real_s3
+
 PREFIX = "collections/materials"
 
 

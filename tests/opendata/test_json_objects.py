@@ -16,6 +16,8 @@ from tests.conftest import CREDENTIALS
 from tests.opendata import layouts
 from tests.opendata.conftest import N_JSON
 
+pytestmark = pytest.mark.real_s3
+
 
 @pytest.fixture(scope="module")
 def built(public_bucket, s3_server, tmp_path_factory):

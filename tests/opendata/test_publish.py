@@ -11,6 +11,8 @@ import s3explore
 from tests.conftest import CREDENTIALS
 from tests.opendata import layouts
 
+pytestmark = pytest.mark.real_s3
+
 open_data = pytest.importorskip("maggma.stores.open_data")
 
 

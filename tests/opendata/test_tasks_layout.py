@@ -15,6 +15,8 @@ from bson import json_util
 import s3explore
 from tests.opendata import layouts
 
+pytestmark = pytest.mark.real_s3
+
 PREFIX = "tasks"
 DAYS = ("2024-01-15", "2024-02-01", "2024-03-10")
 

@@ -20,6 +20,8 @@ from s3explore import DuckDBStore, MontyStore, S3Store
 from s3explore.local_s3 import LocalS3
 from tests.conftest import CREDENTIALS
 
+pytestmark = pytest.mark.real_s3
+
 DOCS = 240
 KILL_AFTER = 48  # objects landed before the kill
 CHUNK = 8
@@ -27,19 +29,25 @@ CHUNK = 8
 CHILD = textwrap.dedent(
     """
     import sys
-    from tests.stores.test_crash import crash_docs, crash_store
+    from tests.stores.test_crash import DOCS, crash_docs, crash_store
 
     endpoint, bucket, path, kind = sys.argv[1:5]
     store = crash_store(endpoint, bucket, path, kind)
     store.connect()
-    print(store.update(crash_docs(), workers=4, chunk_size={chunk}), flush=True)
+    print(store.update(crash_docs(pause_after=DOCS // 2), workers=4, chunk_size={chunk}),
+          flush=True)
     """
 ).format(chunk=CHUNK)
 
 
-def crash_docs():
-    """Streamed, like a real long update; the same documents in the child and the rerun."""
+def crash_docs(pause_after: int | None = None):
+    """Streamed, like a real long update; the same documents in the child and the rerun.
+
+    The child's stream stalls at ``pause_after`` until it is killed (its parent never writes
+    to its stdin), so a fast server cannot finish the update before the kill lands."""
     for i in range(DOCS):
+        if i == pause_after:
+            sys.stdin.read()
         yield {"task_id": f"run/{i:05d}", "step": i, "energy": -1.5 * i, "payload": "x" * 300}
 
 
@@ -68,7 +76,8 @@ def test_sigkill_mid_update_leaves_no_entry_without_object_and_rerun_completes(
     path = str(tmp_path / "index")
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, s3_server.endpoint_url, bucket, path, kind],
-        cwd=request.config.rootpath, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=request.config.rootpath, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
     )
     try:
         deadline = time.monotonic() + 120

@@ -19,6 +19,8 @@ from s3explore.local_s3 import LocalS3
 from tests._faulty_index import FlakyMongoClient
 from tests.conftest import CREDENTIALS
 
+pytestmark = pytest.mark.real_s3
+
 FAULT_RATE = 0.1
 
 
@@ -50,6 +52,7 @@ def flaky_store(endpoint: LocalS3, bucket: str, **kwargs) -> S3Store:
     return store
 
 
+@pytest.mark.moto_only  # moto's fault gate (fail_rate) in front of the fixture's bucket
 def test_2000_documents_land_and_are_indexed_through_10_percent_faults(
     flaky, s3_server, bucket, record_property
 ):
@@ -76,6 +79,7 @@ def test_2000_documents_land_and_are_indexed_through_10_percent_faults(
     store.close()
 
 
+@pytest.mark.moto_only  # moto's fault gate (fail_rate) in front of the fixture's bucket
 def test_retries_exhausted_are_reported_per_key_and_index_matches_the_bucket(
     flaky, s3_server, bucket, record_property
 ):
@@ -99,6 +103,7 @@ def test_retries_exhausted_are_reported_per_key_and_index_matches_the_bucket(
     store.close()
 
 
+@pytest.mark.moto_only  # moto's fault gate (fail_when) in front of the fixture's bucket
 def test_a_key_that_always_fails_is_retried_then_reported_and_its_old_copy_kept(
     s3_server, bucket
 ):
@@ -128,6 +133,7 @@ def test_a_key_that_always_fails_is_retried_then_reported_and_its_old_copy_kept(
         store.close()
 
 
+@pytest.mark.moto_only  # moto's fault gate (fail_when) in front of the fixture's bucket
 def test_connect_and_verify_ride_out_transient_errors(s3_server, bucket):
     budget = {"HEAD": 2, "LIST": 3}
 
