@@ -18,7 +18,10 @@ from s3explore._s3engine._types import Engine, EngineSettings, ListPage, ObjectI
 class _BotoDownload:
     def __init__(self, response: dict, key: str) -> None:
         self._stream = response["Body"]
-        self.info = ObjectInfo(key, response.get("ETag"), response.get("ContentLength", 0),
+        # a ranged GET's ContentLength is the range's: the object's size ends ContentRange
+        total = str(response.get("ContentRange", "")).rpartition("/")[2]
+        size = int(total) if total.isdigit() else response.get("ContentLength", 0)
+        self.info = ObjectInfo(key, response.get("ETag"), size,
                                response.get("LastModified"), response.get("Metadata", {}))
 
     def read(self, size: int = -1) -> bytes:
@@ -106,10 +109,11 @@ class BotoEngine(Engine):
         return ListPage(objects, [p["Prefix"] for p in page.get("CommonPrefixes", [])],
                         page.get("NextContinuationToken") if page.get("IsTruncated") else None)
 
-    def copy(self, key: str, source_key: str, metadata: Mapping[str, str]) -> None:
-        self.client.copy_object(Bucket=self.bucket, Key=key, Metadata=dict(metadata),
-                                CopySource={"Bucket": self.bucket, "Key": source_key},
-                                MetadataDirective="REPLACE")
+    def copy(self, key: str, source_key: str, metadata: Mapping[str, str] | None) -> None:
+        replace = {} if metadata is None else {"Metadata": dict(metadata),
+                                               "MetadataDirective": "REPLACE"}
+        self.client.copy_object(Bucket=self.bucket, Key=key,
+                                CopySource={"Bucket": self.bucket, "Key": source_key}, **replace)
 
     def delete(self, keys: Sequence[str]) -> list[str]:
         answer = self.client.delete_objects(

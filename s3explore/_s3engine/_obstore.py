@@ -230,7 +230,7 @@ class ObstoreEngine(Engine):
     def list_folders(self, prefix: str, max_keys: int = 1000) -> ListPage:
         return self.fallback.list_folders(prefix, max_keys)
 
-    def copy(self, key: str, source_key: str, metadata: Mapping[str, str]) -> None:
+    def copy(self, key: str, source_key: str, metadata: Mapping[str, str] | None) -> None:
         self.fallback.copy(key, source_key, metadata)
 
     def delete(self, keys: Sequence[str]) -> list[str]:

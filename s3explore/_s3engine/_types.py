@@ -105,8 +105,9 @@ class Engine(abc.ABC):
         """One page of the objects and common prefixes directly under ``prefix``."""
 
     @abc.abstractmethod
-    def copy(self, key: str, source_key: str, metadata: Mapping[str, str]) -> None:
-        """Copy ``source_key`` to ``key`` within the bucket, its metadata replaced."""
+    def copy(self, key: str, source_key: str, metadata: Mapping[str, str] | None) -> None:
+        """Copy ``source_key`` to ``key`` within the bucket, its metadata replaced by
+        ``metadata`` (kept when None)."""
 
     @abc.abstractmethod
     def delete(self, keys: Sequence[str]) -> list[str]:

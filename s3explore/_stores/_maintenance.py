@@ -123,17 +123,14 @@ class MaintenanceMixin:
             key = codec.key_string(entry[self.key], self.key)
             metadata = codec.metadata_document(entry, rename=True)
             codec.check_metadata(metadata, self.metadata_limit, key)
-            head = self.objects.head(key)
-            old, etag = head.get("Metadata", {}), head.get("ETag")
+            head = self.objects.stat(key)
+            old, etag = head.metadata or {}, head.etag
             digest = {k: old[k] for k in codec.DIGEST_FIELDS if k in old}
             limit = self.metadata_limit
             if codec.described_hash(old, etag) is not None and (
                     limit is None or codec.metadata_size({**metadata, **digest}) <= limit):
                 metadata.update(digest)
-            object_key = codec.object_key(self.sub_dir, key)
-            self.objects.call("copy_object", key, Key=object_key, Metadata=metadata,
-                              CopySource={"Bucket": self.bucket, "Key": object_key},
-                              MetadataDirective="REPLACE")
+            self.objects.copy(key, metadata)
 
         count = 0
         for outcome in ordered_map(rewrite, self.index.query(index_query),
@@ -236,8 +233,8 @@ class MaintenanceMixin:
             known = self.objects.known_hash(key, etag)
             if known is not None:
                 return known, "memory"
-            head = self.objects.head(key)
-            metadata, etag = head.get("Metadata", {}), head.get("ETag")
+            head = self.objects.stat(key)
+            metadata, etag = head.metadata or {}, head.etag
             sha1, source = codec.described_hash(metadata, etag), "metadata"
             if sha1 is None:
                 if codec.claimed_hash(metadata) is None:
@@ -289,9 +286,7 @@ class MaintenanceMixin:
         entries; the keys moved."""
         moved = []
         for key in keys:
-            source = self.objects.object_key(key)
-            self.objects.call("copy_object", key, Key=prefix + source,
-                              CopySource={"Bucket": self.bucket, "Key": source})
+            self.objects.copy(key, to=prefix + self.objects.object_key(key))
             self.objects.delete([key])
             originals = [v for v, _ in groups.get(key, ())]
             if originals:

@@ -235,12 +235,6 @@ class ObjectIO:
         except Exception as exc:
             raise self.error(exc, key) from exc
 
-    def call(self, operation: str, key: str | None = None, **kwargs: Any) -> Any:
-        """A boto3 request on this bucket by name (what the engines do not name), retried
-        and translated like every other."""
-        return self.request(getattr(self.client, operation), Bucket=self.bucket, key=key,
-                            **kwargs)
-
     def object_key(self, key: str) -> str:
         return codec.object_key(self.sub_dir, key)
 
@@ -260,14 +254,14 @@ class ObjectIO:
         note_size(len(raw))
         return raw, info.metadata or {}, info.last_modified, time.perf_counter() - start
 
-    def read_range(self, key: str, first: int, last: int) -> bytes:
-        """Bytes ``first`` to ``last`` (inclusive) of the object under ``key``."""
-        def fetch() -> bytes:
+    def read_range_info(self, key: str, first: int, last: int) -> ObjectInfo:
+        """What a GET of bytes ``first`` to ``last`` (inclusive) of the object under ``key``
+        tells of it (its ETag and whole size; some endpoints answer an anonymous GET where
+        they refuse a HEAD). The bytes are dropped."""
+        def fetch() -> ObjectInfo:
             download = self.engine.get(self.object_key(key), (first, last))
-            try:
-                return download.read()
-            finally:
-                download.close()
+            download.close()
+            return download.info
 
         return self.request(fetch, key=key)
 
@@ -304,13 +298,6 @@ class ObjectIO:
                            hasher.hexdigest() if hasher is not None else None)
 
         return self.request(fetch, key=key)
-
-    def head(self, key: str) -> dict[str, Any]:
-        """The object's HEAD answer, as boto3 names it (ETag, LastModified, Metadata,
-        ContentLength)."""
-        info = self.stat(key)
-        return {"ETag": info.etag, "LastModified": info.last_modified,
-                "Metadata": info.metadata or {}, "ContentLength": info.size}
 
     def stat(self, key: str) -> ObjectInfo:
         """The object's ETag, size, date and metadata (one HEAD)."""
@@ -410,13 +397,13 @@ class ObjectIO:
         page = self.request(self.engine.list_folders, self.sub_dir, max_keys)
         return page.objects, page.prefixes
 
-    def copy_with_metadata(self, key: str, metadata: dict[str, str],
-                           source: str | None = None) -> None:
-        """Copy the object under ``source`` (default: ``key`` itself) to ``key`` with its
-        metadata replaced. Both are keys relative to the sub_dir unless ``source`` starts
-        with it."""
-        source_key = self.object_key(key if source is None else source)
-        self.request(self.engine.copy, self.object_key(key), source_key, metadata, key=key)
+    def copy(self, key: str, metadata: dict[str, str] | None = None, *,
+             to: str | None = None) -> None:
+        """Copy the object under ``key`` with its metadata replaced by ``metadata`` (kept
+        when None): in place, or to the object key ``to`` (a full key, anywhere in the
+        bucket)."""
+        source = self.object_key(key)
+        self.request(self.engine.copy, source if to is None else to, source, metadata, key=key)
 
     def listed_etags(self, keys: Iterable[str], max_pages: int) -> dict[str, str | None]:
         """ETags of those ``keys`` a listing of their key range finds, in at most

@@ -194,7 +194,7 @@ def confirm_entries(store: S3Store, entries: list[dict], keys: list[str],
         if not todo:
             return failures
         stale: list[str] = []
-        for outcome in ordered_map(lambda k: store.objects.head(k).get("ETag"), todo, workers):
+        for outcome in ordered_map(lambda k: store.objects.stat(k).etag, todo, workers):
             key = outcome.item
             if isinstance(outcome.error, ObjectNotFoundError):
                 store.index.remove_docs({store.key: originals[key]})  # deleted meanwhile

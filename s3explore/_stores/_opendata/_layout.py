@@ -77,13 +77,11 @@ def json_key(name: str) -> tuple[str, str | None]:
 
 
 def list_sample(objects: ObjectIO) -> Listing:
-    page = objects.call("list_objects_v2", Prefix=objects.sub_dir, MaxKeys=SAMPLE)
     cut = len(objects.sub_dir)
-    names = [o["Key"][cut:] for o in page.get("Contents", [])]
-    folders = objects.call("list_objects_v2", Prefix=objects.sub_dir, Delimiter="/",
-                           MaxKeys=SAMPLE)
-    below = [p["Prefix"][cut:] for p in folders.get("CommonPrefixes", [])]
-    return Listing(names, below, bool(page.get("IsTruncated")))
+    names = [o.key[cut:] for o in objects.listed_objects(limit=SAMPLE + 1)]
+    _, folders = objects.listed_folders(max_keys=SAMPLE)
+    below = [prefix[cut:] for prefix in folders]
+    return Listing(names[:SAMPLE], below, len(names) > SAMPLE)
 
 
 def stat(objects: ObjectIO, name: str) -> dict | None:
@@ -93,20 +91,18 @@ def stat(objects: ObjectIO, name: str) -> dict | None:
     one-byte ranged GET settles it (S3 also answers 403 for a missing key when listing is
     not allowed: then the object counts as absent).
     """
-    key = objects.object_key(name)
     try:
-        return objects.call("head_object", name, Key=key)
+        info = objects.stat(name)
+        return {"ETag": info.etag, "ContentLength": info.size}
     except ObjectNotFoundError:
         return None
     except AccessDeniedError:
         pass
     try:
-        got = objects.call("get_object", name, Key=key, Range="bytes=0-0")
+        info = objects.read_range_info(name, 0, 0)
     except (ObjectNotFoundError, AccessDeniedError):
         return None
-    got["Body"].close()
-    total = str(got.get("ContentRange", "")).rpartition("/")[2]
-    return {"ETag": got.get("ETag"), "ContentLength": int(total) if total.isdigit() else None}
+    return {"ETag": info.etag, "ContentLength": info.size}
 
 
 def exists(objects: ObjectIO, name: str) -> bool:
