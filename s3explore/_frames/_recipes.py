@@ -10,6 +10,7 @@ pymatgen); a function alone receives the whole document. A path a document lacks
 from __future__ import annotations
 
 import importlib.util
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,18 +20,31 @@ from s3explore._query import check_fields, get_path
 ABSENT = object()
 
 
-def _structure(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        from pymatgen.core import Structure
+# The last structure each fetch thread rebuilt, and its symmetry analysis: the recipes of one
+# document share them instead of rebuilding per column (a strong reference to the source,
+# so an identity check cannot match a recycled id).
+_last = threading.local()
 
-        return Structure.from_dict(value)
-    return value
+
+def _structure(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        return value
+    if getattr(_last, "source", None) is value:
+        return _last.structure
+    from pymatgen.core import Structure
+
+    _last.source, _last.structure = value, Structure.from_dict(value)
+    return _last.structure
 
 
 def _analyzer(value: Any) -> Any:
+    structure = _structure(value)
+    if getattr(_last, "analyzed", None) is structure:
+        return _last.analyzer
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-    return SpacegroupAnalyzer(_structure(value))
+    _last.analyzed, _last.analyzer = structure, SpacegroupAnalyzer(structure)
+    return _last.analyzer
 
 
 RECIPES: dict[str, Callable[[Any], Any]] = {

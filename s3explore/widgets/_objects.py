@@ -128,8 +128,11 @@ def _site_rows(sites: list, coords: str) -> list[list[str]]:
         props = site.get("properties") or {}
         shown = ", ".join(f"{escape(str(k))}={_prop(v)}" for k, v in props.items()
                           ) if isinstance(props, Mapping) else ""
+        # one column per axis, fixed decimals: coordinates line up down the table
+        axes = [f"{float(x):.4f}" if isinstance(x, (int, float)) else escape(str(x))
+                for x in list(xyz)[:3]]
         rows.append([escape(_species_text(site.get("species"))),
-                     " ".join(_num(x, 4) for x in xyz), shown])
+                     *(axes + [""] * (3 - len(axes))), shown])
     return rows
 
 
@@ -155,8 +158,8 @@ def structure_html(d: Mapping) -> str | None:
         with contextlib.suppress(TypeError, ValueError):
             facts += _lattice_facts(lattice.get("matrix"))
     facts.append(("sites", str(len(sites))))
-    table = _table(["species", "fractional coords", "properties"],
-                   _site_rows(sites, "abc"), len(sites))
+    table = _table(["species", "a", "b", "c", "properties"], _site_rows(sites, "abc"),
+                   len(sites))
     return _facts(facts) + table
 
 
@@ -178,7 +181,8 @@ def molecule_html(d: Mapping) -> str | None:
     for name in ("charge", "spin_multiplicity"):
         if isinstance(d.get(name), (int, float)):
             facts.append((name.replace("_", " "), _num(d[name])))
-    table = _table(["species", "xyz (\u00c5)", "properties"], _site_rows(sites, "xyz"),
+    table = _table(["species", "x (\u00c5)", "y (\u00c5)", "z (\u00c5)", "properties"],
+                   _site_rows(sites, "xyz"),
                    len(sites))
     return _facts(facts) + table
 

@@ -73,6 +73,7 @@ CSS = """
 .s3x-facts-grid { display: flex; flex-wrap: wrap; gap: 2px 16px; margin: 2px 0 6px; }
 .s3x-sites { border-collapse: collapse; font-family: var(--s3x-mono); font-size: 12px; }
 .s3x-sites th, .s3x-sites td { padding: 1px 10px 1px 0; text-align: left; }
+.s3x-sites td { font-variant-numeric: tabular-nums; }
 .s3x-sites th { color: var(--s3x-muted); font-weight: 500; }
 .s3x-doc-head { display: flex; flex-wrap: wrap; gap: 4px 14px; align-items: baseline;
   padding-bottom: 6px; margin-bottom: 6px; border-bottom: 1px solid var(--s3x-border); }

@@ -1,16 +1,20 @@
 """The README's pictures of the DocumentViewer and the UploadWidget, on the demo store.
 
 ``S3X_SCREENSHOTS=docs/img pytest tests/app/test_readme_pictures.py`` refreshes
-``viewer.png`` and ``upload.png``; without it they go to a temporary folder. The viewer shows
-the tour's document (the oxide with the largest band gap); the upload sends 500 demo
-documents into an empty demo store, as notebook 03 does.
+``viewer.png``, ``upload.png`` and ``structure.png``; without it they go to a temporary
+folder. The viewer shows the tour's document (the oxide with the largest band gap); the upload
+sends 500 demo documents into an empty demo store, as notebook 03 does; the structure picture
+shows ``structure_document()`` (hematite built with pymatgen), which the notebook imports
+from here, so the test compares the page with what pymatgen computes from the same structure.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.browser.test_in_chromium import (  # noqa: F401 - chromium and shots are fixtures
@@ -25,6 +29,33 @@ from tests.browser.test_in_chromium import (  # noqa: F401 - chromium and shots 
 pytestmark = pytest.mark.browser
 
 NOTEBOOK = str(Path(__file__).with_name("readme_pictures.ipynb"))
+STRUCTURE_KEY = "fe2o3-afm"
+
+
+def hematite() -> Any:
+    """alpha-Fe2O3 (corundum, R-3c) in its primitive rhombohedral cell: Fe3+ and O2-, and
+    antiferromagnetic moments on Fe (+ - - + along c) as the site property ``magmom``."""
+    from pymatgen.core import Lattice, Structure
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    conventional = Structure.from_spacegroup(
+        "R-3c", Lattice.hexagonal(5.035, 13.747), ["Fe", "O"],
+        [[0, 0, 0.3553], [0.3059, 0, 0.25]])
+    structure = SpacegroupAnalyzer(conventional).get_primitive_standard_structure()
+    irons = sorted((i for i, site in enumerate(structure) if site.specie.symbol == "Fe"),
+                   key=lambda i: structure[i].coords[2])
+    magmoms = [0.0] * len(structure)
+    for i, moment in zip(irons, [4.1, -4.1, -4.1, 4.1], strict=True):
+        magmoms[i] = moment
+    structure.add_site_property("magmom", magmoms)
+    structure.add_oxidation_state_by_element({"Fe": 3, "O": -2})
+    return structure
+
+
+def structure_document() -> dict:
+    """What a user stores: a few fields and the structure as its ``as_dict()``."""
+    return {"material_id": STRUCTURE_KEY, "formula": "Fe2O3", "ordering": "AFM",
+            "total_magnetization": 0.0, "structure": hematite().as_dict()}
 
 
 def test_viewer_and_upload_pictures(chromium, tmp_path_factory, shots: Path) -> None:  # noqa: F811
@@ -47,5 +78,39 @@ def test_viewer_and_upload_pictures(chromium, tmp_path_factory, shots: Path) -> 
             status = wait_text(page.locator(".s3x-status"), r"Done")
             assert "500 of 500 documents written" in status and "0 failed" in status
             page.locator(".s3x-uploader .s3x-card").screenshot(path=str(shots / "upload.png"))
+
+            structure_viewer = page.locator(
+                ".s3x-doc", has=page.locator(".s3x-key", has_text=STRUCTURE_KEY))
+            expect_visible(page, server, f".s3x-doc .s3x-key >> text={STRUCTURE_KEY}")
+            check_structure_summary(structure_viewer, hematite())
+            structure_viewer.screenshot(path=str(shots / "structure.png"))
         finally:
             context.close()
+
+
+def check_structure_summary(viewer, structure) -> None:
+    """The summary and the site table in the page against pymatgen's own answers."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    shown = viewer.locator(".s3x-object")
+    wait_text(shown, "space group")
+    facts = {}
+    for fact in shown.locator(".s3x-fact").all():
+        name = fact.locator(".s3x-name").inner_text()
+        facts[name] = fact.inner_text().removeprefix(name).strip()
+    sga = SpacegroupAnalyzer(structure)
+    assert facts["formula"] == structure.composition.reduced_formula
+    assert facts["space group"] == (f"{sga.get_space_group_symbol()} "
+                                    f"({sga.get_space_group_number()})")
+    assert facts["sites"] == str(len(structure))
+
+    rows = shown.locator("table.s3x-sites tr:has(td)")
+    assert rows.count() == len(structure)
+    for i, site in enumerate(structure):
+        species, *coords, props = rows.nth(i).locator("td").all_inner_texts()
+        assert species == ",".join(str(sp) for sp in site.species), i
+        np.testing.assert_allclose([float(x) for x in coords], site.frac_coords,
+                                   rtol=1e-3, atol=1e-4, err_msg=f"site {i}")
+        magmom = re.fullmatch(r"magmom=(\S+)", props.strip())
+        assert magmom is not None, props
+        assert float(magmom.group(1)) == pytest.approx(site.properties["magmom"], abs=0.01)

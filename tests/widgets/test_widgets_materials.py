@@ -53,7 +53,7 @@ def test_site_table_has_species_fractional_coords_and_magmom():
     rows = re.findall(r"<tr>(.*?)</tr>", html)
     assert len(rows) == 1 + len(s)  # header and one row per site
     first = squeeze(text_of(rows[1]))
-    assert first.startswith("Fe 0 0 0") and "magmom=4.1" in first
+    assert first.startswith("Fe 0.0000 0.0000 0.0000") and "magmom=4.1" in first
     assert "magmom=-4.1" in squeeze(text_of(rows[2]))
     assert f"formula {s.composition.reduced_formula}" in squeeze(text_of(html))
 
