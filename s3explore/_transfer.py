@@ -315,7 +315,7 @@ def ordered_map(
             else:
                 if max_bytes is not None:
                     value, size = value
-                    budget.handed_over(size)
+                    budget.handed_over(future, size)
                 yield Outcome(item, value=value)
     finally:
         # Closed early (the consumer stopped iterating) or done: drop queued calls; running
@@ -328,7 +328,9 @@ def ordered_map(
 class _ByteBudget:
     """The read-ahead in bytes, kept as running totals: each finished call adds its size
     (from the worker's done-callback) and each result handed over removes it, so asking
-    whether there is room costs the same whatever the window."""
+    whether there is room costs the same whatever the window. The consumer can take a
+    result before its callback has run: then the callback adds nothing (never a moment
+    with less counted than is held)."""
 
     def __init__(self, max_bytes: int | None) -> None:
         self.max_bytes = max_bytes
@@ -336,6 +338,8 @@ class _ByteBudget:
         self._held = 0  # finished results not yet handed to the consumer
         self._running = 0
         self._largest: int | None = None  # the guess for calls still running
+        self._counted: set[Future] = set()  # finished, size in _held
+        self._taken: set[Future] = set()  # handed over before their callback ran
 
     def started(self, future: Future) -> None:
         with self._lock:
@@ -348,13 +352,23 @@ class _ByteBudget:
             size = future.result()[1]
         with self._lock:
             self._running -= 1
-            if size is not None:  # failed and cancelled calls hold nothing and measure nothing
+            if size is None:  # failed and cancelled calls hold nothing and measure nothing
+                self._taken.discard(future)
+                return
+            self._largest = size if self._largest is None else max(self._largest, size)
+            if future in self._taken:
+                self._taken.discard(future)
+            else:
                 self._held += size
-                self._largest = size if self._largest is None else max(self._largest, size)
+                self._counted.add(future)
 
-    def handed_over(self, size: int) -> None:
+    def handed_over(self, future: Future, size: int) -> None:
         with self._lock:
-            self._held -= size
+            if future in self._counted:
+                self._counted.discard(future)
+                self._held -= size
+            else:
+                self._taken.add(future)
 
     def room(self, anything_pending: bool) -> bool:
         if self.max_bytes is None or not anything_pending:

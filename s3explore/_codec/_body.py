@@ -188,9 +188,10 @@ def encode_body(
 
 
 def decode_body(
-    data: bytes, compression: str | None, key: str | None = None, decode: bool = True
+    data: bytes, compression: str | None, key: str | None = None, decode: bool = True,
+    max_bytes: int | None = None,
 ) -> dict:
-    return unpack(decompress_bytes(data, compression, key), key, decode)
+    return unpack(decompress_bytes(data, compression, key, max_bytes), key, decode)
 
 
 def content_hash(data: bytes) -> str:

@@ -8,18 +8,26 @@
 from __future__ import annotations
 
 import gzip
+import io
+import os
 import re
 import threading
 import types
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import zstandard
 
 from s3explore._errors import ConfigurationError, CorruptObjectError
 
 DEFAULT_COMPRESSION = "zlib"  # what compress=True means: maggma's codec
+# Decoded bytes one object may inflate to: room for the largest real documents on a 24 GB,
+# 2-core machine, and a bound a decompression bomb hits long before memory runs out.
+DEFAULT_MAX_DECODED_BYTES = 2 << 30
+MAX_DECODED_ENV = "S3EXPLORE_MAX_DECODED_BYTES"
+_PIECE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,9 @@ class Codec:
     store: bool = True
     suffixes: tuple[str, ...] = ()
     errors: tuple[type[BaseException], ...] = (ValueError,)
+    # ``bounded(data, limit)``: the decoded bytes, or DecodedTooLarge past ``limit`` bytes,
+    # without inflating much beyond it. A plug-in codec without one is checked afterwards.
+    bounded: Callable[[bytes, int], bytes] | None = None
 
     def matches(self, data: bytes) -> bool:
         """Whether ``data`` looks like a body of this codec."""
@@ -145,8 +156,47 @@ def sniff_compression(data: bytes) -> str | None:
     return None
 
 
-def decompress_bytes(data: bytes, compression: str | None, key: str | None = None) -> bytes:
-    """Decompress ``data`` as declared; a body that does not match is a CorruptObjectError."""
+class DecodedTooLarge(Exception):
+    """A body inflates past the limit (turned into a CorruptObjectError naming the object)."""
+
+
+def max_decoded_bytes(limit: int | None = None) -> int:
+    """``limit`` when given, else ``$S3EXPLORE_MAX_DECODED_BYTES``, else 2 GiB (validated)."""
+    if limit is None:
+        text = os.environ.get(MAX_DECODED_ENV, "").strip()
+        if not text:
+            return DEFAULT_MAX_DECODED_BYTES
+        try:
+            limit = int(text.replace("_", ""))
+        except ValueError:
+            raise ConfigurationError(f"{MAX_DECODED_ENV}={text!r:.40} is not a number of "
+                                     "bytes (e.g. 4294967296 for 4 GiB)") from None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigurationError(f"max_decoded_bytes must be a positive number of bytes, got "
+                                 f"{limit!r:.40}")
+    return limit
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def too_large(key: str | None, limit: int) -> CorruptObjectError:
+    """The error for an object that decodes to more than ``limit`` bytes."""
+    return CorruptObjectError(
+        f"object {key!r} decodes to more than {_size(limit)} (max_decoded_bytes={limit}); it "
+        "may be a decompression bomb. If you trust it, raise the limit: "
+        f"s3explore.open(..., max_decoded_bytes=N) or the environment variable "
+        f"{MAX_DECODED_ENV}=N", key=key)
+
+
+def decompress_bytes(data: bytes, compression: str | None, key: str | None = None,
+                     max_bytes: int | None = None) -> bytes:
+    """Decompress ``data`` as declared; a body that does not match, or that inflates past
+    ``max_bytes`` (default: ``max_decoded_bytes()``), is a CorruptObjectError."""
     if compression in (None, ""):
         return data
     codec = _registry.get(compression) if isinstance(compression, str) else None
@@ -154,8 +204,16 @@ def decompress_bytes(data: bytes, compression: str | None, key: str | None = Non
         raise CorruptObjectError(
             f"object {key!r} declares unknown compression {compression!r}", key=key
         )
+    limit = max_decoded_bytes(max_bytes)
     try:
-        return codec.decompress(data)
+        if codec.bounded is not None:
+            return codec.bounded(data, limit)
+        plain = codec.decompress(data)
+        if len(plain) > limit:
+            raise DecodedTooLarge
+        return plain
+    except DecodedTooLarge:
+        raise too_large(key, limit) from None
     except codec.errors as exc:
         found = sniff_compression(data) or "not compressed"
         raise CorruptObjectError(
@@ -209,16 +267,78 @@ def _zstd_decompress(data: bytes) -> bytes:
     return _zstd_local.decompressor.decompress(data, max_output_size=1 << 34)
 
 
+def _zstd_bounded(data: bytes, limit: int) -> bytes:
+    if not hasattr(_zstd_local, "decompressor"):
+        _zstd_local.decompressor = zstandard.ZstdDecompressor()
+    dctx = _zstd_local.decompressor
+    try:
+        size = zstandard.frame_content_size(data)
+    except zstandard.ZstdError:
+        size = -1  # not a frame: decompress() says what is wrong with it
+    if size > limit:  # the frame header declares it: nothing to inflate
+        raise DecodedTooLarge
+    if size < 0:  # size unknown: count it as it streams, never holding more than the limit
+        total = 0
+        with dctx.stream_reader(io.BytesIO(data), read_across_frames=False) as reader:
+            while piece := reader.read(_PIECE):
+                total += len(piece)
+                if total > limit:
+                    raise DecodedTooLarge
+        size = total
+    # Exactly the one-shot decompression as before, its buffer bounded by the size found.
+    return dctx.decompress(data, max_output_size=max(size, 1))
+
+
+def _inflate(d: Any, data: bytes, room: int) -> bytes:
+    """What ``d`` inflates ``data`` to, DecodedTooLarge past ``room`` bytes."""
+    out = d.decompress(data, room + 1)
+    if len(out) > room:
+        raise DecodedTooLarge
+    return out
+
+
+def _zlib_bounded(data: bytes, limit: int) -> bytes:
+    d = zlib.decompressobj()
+    out = _inflate(d, data, limit)
+    if not d.eof:  # as zlib.decompress refuses a body without its end marker
+        raise zlib.error("Error -5 while decompressing data: incomplete or truncated stream")
+    return out
+
+
+def _gzip_bounded(data: bytes, limit: int) -> bytes:
+    """gzip.decompress's rules (members one after another, zero padding after them, CRC
+    and length checked), each member inflated within what is left of ``limit``."""
+    members: list[bytes] = []
+    total = 0
+    rest = memoryview(data)
+    while True:
+        if not len(rest):
+            break
+        if bytes(rest[:2]) != b"\x1f\x8b":
+            if not members:
+                raise gzip.BadGzipFile(f"Not a gzipped file ({bytes(rest[:2])!r})")
+            raise gzip.BadGzipFile("trailing garbage after the last gzip member")
+        d = zlib.decompressobj(wbits=31)
+        out = _inflate(d, rest, limit - total)
+        if not d.eof:
+            raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+        total += len(out)
+        members.append(out)
+        rest = memoryview(d.unused_data.lstrip(b"\0"))
+    return members[0] if len(members) == 1 else b"".join(members)
+
+
 def _gzip_compress(data: bytes, level: int | None) -> bytes:
     # mtime=0: the same document always gives the same bytes (and the same obj_hash).
     return gzip.compress(data, compresslevel=9 if level is None else level, mtime=0)
 
 
 register_codec(Codec("zlib", _zlib_compress, zlib.decompress, sniff=_zlib_sniff, maggma=True,
-                     errors=(zlib.error,)))
+                     errors=(zlib.error,), bounded=_zlib_bounded))
 register_codec(Codec("zstd", _zstd_compress, _zstd_decompress, magic=b"\x28\xb5\x2f\xfd",
-                     suffixes=(".zst",), errors=(zstandard.ZstdError,)))
+                     suffixes=(".zst",), errors=(zstandard.ZstdError,), bounded=_zstd_bounded))
 # gzip reads .json.gz uploads and public buckets' .json.gz objects; stores do not write it
 # (maggma could not read it back).
 register_codec(Codec("gzip", _gzip_compress, gzip.decompress, magic=b"\x1f\x8b", store=False,
-                     suffixes=(".gz",), errors=(OSError, EOFError, zlib.error)))
+                     suffixes=(".gz",), errors=(OSError, EOFError, zlib.error),
+                     bounded=_gzip_bounded))

@@ -25,7 +25,13 @@ from s3explore._codec._body import (
     pack,
     unreadable_key_message,
 )
-from s3explore._codec._compression import get_codec, sniff_compression
+from s3explore._codec._compression import (
+    DecodedTooLarge,
+    get_codec,
+    max_decoded_bytes,
+    sniff_compression,
+    too_large,
+)
 from s3explore._codec._walk import Walker
 from s3explore._errors import CorruptObjectError
 
@@ -227,10 +233,11 @@ class _SourceFailed(Exception):
 class CountingReader(io.RawIOBase):
     """Counts (and with ``hasher``, hashes) what is read through it."""
 
-    def __init__(self, source: BinaryIO, hasher: Any = None, *, source_errors: bool = False
-                 ) -> None:
+    def __init__(self, source: BinaryIO, hasher: Any = None, *, source_errors: bool = False,
+                 limit: int | None = None) -> None:
         self._source = source
         self.count = 0
+        self._limit = limit  # DecodedTooLarge once more than this was read through it
         self._hasher = hasher
         self._wrap = source_errors  # errors here are the network's, not the body's
         self.head = b""  # the first bytes, to name what a body that does not decompress is
@@ -248,6 +255,8 @@ class CountingReader(io.RawIOBase):
         if len(self.head) < 16:
             self.head += data[: 16 - len(self.head)]
         self.count += len(data)
+        if self._limit is not None and self.count > self._limit:
+            raise DecodedTooLarge
         if self._hasher is not None:
             self._hasher.update(data)
         return data
@@ -284,13 +293,16 @@ class PrefixedReader(io.RawIOBase):
 
 
 def decode_stream(source: BinaryIO, compression: str | None, key: str | None = None,
-                  decode: bool = True) -> tuple[dict, int]:
+                  decode: bool = True, max_bytes: int | None = None) -> tuple[dict, int]:
     """``(document, decompressed bytes)`` of a body read from ``source`` as it arrives.
 
     The same document, and the same CorruptObjectError, as ``decode_body`` on the whole body
     (bytes after the end of a compressed stream are ignored by both, as zlib does).
-    Errors of ``source`` itself (a dropped connection) propagate unchanged.
+    Errors of ``source`` itself (a dropped connection) propagate unchanged. A body that
+    inflates past ``max_bytes`` (default ``max_decoded_bytes()``) is a CorruptObjectError as
+    soon as the limit is passed.
     """
+    limit = max_decoded_bytes(max_bytes)
     codec = None
     if compression not in (None, ""):
         from s3explore._codec._compression import CODECS
@@ -303,11 +315,11 @@ def decode_stream(source: BinaryIO, compression: str | None, key: str | None = N
         from s3explore._codec._body import decode_body
 
         data = source.read()
-        doc = decode_body(data, compression, key, decode)
+        doc = decode_body(data, compression, key, decode, limit)
         return doc, len(data)
     source = CountingReader(source, source_errors=True)
     reader = source if codec is None else _READERS[codec.name](source)
-    plain = CountingReader(reader)
+    plain = CountingReader(reader, limit=limit)
     errors: tuple[type[BaseException], ...] = codec.errors if codec is not None else ()
     try:
         if decode:  # big numpy arrays straight into numpy, the rest by msgpack
@@ -338,6 +350,8 @@ def decode_stream(source: BinaryIO, compression: str | None, key: str | None = N
             reader.read(1)  # the end marker and checksum must be there (zlib.decompress)
     except _SourceFailed as failed:
         raise failed.error from None
+    except DecodedTooLarge:
+        raise too_large(key, limit) from None
     except errors as exc:
         found = sniff_compression(source.head) or "not compressed"
         raise CorruptObjectError(

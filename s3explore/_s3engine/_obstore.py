@@ -28,7 +28,7 @@ _STANDARD = frozenset({"Content-Type", "Content-Disposition", "Content-Encoding"
 # Keys object_store's paths would refuse or rewrite: empty, "." and ".." segments, a
 # leading or trailing "/", control characters. They go through boto3, as they are.
 _UNSAFE_KEY = re.compile(r"(^/|//|/$|(^|/)\.\.?(/|$)|[\x00-\x1f\x7f])")
-CHUNK = 1 << 20  # bytes a streamed body is handed over in
+CHUNK = 1 << 18  # bytes a streamed body is handed over in
 WHOLE = 4 << 20  # bodies up to this size are read in one call
 
 
@@ -266,6 +266,6 @@ def from_obstore(exc: BaseException) -> EngineError:
         code = status.group(1)
     elif (kind := _HTTP_KIND.search(message)) is not None:
         code = _HTTP_KINDS.get(kind.group(1), "ConnectionError")
-    elif isinstance(exc, ValueError):
-        code = "InvalidRequest"
+    elif isinstance(exc, ValueError) or type(exc).__name__ == "InvalidPathError":
+        code = "InvalidRequest"  # a key object_store's paths cannot hold
     return EngineError(code or type(exc).__name__, message.split("\n\nDebug source", 1)[0])

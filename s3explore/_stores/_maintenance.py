@@ -8,7 +8,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from s3explore import _codec as codec
-from s3explore._errors import ConfigurationError, CorruptObjectError, ObjectNotFoundError
+from s3explore._errors import (
+    ConfigurationError,
+    CorruptObjectError,
+    InvalidDocumentError,
+    ObjectNotFoundError,
+)
 from s3explore._stores._objects import AUTO, MANIFEST_NAMES, ObjectIO
 from s3explore._stores._results import VerifyReport
 from s3explore._transfer import iter_batches, ordered_map
@@ -39,12 +44,27 @@ class MaintenanceMixin:
         the ETag of the object it describes."""
         fetched = self.objects.read_doc(key, AUTO, hash_body=True)
         doc, metadata = fetched.doc, fetched.metadata
-        from_metadata = codec.entry_from_metadata(metadata)
+        try:
+            from_metadata = codec.entry_from_metadata(metadata)
+        except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+            raise CorruptObjectError(
+                f"object {key!r} has metadata s3explore cannot read ({type(exc).__name__}: "
+                f"{str(exc)[:120]}); rewrite it with update() or quarantine it", key=key
+            ) from None
         reserved = {"sub_dir", "compression", codec.KEYS_FIELD}
         fields = [f for f in from_metadata if f not in reserved] + self.searchable_fields
         source = {**from_metadata, **{f: doc[f] for f in fields if f in doc}}
-        source.setdefault(self.key, key)
-        entry = codec.index_document(source, self.key, fields, self.sub_dir, fetched.compression)
+        # The object's own name is its key: whatever its body or metadata claim (another
+        # key's value, a hijack of that key's entry), it is indexed where it is. A claim
+        # naming this very object keeps its type (1 and "1" name one object).
+        if str(source.get(self.key)) != key:
+            source[self.key] = key
+        try:
+            entry = codec.index_document(source, self.key, fields, self.sub_dir,
+                                         fetched.compression)
+        except InvalidDocumentError as exc:
+            raise CorruptObjectError(f"object {key!r} cannot be indexed: {exc}",
+                                     key=key) from None
         previous = known.get(key)
         modified = fetched.last_modified
         if previous is not None:

@@ -127,6 +127,7 @@ class ObjectIO:
         self.read_timeout = self.timeout / 2
         self.retry = RetryPolicy(attempts=retries, deadline=self.timeout)
         self.read_ahead_bytes = READ_AHEAD_BYTES
+        self.max_decoded_bytes: int | None = None  # per object; None: codec.max_decoded_bytes()
         self.listing_refused = False  # no s3:ListBucket: updates confirm with HEADs only
         self._hashes: dict[tuple[str, str], str] = {}  # (key, ETag) -> SHA-1, see verify()
         # Sealed even in private attributes: vars(), debuggers and tracebacks show the marker.
@@ -285,7 +286,8 @@ class ObjectIO:
                     head = raw.read(4)
                     declared = declared_compression(head, metadata)
                     source = codec.PrefixedReader(head, raw)
-                doc, plain = codec.decode_stream(source, declared, key, decode)
+                doc, plain = codec.decode_stream(source, declared, key, decode,
+                                                 self.max_decoded_bytes)
                 if hasher is not None:  # bytes after the document still belong to the body
                     while raw.read(1 << 20):
                         pass

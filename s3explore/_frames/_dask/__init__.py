@@ -132,7 +132,24 @@ def map_partition(part: Slice, ref: StoreRef, func: Any, properties: list[str] |
         options = {"on_missing": on_missing, "on_error": on_error} if hasattr(
             store, "get_many") else {}
         docs = store.query(part.criteria, properties, {key: 1}, **options)
-        return [func(doc) for doc in docs]
+        out = []
+        for doc in docs:
+            try:
+                out.append(func(doc))
+            except Exception as exc:
+                _note_key(exc, func, key, doc, store)
+                raise
+        return out
+
+
+def _note_key(exc: Exception, func: Any, key: str, doc: Any, store: Any) -> None:
+    """``exc`` stays as raised (its type kept, so callers' ``except`` still match), with a
+    note naming the document it was raised for and ``exc.s3explore_key`` holding its key."""
+    value = doc.get(key) if isinstance(doc, dict) else None
+    name = getattr(func, "__qualname__", None) or type(func).__name__
+    exc.s3explore_key = value  # type: ignore[attr-defined]
+    exc.add_note(f"raised by map_objects' func {name} for the document with {key} = "
+                 f"{value!r:.100} in {getattr(store, 'name', 'the store')}")
 
 
 def map_objects(store: Any, func: Any, criteria: dict | None = None, *,

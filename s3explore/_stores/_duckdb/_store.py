@@ -122,14 +122,28 @@ class DuckDBStore(Store):
                 state = _shared[key] = _Shared()
         with state.lock:
             if state.catalog is None:
-                state.catalog = Catalog.open(conn, self.collection_name,
-                                             create=not self.read_only)
-                if state.catalog is not None:
-                    state.next_rid = conn.execute(
-                        f"SELECT coalesce(max(_rid), -1) + 1 FROM {state.catalog.data}"
-                    ).fetchone()[0]
+                try:
+                    state.catalog = Catalog.open(conn, self.collection_name,
+                                                 create=not self.read_only)
+                    if state.catalog is not None:
+                        state.next_rid = conn.execute(
+                            f"SELECT coalesce(max(_rid), -1) + 1 FROM {state.catalog.data}"
+                        ).fetchone()[0]
+                except duckdb.Error as exc:
+                    state.catalog = None
+                    if conn is not self._memory:
+                        conn.close()
+                    raise self._damaged(exc) from None
         self._state = state
         self._conn = conn
+
+    def _damaged(self, exc: BaseException) -> StoreConnectionError:
+        where = self.path or ":memory:"
+        return StoreConnectionError(
+            f"the index file {where!r} cannot be read: it is damaged (cut short or "
+            f"overwritten: {type(exc).__name__}: {str(exc)[:200]}); restore it from a copy, "
+            "or delete it and rebuild the index (rebuild_index_from_s3_data(), or open() "
+            "again for a manifest's cached index)")
 
     def _open_file(self, duckdb: Any) -> Any:
         folder = os.path.dirname(os.path.abspath(self.path))
@@ -154,6 +168,8 @@ class DuckDBStore(Store):
                     f"{' (' + holder.strip() + ')' if 'PID' in holder else ''}; DuckDB allows "
                     "one writer per file: close it there, or open it read-only "
                     "(read_only=True) once that process has closed it") from None
+            if "not a valid DuckDB database" in text or "Could not read" in text:
+                raise self._damaged(exc) from None
             raise StoreConnectionError(f"cannot open the index file {self.path!r}: "
                                        f"{text}") from None
         except (duckdb.ConnectionException, duckdb.InvalidInputException) as exc:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from s3explore import _codec as codec
 from s3explore._errors import CorruptObjectError, warn
 from s3explore._query import check_fields, get_path, nested
 from s3explore._stores._objects import ObjectIO
@@ -114,11 +115,14 @@ class Builder:
     def entries_of(self, item: tuple[str, Any]) -> tuple[list[dict], int]:
         """The entries of one object and its size (runs in worker threads)."""
         name, modified = item
+        # A name that could not be a key (".." or "." segments, control characters) would
+        # make an entry no read can follow: reported as a failure, never indexed or read.
+        codec.key_string(name, "object name")
         raw, *_ = self.objects.read(name)
         key = self.layout.key
         if self.layout.kind == "json-objects":
             stem, compression = json_key(name)
-            doc = _json.read_document(raw, name)
+            doc = _json.read_document(raw, name, self.objects.max_decoded_bytes)
             entry = summary(doc, self.fields)
             entry[key] = stem  # the object's name is the key: it finds the object again
             if compression:
@@ -127,7 +131,8 @@ class Builder:
             return [entry], len(raw)
         groups = parse_group_name(name, self.layout.suffix) or {}
         out = []
-        for number, doc in enumerate(_json.read_lines(raw, name), 1):
+        for number, doc in enumerate(
+                _json.read_lines(raw, name, self.objects.max_decoded_bytes), 1):
             if doc.get(key) is None:
                 raise CorruptObjectError(f"document {number} of {name!r} has no {key!r} "
                                          "field; pass key= naming the documents' key",
@@ -147,8 +152,11 @@ class Builder:
         for part in sorted(self.parts.glob("part-*.parquet")):
             try:
                 entries += read_parquet(str(part), str(part)).entries
+            except FileNotFoundError:  # another build of this prefix finished meanwhile
+                continue
             except CorruptObjectError:  # a part cut short by a crash: redo its objects
-                part.unlink()
+                with contextlib.suppress(FileNotFoundError):
+                    part.unlink()
         return entries, {e[OBJECT] for e in entries if OBJECT in e}
 
     def write_part(self, entries: list[dict]) -> None:
@@ -156,16 +164,32 @@ class Builder:
             return
         self.parts.mkdir(parents=True, exist_ok=True)
         name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:6]}.parquet"
-        scratch = self.parts / (name + ".tmp")
-        scratch.write_bytes(write_parquet(entries, self.layout))
-        scratch.replace(self.parts / name)
+        body = write_parquet(entries, self.layout)
+        for attempt in range(3):  # another build of this prefix may remove parts/ meanwhile
+            try:
+                self.parts.mkdir(parents=True, exist_ok=True)
+                scratch = self.parts / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+                scratch.write_bytes(body)
+                scratch.replace(self.parts / name)
+                return
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
 
     def finish(self, entries: list[dict]) -> Path:
+        """``manifest.parquet``, written under a name of this build's own and renamed into
+        place: two processes building one prefix at once both finish, and the file is
+        always one of theirs, whole."""
         path = self.folder / MANIFEST_PARQUET
-        scratch = self.folder / (MANIFEST_PARQUET + ".tmp")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        scratch = self.folder / f".{MANIFEST_PARQUET}.{uuid.uuid4().hex}.tmp"
         clean = [{k: v for k, v in e.items() if k != OBJECT} for e in entries]
-        scratch.write_bytes(write_parquet(clean, self.layout, {"built": True}))
-        scratch.replace(path)
+        try:
+            scratch.write_bytes(write_parquet(clean, self.layout, {"built": True}))
+            scratch.replace(path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                scratch.unlink()
         shutil.rmtree(self.parts, ignore_errors=True)
         return path
 
@@ -211,9 +235,8 @@ def build(objects: ObjectIO, layout: Layout, folder: Path, *, fields: list[str] 
     if result.failures:
         shown = ", ".join(f.key or "?" for f in result.failures[:10])
         warn(f"{len(result.failures)} object(s) under {objects.name} could not be read and "
-             f"are not in the manifest: {shown}" + (" ..." if len(result.failures) > 10 else ""))
+             f"are not in the manifest: {shown}" + (" ..." if len(result.failures) > 10 else "")
+             + f" (the first: {result.failures[0].reason[:300]})")
     if not result.cancelled:
-        with contextlib.suppress(FileNotFoundError):
-            (folder / MANIFEST_PARQUET).unlink()
         result.path = builder.finish(previous)
     return result

@@ -16,7 +16,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from s3explore._errors import CorruptObjectError, ObjectNotFoundError, warn
+from s3explore._errors import (
+    CorruptObjectError,
+    ObjectNotFoundError,
+    StoreConnectionError,
+    warn,
+)
 from s3explore._stores._duckdb import DuckDBStore
 from s3explore._stores._objects import ObjectIO
 from s3explore._stores._opendata._manifest import (
@@ -49,14 +54,15 @@ def local_fingerprint(path: str | os.PathLike) -> str:
 def read_remote(objects: ObjectIO, name: str) -> tuple[list[dict], Layout | None, dict]:
     """Entries of the manifest object ``name`` under the prefix (and its layout, if any)."""
     raw, *_ = objects.read(name)
-    return parse(raw, name)
+    return parse(raw, name, objects.max_decoded_bytes)
 
 
-def parse(raw: bytes, name: str) -> tuple[list[dict], Layout | None, dict]:
+def parse(raw: bytes, name: str, max_bytes: int | None = None
+          ) -> tuple[list[dict], Layout | None, dict]:
     if name.endswith(".parquet"):
         found = read_parquet(raw, name)
         return found.entries, found.layout, found.meta
-    return list(read_jsonl(raw, name)), None, {}
+    return list(read_jsonl(raw, name, max_bytes)), None, {}
 
 
 def read_local(path: str | os.PathLike) -> tuple[list[dict], Layout | None, dict]:
@@ -91,7 +97,7 @@ def _fresh(entries: list[dict], layout: Layout, path: str | None) -> DuckDBStore
 
 
 def load(entries: list[dict] | None, layout: Layout, fingerprint: str | None,
-         folder: Path | None, read: Any) -> DuckDBStore:
+         folder: Path | None, read: Any, rebuild: bool = True) -> DuckDBStore:
     """A connected index holding the manifest's entries.
 
     ``read()`` gives the entries when they are not passed and the cache has no copy;
@@ -121,7 +127,15 @@ def load(entries: list[dict] | None, layout: Layout, fingerprint: str | None,
                 with contextlib.suppress(OSError):
                     old.unlink()
     index = DuckDBStore(COLLECTION, path=str(path), read_only=True, key=layout.key)
-    index.connect()
+    try:
+        index.connect()
+    except StoreConnectionError as exc:  # the cached copy is damaged: it is only a cache
+        if "damaged" not in str(exc) or not rebuild:
+            raise
+        warn(f"the cached index {path} is damaged; it is built again from the manifest")
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return load(entries, layout, fingerprint, folder, read, rebuild=False)
     return index
 
 
@@ -140,4 +154,7 @@ def remembered_layout(folder: Path, fingerprint: str) -> Layout | None:
 
 def remember_layout(folder: Path, fingerprint: str, layout: Layout) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    _layout_note(folder, fingerprint).write_text(json.dumps(layout.to_dict()))
+    note = _layout_note(folder, fingerprint)
+    scratch = note.with_name(f".{note.name}.{uuid.uuid4().hex[:8]}.tmp")
+    scratch.write_text(json.dumps(layout.to_dict()))
+    os.replace(scratch, note)  # whole, whichever process wrote it last

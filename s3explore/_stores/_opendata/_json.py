@@ -10,9 +10,12 @@ strings (so every index engine and DataFrame can hold them), numbers as numbers.
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import json
 import math
+import re
 import uuid
+import zlib
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
@@ -21,6 +24,17 @@ from s3explore import _codec as codec
 from s3explore._errors import CorruptObjectError
 
 _EPOCH = _dt.datetime(1970, 1, 1)
+MAX_DEPTH = 1000  # nested objects and arrays a document may have
+HEAD_BYTES = 1 << 20  # compressed bytes fetched to tell the key field of a layout
+HEAD_DECODED = 8 << 20  # decoded bytes of them looked at, at most
+
+
+class TooDeep(ValueError):
+    """A JSON document nested deeper than MAX_DEPTH (reported as a CorruptObjectError)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"nested deeper than {MAX_DEPTH} levels of objects and arrays, "
+                         "which s3explore does not read (a hostile or broken object)")
 
 
 def _date(value: Any) -> _dt.datetime:
@@ -75,12 +89,18 @@ def object_hook(obj: dict) -> Any:
 def loads(text: str | bytes) -> Any:
     # Parsed by the C scanner alone, then only containers are walked: an object_hook would
     # be a Python call for every dict (three per manifest line), the bulk of parsing time.
-    return _convert(json.loads(text))
+    try:
+        return _convert(json.loads(text))
+    except RecursionError:  # json's scanner stops at the interpreter's recursion limit
+        raise TooDeep() from None
 
 
-def _convert(value: Any) -> Any:
+def _convert(value: Any, depth: int = 0) -> Any:
     """``object_hook`` applied bottom-up, as json.loads would, to the dicts that may be
-    extended JSON (one or two keys, all starting with "$")."""
+    extended JSON (one or two keys, all starting with "$"); TooDeep past MAX_DEPTH."""
+    if depth >= MAX_DEPTH:
+        raise TooDeep()
+    depth += 1
     kind = type(value)
     if kind is dict:
         if len(value) == 1 and type(date := value.get("$date")) is str:
@@ -90,27 +110,28 @@ def _convert(value: Any) -> Any:
                 return value
         for name, item in value.items():
             if type(item) in (dict, list):
-                value[name] = _convert(item)
+                value[name] = _convert(item, depth)
         if len(value) <= 2 and value and all(k.startswith("$") for k in value):
             return object_hook(value)
         return value
     if kind is list:
         for i, item in enumerate(value):
             if type(item) in (dict, list):
-                value[i] = _convert(item)
+                value[i] = _convert(item, depth)
     return value
 
 
-def plain(body: bytes, name: str) -> bytes:
-    """The body of object ``name`` decompressed when its name or magic bytes say so."""
+def plain(body: bytes, name: str, max_bytes: int | None = None) -> bytes:
+    """The body of object ``name`` decompressed when its name or magic bytes say so, at most
+    ``max_bytes`` of it (CorruptObjectError past that; default ``max_decoded_bytes()``)."""
     _, by_suffix = codec.strip_compression_suffix(name)
     compression = by_suffix.name if by_suffix is not None else codec.sniff_compression(body)
-    return codec.decompress_bytes(body, compression, name)
+    return codec.decompress_bytes(body, compression, name, max_bytes)
 
 
-def read_document(body: bytes, name: str) -> dict:
+def read_document(body: bytes, name: str, max_bytes: int | None = None) -> dict:
     """One JSON document (``.json`` or ``.json.gz``)."""
-    return parse_document(plain(body, name), name)
+    return parse_document(plain(body, name, max_bytes), name)
 
 
 def parse_document(text: str | bytes, name: str) -> dict:
@@ -125,9 +146,9 @@ def parse_document(text: str | bytes, name: str) -> dict:
     return doc
 
 
-def read_lines(body: bytes, name: str) -> Iterator[dict]:
+def read_lines(body: bytes, name: str, max_bytes: int | None = None) -> Iterator[dict]:
     """The documents of a JSON-lines object (``.jsonl`` or ``.jsonl.gz``), one per line."""
-    text = plain(body, name)
+    text = plain(body, name, max_bytes)
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -193,3 +214,53 @@ def dumps(doc: Mapping) -> str:
         return json.dumps(doc, default=_default, allow_nan=False, ensure_ascii=False)
     except ValueError:
         return json.dumps(_finite(doc), default=_default, allow_nan=False, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------- the start of an object
+
+_FIELD = re.compile(rb'"([A-Za-z_][A-Za-z0-9_]{0,63})"\s*:\s*'
+                    rb'("((?:[^"\\]|\\.){0,200})"|-?[0-9]{1,19}\b)')
+
+
+def head_of(raw: bytes, name: str, limit: int = HEAD_DECODED) -> bytes:
+    """At most ``limit`` decoded bytes from the start of ``raw``, the first bytes of object
+    ``name`` (cut anywhere): enough to tell its key field, never more however it inflates."""
+    _, by_suffix = codec.strip_compression_suffix(name)
+    compression = by_suffix.name if by_suffix is not None else codec.sniff_compression(raw)
+    try:
+        if compression in ("gzip", "zlib"):
+            return zlib.decompressobj(31 if compression == "gzip" else 15).decompress(raw, limit)
+        if compression == "zstd":
+            import zstandard
+
+            reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw))
+            return reader.read(limit)
+    except Exception as exc:  # zlib.error, ZstdError: the object says what it is not
+        raise CorruptObjectError(f"object {name!r} does not decompress as {compression} "
+                                 f"({exc})", key=name) from None
+    if compression is None:
+        return raw[:limit]
+    return codec.decompress_bytes(raw, compression, name, limit)  # a plug-in codec
+
+
+def first_document(head: bytes, name: str) -> dict:
+    """The first document in ``head`` (JSON or the first JSON line); when it is cut short,
+    the simple top-level-looking ``"field": value`` pairs found in it (enough to guess the
+    key field)."""
+    line = head.split(b"\n", 1)[0] if b"\n" in head else head
+    try:
+        doc = loads(line)
+        if isinstance(doc, dict):
+            return doc
+    except TooDeep as exc:
+        raise CorruptObjectError(f"the first document of {name!r} is {exc}", key=name) from None
+    except (ValueError, UnicodeDecodeError):
+        pass
+    found: dict = {}
+    for match in _FIELD.finditer(line):
+        field = match.group(1).decode()
+        text = match.group(3)
+        value = (text.decode("utf-8", "replace") if text is not None
+                 else int(match.group(2)))
+        found.setdefault(field, value)
+    return found

@@ -9,9 +9,11 @@ the entries point at, the key field and the grouping fields. Pure: no I/O but lo
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import re
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from s3explore import _codec as codec
-from s3explore._errors import ConfigurationError, CorruptObjectError
+from s3explore._errors import ConfigurationError, CorruptObjectError, InvalidKeyError
 from s3explore._query import nested
 from s3explore._stores._objects import (  # noqa: F401 - the names live there, used here too
     MANIFEST_JSONL,
@@ -57,12 +59,23 @@ class Layout:
             raise ConfigurationError(f"the key field must be a non-empty name, got {self.key!r}")
         if self.kind == "grouped-jsonl" and not self.grouping:
             raise ConfigurationError("a grouped-jsonl layout needs its grouping fields")
+        if not isinstance(self.grouping, (list, tuple)) or not all(
+                isinstance(g, str) and g and "/" not in g and "=" not in g
+                for g in self.grouping):
+            raise ConfigurationError(f"grouping fields must be names without '/' or '=', "
+                                     f"got {self.grouping!r:.80}")
+        if not isinstance(self.suffix, str) or "/" in self.suffix:
+            raise ConfigurationError(f"the object suffix must be a name ending such as "
+                                     f"'.jsonl.gz', got {self.suffix!r:.80}")
         object.__setattr__(self, "grouping", tuple(self.grouping))
 
     def object_name(self, entry: Mapping) -> str:
-        """The object (relative to the prefix) holding ``entry``'s document."""
+        """The object (relative to the prefix) holding ``entry``'s document; names that
+        could leave the prefix (``..``, ``.``, a leading ``/``, control characters) are an
+        InvalidKeyError before any request."""
         if self.kind == "grouped-jsonl":
-            return group_name(self.grouping, entry, self.suffix or GROUPED_SUFFIX)
+            name = group_name(self.grouping, entry, self.suffix or GROUPED_SUFFIX)
+            return codec.key_string(name, "object name of manifest entry")
         name = codec.key_string(entry[self.key], self.key)
         if self.kind == "s3store":
             return name
@@ -98,7 +111,12 @@ def group_name(grouping: Iterable[str], entry: Mapping, suffix: str) -> str:
         if name not in entry:
             raise CorruptObjectError(f"manifest entry {entry!r:.80} has no grouping field "
                                      f"{name!r}, so its object cannot be found")
-        parts.append(f"{name}={group_value(entry[name])}")
+        value = group_value(entry[name])
+        if "/" in value:  # one path segment per grouping field, as maggma writes them
+            raise InvalidKeyError(f"manifest entry field {name!r} = {value!r:.80} holds a '/'; "
+                                  "a grouping value names one folder, so its object is not "
+                                  "read (the manifest is not what maggma writes)", key=value)
+        parts.append(f"{name}={value}")
     return "/".join(parts) + suffix
 
 
@@ -140,8 +158,9 @@ def clean_entry(entry: Mapping) -> dict:
             if k != "_id" and not (isinstance(v, float) and v != v)}
 
 
-def read_jsonl(body: bytes, name: str = MANIFEST_JSONL) -> Iterator[dict]:
-    for entry in _json.read_lines(body, name):
+def read_jsonl(body: bytes, name: str = MANIFEST_JSONL, max_bytes: int | None = None
+               ) -> Iterator[dict]:
+    for entry in _json.read_lines(body, name, max_bytes):
         yield clean_entry(entry)
 
 
@@ -214,16 +233,44 @@ def read_parquet(source: bytes | str | os.PathLike, name: str = MANIFEST_PARQUET
     except (pa.ArrowInvalid, OSError) as exc:
         raise CorruptObjectError(f"{name!r} is not a readable Parquet file ({exc})",
                                  key=str(name)) from None
-    raw = (table.schema.metadata or {}).get(b"s3explore")
-    meta = json.loads(raw) if raw else {}
-    layout = Layout.from_dict(meta["layout"]) if meta.get("format") == FORMAT else None
-    json_columns = set(meta.get("json_columns", ()))
+    meta, layout = _metadata((table.schema.metadata or {}).get(b"s3explore"), str(name))
+    json_columns = set(meta.get("json_columns") or ())
     entries = []
-    for row in table.to_pylist():
-        flat = {k: (_json.loads(v) if k in json_columns else v)
-                for k, v in row.items() if v is not None}
+    for number, row in enumerate(table.to_pylist(), 1):
+        try:
+            flat = {k: (_json.loads(v) if k in json_columns else v)
+                    for k, v in row.items() if v is not None}
+        except (ValueError, TypeError) as exc:  # TooDeep among them
+            raise CorruptObjectError(f"row {number} of {name!r} has a column s3explore wrote "
+                                     f"as JSON that is not ({exc}); republish the manifest",
+                                     key=str(name)) from None
         entries.append(clean_entry(nested(flat)))
     return ParquetManifest(entries, layout, meta)
+
+
+def _metadata(raw: bytes | None, name: str) -> tuple[dict, Layout | None]:
+    """The ``s3explore`` schema metadata of a Parquet manifest and its layout; anything
+    malformed is a CorruptObjectError naming the manifest (its writer is not trusted)."""
+    if not raw:
+        return {}, None
+    try:
+        meta = json.loads(raw)
+        if not isinstance(meta, dict):
+            raise TypeError(f"a JSON {type(meta).__name__}, not an object")
+        if meta.get("format") != FORMAT:
+            return meta, None
+        if not isinstance(meta.get("layout"), Mapping):
+            raise TypeError("no 'layout' object")
+        columns = meta.get("json_columns") or []
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise TypeError("'json_columns' is not a list of names")
+        return meta, Layout.from_dict(meta["layout"])
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise CorruptObjectError(
+            f"the s3explore metadata of the manifest {name!r} is malformed "
+            f"({type(exc).__name__}: {str(exc)[:200]}); the manifest cannot be trusted: "
+            "republish it (store.write_manifest()) or open the prefix with refresh=True to "
+            "build one from the objects", key=name) from None
 
 
 def read_layout(path: str | os.PathLike) -> Layout | None:
@@ -233,10 +280,9 @@ def read_layout(path: str | os.PathLike) -> Layout | None:
 
     try:
         raw = (pq.read_schema(path).metadata or {}).get(b"s3explore")
-    except (pa.ArrowInvalid, OSError):
-        return None
-    meta = json.loads(raw) if raw else {}
-    return Layout.from_dict(meta["layout"]) if meta.get("format") == FORMAT else None
+        return _metadata(raw, os.fspath(path))[1]
+    except (pa.ArrowInvalid, OSError, CorruptObjectError):
+        return None  # a local copy that cannot be read is built again
 
 
 # ---------------------------------------------------------------- local cache
@@ -252,8 +298,24 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(base) / "s3explore"
 
 
+STEM_CHARS = 48  # readable part of a cache folder's name; the whole name stays under 80
+
+
+def _readable(text: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")
+    return safe[:STEM_CHARS].rstrip("._-") or "_"
+
+
 def cache_folder(root: Path, endpoint_url: str | None, bucket: str, prefix: str) -> Path:
-    """One folder per endpoint, bucket and prefix, with names safe on every file system."""
+    """One folder per endpoint, bucket and prefix: ``manifests/<host>/<bucket_prefix>-<digest>``.
+
+    The digest (SHA-256 of endpoint, bucket and prefix exactly as given) tells every URL
+    apart (``s3://b/`` and ``s3://b/_root``, prefixes that differ in case or in characters
+    the readable stem drops); the stem is for people and bounded, so no name is too long
+    for a file system however long or non-ASCII the prefix."""
     host = urllib.parse.urlsplit(endpoint_url).netloc if endpoint_url else "aws"
-    parts = [host or "aws", bucket, prefix.strip("/") or "_root"]
-    return root.joinpath("manifests", *(urllib.parse.quote(p, safe="") for p in parts))
+    prefix = prefix.strip("/")
+    identity = json.dumps([endpoint_url or "aws", bucket, prefix])
+    digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:20]
+    stem = _readable(f"{bucket}_{prefix}" if prefix else bucket)
+    return root / "manifests" / _readable(host or "aws") / f"{stem}-{digest}"

@@ -8,12 +8,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from s3explore import _codec as codec
 from s3explore._errors import (
     AccessDeniedError,
     CancelledBuildError,
     ConfigurationError,
     CredentialsError,
     S3ExploreError,
+    S3RequestError,
     warn,
 )
 from s3explore._stores._objects import ObjectIO
@@ -68,7 +70,8 @@ def open(url: str, *, anonymous: bool | None = None, key: str | None = None,
          cache_dir: str | os.PathLike | None = None, cache: bool = True,
          workers: int = 8, progress: bool | Callback | Callable | None = None,
          cancel: threading.Event | None = None, cache_bytes: int = DEFAULT_CACHE_BYTES,
-         s3_resource_kwargs: dict | None = None) -> ManifestStore:
+         s3_resource_kwargs: dict | None = None,
+         max_decoded_bytes: int | None = None) -> ManifestStore:
     """Open ``s3://bucket/prefix`` read-only; the index runs locally, documents load lazily.
 
     Recognises a published manifest (``manifest.parquet`` from s3explore, or maggma's
@@ -82,16 +85,21 @@ def open(url: str, *, anonymous: bool | None = None, key: str | None = None,
     ``anonymous``: unsigned requests (public buckets); None: unsigned when boto3 finds no
     credentials. ``key``: the key field when it cannot be told. ``fields``: index fields of
     a built manifest (default: the documents' scalar fields). ``refresh``: rebuild it.
+    ``max_decoded_bytes``: how far one object (or manifest) may inflate when decompressed
+    (default 2 GiB, or ``$S3EXPLORE_MAX_DECODED_BYTES``); past it the object is a
+    CorruptObjectError, as a decompression bomb must be.
     The returned store says what was found in ``store.found``.
     """
     bucket, prefix = parse_url(url)
     if publish not in PUBLISH:
         raise ConfigurationError(f"publish must be True, False or 'auto', got {publish!r}")
+    limit = None if max_decoded_bytes is None else codec.max_decoded_bytes(max_decoded_bytes)
     if anonymous is None:
         anonymous = not _has_credentials(s3_profile)
     objects = ObjectIO(bucket, prefix, s3_profile=None if anonymous else s3_profile,
                        endpoint_url=endpoint_url, anonymous=bool(anonymous),
                        client_kwargs=s3_resource_kwargs, workers=workers)
+    objects.max_decoded_bytes = limit
     try:
         return _open(objects, url, key, s3_profile, anonymous, build_manifest, fields, publish,
                      refresh, cache_dir, cache, workers, progress, cancel, cache_bytes,
@@ -118,7 +126,8 @@ def _open(objects: ObjectIO, url: str, key: Any, s3_profile: Any, anonymous: boo
                   endpoint_url=objects.endpoint_url,
                   anonymous=bool(anonymous), s3_workers=workers,
                   s3_resource_kwargs=s3_resource_kwargs, cache_dir=cache_dir, cache=cache,
-                  cache_bytes=cache_bytes, _objects=objects)
+                  cache_bytes=cache_bytes, max_decoded_bytes=objects.max_decoded_bytes,
+                  _objects=objects)
     local = folder / MANIFEST_PARQUET
     if local.exists() and not refresh:  # built in an earlier session
         layout = read_layout(local)
@@ -172,18 +181,38 @@ def _layout_from_objects(objects: ObjectIO, detected: _layout.Found, key: str | 
 
     if detected.layout_kind == "grouped-jsonl":
         first = detected.listing.grouped()[0]
-        raw, *_ = objects.read(first)
-        doc = next(_json.read_lines(raw, first), {})
+        doc = _json.first_document(_json.head_of(read_head(objects, first), first), first)
         chosen = key or next((k for k in _layout.KEY_CANDIDATES if k in doc), None)
         if chosen is None:
             raise ConfigurationError(f"cannot tell the key field of the documents in {first!r}"
                                      f" (fields: {sorted(doc)[:12]}); pass key=")
         return Layout("grouped-jsonl", chosen, detected.grouping, GROUPED_SUFFIX)
     first = detected.listing.json_documents()[0]
-    raw, *_ = objects.read(first)
+    doc = _json.first_document(_json.head_of(read_head(objects, first), first), first)
     stem, _ = _layout.json_key(first)
-    return Layout("json-objects", _layout.guess_document_key(_json.read_document(raw, first),
-                                                             stem, key))
+    return Layout("json-objects", _layout.guess_document_key(doc, stem, key))
+
+
+def read_head(objects: ObjectIO, name: str, size: int | None = None) -> bytes:
+    """The first ``size`` bytes of object ``name`` (all of a smaller one): one ranged GET,
+    so telling a layout never holds a whole object, however large."""
+    from s3explore._stores._opendata import _json
+
+    size = size or _json.HEAD_BYTES
+
+    def fetch() -> bytes:
+        download = objects.engine.get(objects.object_key(name), (0, size - 1))
+        try:
+            return download.read(size)
+        finally:
+            download.close()
+
+    try:
+        return objects.request(fetch, key=name)
+    except S3RequestError as exc:
+        if exc.code != "InvalidRange":  # an empty object has no first byte
+            raise
+        return b""
 
 
 def _from_objects(objects: ObjectIO, detected: _layout.Found, key: str | None, common: dict,

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from s3explore import _codec as codec
-from s3explore._errors import CorruptObjectError, ObjectNotFoundError
+from s3explore._errors import CorruptObjectError, InvalidKeyError, ObjectNotFoundError
 from s3explore._stores._objects import ObjectIO
 from s3explore._stores._opendata import _json
 from s3explore._stores._opendata._manifest import Layout
 from s3explore._transfer import Outcome, ordered_map
 
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+BAD_LINES = object()  # in Body.payloads: the lines of a grouped object that cannot be read
 
 
 @dataclass
@@ -32,7 +33,7 @@ class Body:
     """One fetched object cut into per-document payloads keyed by ``str(key value)``."""
 
     name: str
-    payloads: dict[str, Any]  # JSON text of one document, or a msgpack body
+    payloads: dict[Any, Any]  # JSON text of one document, or a msgpack body; BAD_LINES
     stored_size: int
     decoded_size: int
     compression: str | None
@@ -106,7 +107,7 @@ class DocumentReader:
             payloads = {_key_text(entry[self.layout.key]): raw}
             decoded = len(raw)
         else:
-            plain = _json.plain(raw, name)
+            plain = _json.plain(raw, name, self.objects.max_decoded_bytes)
             _, by_suffix = codec.strip_compression_suffix(name)
             compression = by_suffix.name if by_suffix else codec.sniff_compression(raw)
             decoded = len(plain)
@@ -121,18 +122,29 @@ class DocumentReader:
                     time.perf_counter() - start)
 
     def _lines(self, plain: bytes, name: str) -> dict[str, Any]:
+        """Lines by key. A line that cannot be read costs its own document only: it is
+        noted under BAD_LINES, and asking for a key the object lacks then says why."""
         key = self.layout.key
         out: dict[str, Any] = {}
+        bad: list[str] = []
         for number, line in enumerate(plain.splitlines(), 1):
             if not line.strip():
                 continue
             try:
                 value = json.loads(line).get(key)  # the key only; the rest on demand
+            except RecursionError:
+                bad.append(f"line {number} is {_json.TooDeep()}")
+                continue
             except (ValueError, AttributeError):
-                raise CorruptObjectError(f"line {number} of {name!r} is not a JSON document",
-                                         key=name) from None
+                bad.append(f"line {number} is not a JSON document")
+                continue
             if value is not None:
-                out.setdefault(_key_text(value), line)
+                try:
+                    out.setdefault(_key_text(value), line)
+                except (RecursionError, TypeError, ValueError):
+                    bad.append(f"line {number} has a key that is not a value")
+        if bad:
+            out[BAD_LINES] = bad
         return out
 
     def decode(self, body: Body, entry: Mapping, last_updated: bool = False) -> dict:
@@ -142,6 +154,13 @@ class DocumentReader:
         only in the index), as ``S3Store.query`` gives it."""
         key_value = entry[self.layout.key]
         payload = body.payloads.get(_key_text(key_value))
+        if payload is None and BAD_LINES in body.payloads:
+            bad = body.payloads[BAD_LINES]
+            raise CorruptObjectError(
+                f"{body.name!r} in {self.objects.name} holds no readable document with "
+                f"{self.layout.key} = {key_value!r}: {len(bad)} of its lines cannot be read "
+                f"({'; '.join(bad[:3])}); the other documents of the object are served",
+                key=str(key_value))
         if payload is None:
             raise ObjectNotFoundError(
                 f"{body.name!r} in {self.objects.name} holds no document with "
@@ -150,7 +169,8 @@ class DocumentReader:
                 key=str(key_value))
         if self.layout.kind == "s3store":
             key = codec.key_string(key_value, self.layout.key)
-            doc = codec.decode_body(payload, entry.get("compression"), key)
+            doc = codec.decode_body(payload, entry.get("compression"), key,
+                                    max_bytes=self.objects.max_decoded_bytes)
             if last_updated and codec.LAST_UPDATED in entry:
                 doc[codec.LAST_UPDATED] = entry[codec.LAST_UPDATED]
             return doc
@@ -193,7 +213,15 @@ class DocumentReader:
             bodies = self.bodies(batch, workers)
             for entry in batch:
                 try:
-                    body = bodies.get(self.layout.object_name(entry))
+                    try:
+                        name = self.layout.object_name(entry)
+                    except InvalidKeyError as exc:  # the manifest points outside the prefix
+                        raise CorruptObjectError(
+                            f"manifest entry {self.layout.key} = "
+                            f"{entry.get(self.layout.key)!r:.80} names no object that can be "
+                            f"read: {exc}; the manifest is not trustworthy",
+                            key=str(entry.get(self.layout.key))) from None
+                    body = bodies.get(name)
                     if isinstance(body, BaseException):
                         raise body
                     doc = self.decode(body, entry, last_updated)

@@ -57,6 +57,7 @@ class ManifestStore(S3Store):
                  s3_resource_kwargs: dict | None = None, retries: int = 5,
                  cache_dir: str | os.PathLike | None = None, cache: bool = True,
                  cache_bytes: int = DEFAULT_CACHE_BYTES, found: str = "",
+                 max_decoded_bytes: int | None = None,
                  _entries: list[dict] | None = None, _objects: Any = None) -> None:
         if layout is None:
             raise ConfigurationError("layout is required; use s3explore.open(url), which "
@@ -74,6 +75,9 @@ class ManifestStore(S3Store):
                          anonymous=anonymous, retries=retries)
         if _objects is not None:  # open()'s connected ObjectIO, same settings: no new client
             self.objects = _objects
+        self.max_decoded_bytes = (None if max_decoded_bytes is None
+                                  else codec.max_decoded_bytes(max_decoded_bytes))
+        self.objects.max_decoded_bytes = self.max_decoded_bytes
         self.layout = layout
         self.manifest = None if manifest_path is not None else manifest
         self.manifest_path = os.fspath(manifest_path) if manifest_path is not None else None
@@ -93,7 +97,8 @@ class ManifestStore(S3Store):
                 "endpoint_url": self.endpoint_url, "anonymous": self.anonymous,
                 "s3_workers": self.s3_workers, "s3_resource_kwargs": client_kwargs,
                 "retries": self._retries, "cache_dir": self.cache_dir, "cache": self.cache,
-                "cache_bytes": self.cache_bytes, "found": self.found}
+                "cache_bytes": self.cache_bytes, "found": self.found,
+                "max_decoded_bytes": self.max_decoded_bytes}
 
     def __repr__(self) -> str:
         where = self.manifest_path or f"{self.name}{self.manifest}"
