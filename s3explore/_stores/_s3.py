@@ -122,6 +122,7 @@ class S3Store(MaintenanceMixin, Store):
         retries: int = 5,
         timeout: float = DEFAULT_TIMEOUT,
         engine: str = DEFAULT_ENGINE,
+        max_decoded_bytes: int | None = None,
         decode_objects: Sequence[str] | None = None,
         **store_kwargs: Any,
     ) -> None:
@@ -149,6 +150,8 @@ class S3Store(MaintenanceMixin, Store):
                                 endpoint_url=endpoint_url, anonymous=anonymous,
                                 client_kwargs=s3_resource_kwargs, workers=s3_workers,
                                 retries=retries, timeout=timeout, engine=engine)
+        if max_decoded_bytes is not None:  # per object; else the default or the environment
+            self.objects.max_decoded_bytes = codec.max_decoded_bytes(max_decoded_bytes)
         self.compress = compress
         self.compression_level = compression_level
         self.store_hash = bool(store_hash)
@@ -180,11 +183,9 @@ class S3Store(MaintenanceMixin, Store):
     endpoint_url = property(lambda self: self.objects.endpoint_url)
     anonymous = property(lambda self: self.objects.anonymous)
     s3_workers = property(lambda self: self.objects.workers)
-    client = property(lambda self: self.objects.client,
-                      doc="A boto3 S3 client for this store's endpoint and credentials.")
+    client = property(lambda self: self.objects.client, doc="A boto3 S3 client, thread-safe.")
     s3_bucket = property(lambda self: self.objects.bucket_resource(),
-                         doc="maggma's boto3 Bucket resource, for code written against "
-                             "maggma's S3Store (not thread-safe, as there).")
+                         doc="maggma's boto3 Bucket resource (not thread-safe, as there).")
     engine = property(lambda self: self.objects.engine_name,
                       doc='What sends the requests: "obstore" or "boto3".')
 
@@ -211,6 +212,7 @@ class S3Store(MaintenanceMixin, Store):
             "anonymous": self.anonymous, "compression_level": self.compression_level,
             "metadata_limit": self.metadata_limit, "retries": self._retries,
             "timeout": self.objects.timeout, "engine": self.objects.engine_name,
+            "max_decoded_bytes": self.objects.max_decoded_bytes,
             "decode_objects": list(self.decode_objects) or None,
             "last_updated_field": self.last_updated_field,
             "last_updated_type": self.last_updated_type,
