@@ -26,30 +26,9 @@ _names = itertools.count()
 
 
 @pytest.fixture
-def open_store(s3_server, bucket):
-    """``open_store(**kwargs)``: a connected S3Store on the test's bucket, as maggma's
-    fixtures build theirs (a MemoryStore index keyed on task_id)."""
-    stores = []
-
-    def factory(index=None, **kwargs) -> S3Store:
-        index = index if index is not None else MemoryStore(f"index-{next(_names)}",
-                                                             key="task_id")
-        kwargs.setdefault("s3_profile", s3_server.credentials)
-        kwargs.setdefault("endpoint_url", s3_server.endpoint_url)
-        store = S3Store(index, kwargs.pop("bucket", bucket), **kwargs)
-        store.connect()
-        stores.append(store)
-        return store
-
-    yield factory
-    for store in stores:
-        store.close()
-
-
-@pytest.fixture
-def s3store(open_store):
+def s3store(make_store):
     """maggma's ``s3store`` fixture: two documents, mp-1 and mp-3."""
-    store = open_store(key="task_id")
+    store = make_store(key="task_id")
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     store.update([{"task_id": "mp-1", "data": "asd", store.last_updated_field: now}])
     store.update([{"task_id": "mp-3", "data": "sdf", store.last_updated_field: now}])
@@ -57,8 +36,8 @@ def s3store(open_store):
 
 
 @pytest.fixture
-def s3store_w_subdir(open_store):
-    return open_store(sub_dir="subdir1", s3_workers=1)
+def s3store_w_subdir(make_store):
+    return make_store(sub_dir="subdir1", s3_workers=1)
 
 
 @pytest.fixture(scope="module")
@@ -198,13 +177,13 @@ def test_additional_metadata(s3store):
     assert set(s3store.distinct("task_id")) == {"mp-0", "mp-1", "mp-2", "mp-3"}
 
 
-def test_newer_in(s3_server, open_store):
+def test_newer_in(s3_server, make_store):
     other_bucket = s3_server.create_bucket(f"newer-{os.getpid()}-{next(_names)}")
     old, new = dt.datetime(2018, 4, 12, 16), dt.datetime(2024, 6, 1)
-    old_store = open_store(bucket=other_bucket)
+    old_store = make_store(bucket=other_bucket)
     old_store.update([{"task_id": "mp-1", "last_updated": old}])
     old_store.update([{"task_id": "mp-2", "last_updated": old}])
-    new_store = open_store(bucket=other_bucket)
+    new_store = make_store(bucket=other_bucket)
     new_store.update([{"task_id": "mp-1", "last_updated": new}])
     new_store.update([{"task_id": "mp-2", "last_updated": new}])
 
