@@ -327,7 +327,10 @@ class ExternalS3(_Endpoint):
 
         pytest.skip("request counts need the server's access log (Versity S3 Gateway's)")
 
-    reset_counters = requests
+    def reset_counters(self) -> None:
+        import pytest
+
+        pytest.skip("request counts need the server's access log (Versity S3 Gateway's)")
 
     def stop(self) -> None:
         pass

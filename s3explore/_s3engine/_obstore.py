@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from s3explore._errors import ConfigurationError
-from s3explore._s3client import SESSION_ARGS, EngineError, make_session
+from s3explore._s3client import EngineError, make_session
 from s3explore._s3engine._boto import BotoEngine
 from s3explore._s3engine._types import Engine, EngineSettings, ListPage, ObjectInfo
 
@@ -34,20 +34,22 @@ WHOLE = 4 << 20  # bodies up to this size are read in one call
 
 def _resolved(settings: EngineSettings) -> dict[str, Any]:
     """obstore's S3Store arguments from boto3's view of the profile and settings."""
-    kwargs = dict(settings.client_kwargs)
-    profile = settings.profile
-    session_args = {k: v for k, v in kwargs.items() if k in SESSION_ARGS}
-    session = make_session(profile if profile is not None or not session_args
-                           else session_args)
-    region = (kwargs.get("region_name") or session.region_name
-              or (profile.get("region_name") if isinstance(profile, Mapping) else None)
-              or "us-east-1")
-    config: dict[str, Any] = {"region": region}
+    kwargs = settings.client_kwargs
+    session = make_session(settings.profile)
+    # as boto3 resolves them: client arguments first, then the session (profile, files, env)
+    config: dict[str, Any] = {
+        "region": kwargs.get("region_name") or session.region_name or "us-east-1"}
     if settings.endpoint_url:
         config["endpoint"] = settings.endpoint_url
         config["virtual_hosted_style_request"] = False  # MinIO and most servers: path-style
     if settings.anonymous:
         config["skip_signature"] = True
+        return config
+    if kwargs.get("aws_access_key_id"):
+        config["access_key_id"] = kwargs["aws_access_key_id"]
+        config["secret_access_key"] = kwargs.get("aws_secret_access_key", "")
+        if kwargs.get("aws_session_token"):
+            config["session_token"] = kwargs["aws_session_token"]
         return config
     credentials = session.get_credentials()
     if credentials is None:
@@ -77,13 +79,11 @@ class _Download:
         meta = result.meta
         self.info = ObjectInfo(key, meta.get("e_tag"), meta.get("size", 0),
                                meta.get("last_modified"), _metadata(result.attributes))
-        self._result = result
         self._stream: Any = None
         self._buffer = bytearray()
         self._position = 0
         self._done = False
         if self.info.size <= WHOLE:
-            self._buffer = bytearray()
             self._whole = memoryview(_call(result.bytes))
             self._done = True
         else:
@@ -173,6 +173,11 @@ class ObstoreEngine(Engine):
 
         self._obstore = obstore
 
+    @property
+    def client(self) -> Any:
+        """The boto3 client of the engine beside this one (same settings)."""
+        return self.fallback.client
+
     def _direct(self, key: str) -> bool:
         return _UNSAFE_KEY.search(key) is None
 
@@ -210,7 +215,7 @@ class ObstoreEngine(Engine):
     def list(self, prefix: str, *, start_after: str | None = None) -> Iterator[ObjectInfo]:
         # object_store lists whole path segments: a prefix must name a folder. Keys its
         # paths cannot hold stop its listing; boto3 lists those buckets from the start.
-        if (prefix and not prefix.endswith("/")) or not self._direct(prefix.rstrip("/") or "x"):
+        if prefix and (not prefix.endswith("/") or not self._direct(prefix[:-1])):
             yield from self.fallback.list(prefix, start_after=start_after)
             return
         stream = _call(self._obstore.list, self._store, prefix.rstrip("/") or None,

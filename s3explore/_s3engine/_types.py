@@ -64,9 +64,11 @@ class EngineSettings:
 
 
 class Engine(abc.ABC):
-    """Requests on one bucket. Thread-safe: one engine serves every worker thread."""
+    """Requests on one bucket. Thread-safe: one engine serves every worker thread.
+    ``client``: a boto3 S3 client with the same settings (``S3Store.client``)."""
 
     name = "engine"
+    client: Any
 
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings

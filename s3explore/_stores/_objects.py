@@ -184,8 +184,7 @@ class ObjectIO:
     @property
     def client(self) -> Any:
         """A boto3 S3 client for this store's endpoint and credentials (thread-safe)."""
-        engine = self.engine
-        return getattr(engine, "client", None) or engine.fallback.client  # type: ignore[attr-defined]
+        return self.engine.client
 
     def bucket_resource(self) -> Any:
         """A boto3 ``Bucket`` resource for this bucket (maggma's ``S3Store.s3_bucket``), built
