@@ -239,13 +239,17 @@ class ObjectIO:
         return codec.object_key(self.sub_dir, key)
 
     def read(self, key: str) -> tuple[bytes, dict[str, str], Any, float]:
-        """``(body, metadata, last_modified, seconds)`` of the object under ``key``."""
+        """``(body, metadata, last_modified, seconds)`` of the object under ``key``, held
+        whole: a body larger than ``max_decoded_bytes`` is refused before it is read."""
         start = time.perf_counter()
         object_key = self.object_key(key)
+        limit = codec.max_decoded_bytes(self.max_decoded_bytes)
 
         def fetch() -> tuple[bytes, ObjectInfo]:
             download = self.engine.get(object_key)
             try:
+                if download.info.size > limit:
+                    raise codec.too_large(key, limit)
                 return download.read(), download.info
             finally:
                 download.close()

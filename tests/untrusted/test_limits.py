@@ -148,3 +148,16 @@ def test_deep_msgpack_is_a_corrupt_object(levels, decode):
     with pytest.raises(CorruptObjectError, match="'p/deep'"):
         codec.decode_stream(io.BytesIO(codec.compress_bytes(body, "zlib")), "zlib", "p/deep",
                             decode)
+
+
+def test_a_body_held_whole_is_refused_past_the_limit_before_it_is_read(make_store, s3_server,
+                                                                      bucket):
+    # Raw reads (manifests, JSON objects, unpack_data=False) hold a body whole: one larger
+    # than max_decoded_bytes costs its own error, named, and no memory.
+    store = make_store(max_decoded_bytes=4096)
+    raw = s3_server.client()
+    raw.put_object(Bucket=bucket, Key="huge.json", Body=b" " * 10_000 + b"{}")
+    raw.put_object(Bucket=bucket, Key="small.json", Body=b'{"a": 1}')
+    with pytest.raises(CorruptObjectError, match=r"'huge.json'.*max_decoded_bytes=4096"):
+        store.objects.read("huge.json")
+    assert store.objects.read("small.json")[0] == b'{"a": 1}'
