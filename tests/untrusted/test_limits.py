@@ -161,3 +161,13 @@ def test_a_body_held_whole_is_refused_past_the_limit_before_it_is_read(make_stor
     with pytest.raises(CorruptObjectError, match=r"'huge.json'.*max_decoded_bytes=4096"):
         store.objects.read("huge.json")
     assert store.objects.read("small.json")[0] == b'{"a": 1}'
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "1GB", True])
+def test_the_store_setting_is_checked_and_kept(bad):
+    from s3explore import MemoryStore, S3Store
+
+    with pytest.raises(ConfigurationError, match="max_decoded_bytes must be a positive"):
+        S3Store(MemoryStore("x"), "bucket", max_decoded_bytes=bad)
+    store = S3Store(MemoryStore("x"), "bucket", max_decoded_bytes=1 << 20)
+    assert S3Store.from_dict(store.as_dict()).objects.max_decoded_bytes == 1 << 20
