@@ -10,11 +10,15 @@ from __future__ import annotations
 import itertools
 import multiprocessing as mp
 import os
+import socket
 import statistics
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -115,9 +119,86 @@ class GatewayServer:
         self._server.stop()
 
 
+def obstore_store(server: Any, bucket: str, workers: int) -> Any:
+    """obstore's S3 store on ``bucket`` of ``server``: the raw ceilings' client."""
+    from obstore.store import S3Store as ObstoreS3
+
+    return ObstoreS3(bucket, endpoint=server.endpoint_url, region="us-east-1",
+                     access_key_id=CREDENTIALS["aws_access_key_id"],
+                     secret_access_key=CREDENTIALS["aws_secret_access_key"],
+                     virtual_hosted_style_request=False,
+                     client_options={"allow_http": "true",
+                                     "pool_max_idle_per_host": str(workers)})
+
+
+S3RVER_VERSION = "3.7.1"
+_S3RVER_HOME = Path(os.environ.get("S3X_SERVERS_DIR", Path.home() / ".cache" / "s3explore")
+                    ) / f"s3rver-{S3RVER_VERSION}"
+# s3rver knows one key pair (S3RVER); the launcher adds the benchmark's, so every contender
+# signs with the same credentials on every server.
+_S3RVER_LAUNCHER = """
+const S3rver = require('s3rver');
+require('s3rver/lib/models/account').DUMMY_ACCOUNT.createKeyPair(
+  process.env.S3X_KEY, process.env.S3X_SECRET);
+new S3rver({address: '127.0.0.1', port: Number(process.env.S3X_PORT),
+            directory: process.env.S3X_DIR, silent: true})
+  .run().then(() => console.log('ready'));
+"""
+
+
+class S3rverServer:
+    """``with S3rverServer() as server``: s3rver (Node.js, from npm; installed on first use
+    into a cache folder) on 127.0.0.1, with ServerProcess's interface. A fast server of
+    another kind than the gateway: its cost per request is also a fraction of moto's."""
+
+    def __init__(self, latency: float = 0.0) -> None:
+        if latency:
+            raise ValueError("s3rver adds no latency; use --server moto with --latency")
+        self._process: subprocess.Popen | None = None
+        self._folder = tempfile.TemporaryDirectory(prefix="s3rver-")
+
+    @staticmethod
+    def install() -> Path:
+        if not (_S3RVER_HOME / "node_modules" / "s3rver").is_dir():
+            subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix",
+                            str(_S3RVER_HOME), f"s3rver@{S3RVER_VERSION}"], check=True,
+                           stdout=subprocess.DEVNULL)
+        return _S3RVER_HOME
+
+    def __enter__(self) -> S3rverServer:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        env = {**os.environ, "S3X_KEY": CREDENTIALS["aws_access_key_id"],
+               "S3X_SECRET": CREDENTIALS["aws_secret_access_key"], "S3X_PORT": str(port),
+               "S3X_DIR": self._folder.name}
+        self._process = subprocess.Popen(["node", "-e", _S3RVER_LAUNCHER], env=env,
+                                         cwd=self.install(), stdout=subprocess.PIPE, text=True)
+        if self._process.stdout.readline().strip() != "ready":
+            self.__exit__()
+            raise RuntimeError("s3rver did not start")
+        self.endpoint_url = f"http://127.0.0.1:{port}"
+        self.pid = self._process.pid
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
+        self._folder.cleanup()
+
+    client = ServerProcess.client
+    fresh_bucket = ServerProcess.fresh_bucket
+
+
+SERVERS = {"moto": ServerProcess, "versitygw": GatewayServer, "s3rver": S3rverServer}
+
+
 def server_for(kind: str, latency: float = 0.0) -> Any:
-    """The benchmark's S3 server: moto (``ServerProcess``) or Versity S3 Gateway."""
-    return GatewayServer(latency) if kind == "versitygw" else ServerProcess(latency=latency)
+    """The benchmark's S3 server: moto (``ServerProcess``), Versity S3 Gateway or s3rver."""
+    if kind == "moto":
+        return ServerProcess(latency=latency)
+    return SERVERS[kind](latency)
 
 
 # ---------------------------------------------------------------- documents
@@ -261,11 +342,17 @@ class StopWatch:
         self.total = 0.0
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return self.fn(*args, **kwargs)
-        finally:
-            self.total += time.perf_counter() - start
+        return self.wrap(self.fn)(*args, **kwargs)
+
+    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn``, its time added to this total too."""
+        def timed_call(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.total += time.perf_counter() - start
+        return timed_call
 
 
 def load_average() -> str:

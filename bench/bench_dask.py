@@ -15,6 +15,7 @@ process are reported because on a small machine it is the server that saturates.
 
     python bench/bench_dask.py                    # 5,000 objects, 50 ms: the recorded run
     python bench/bench_dask.py --docs 1000 --latency 0.02   # a quick look
+    python bench/bench_dask.py --server versitygw           # on a fast server
     python bench/bench_dask.py --overhead index.duckdb      # to_dask's fixed cost, by phase
 
 ``--overhead`` times where one ``to_dask`` call spends its time before any object is read,
@@ -38,7 +39,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import CREDENTIALS, ServerProcess, iter_documents
+from _common import CREDENTIALS, iter_documents, server_for
 
 from s3explore import DuckDBStore, S3Store
 
@@ -172,7 +173,8 @@ def overhead(path: str) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=5000)
-    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--server", choices=["moto", "versitygw", "s3rver"], default="moto")
+    parser.add_argument("--latency", type=float, default=0.05, help="moto only")
     parser.add_argument("--threads", type=int, default=2, help="threads per Dask worker")
     parser.add_argument("--s3-workers", type=int, default=8, help="fetch threads per task")
     parser.add_argument("--partition-size", type=int, default=250)
@@ -190,17 +192,21 @@ def main() -> None:
     folder = tempfile.mkdtemp(prefix="s3x-bench-dask-")
     path = os.path.join(folder, "index.duckdb")
     results: list[dict] = []
-    with ServerProcess() as server:
+    if args.server != "moto":
+        args.latency = 0.0  # the fast servers add none
+    with server_for(args.server) as server:
         bucket = server.fresh_bucket("bench-dask")
         print(f"loading {args.docs} documents...", flush=True)
         with make_store(server, bucket, path, 16, read_only=False) as writer:
             writer.update(iter_documents(args.docs), workers=16)
-        server.latency = args.latency
+        if args.server == "moto":
+            server.latency = args.latency
         store = make_store(server, bucket, path, args.s3_workers)
         store.connect()
         wide = make_store(server, bucket, path, args.threads * args.s3_workers)
         wide.connect()
-        print(f"{args.docs} objects, {args.latency * 1000:.0f} ms per request, "
+        print(f"{args.docs} objects on {args.server}, {args.latency * 1000:.0f} ms added per "
+              "request, "
               f"{args.threads} threads per worker, {args.s3_workers} fetch threads per task, "
               f"{os.cpu_count()} cores", flush=True)
         results.append(measure(f"query_df, 1 process, {args.s3_workers} fetch threads",

@@ -43,11 +43,12 @@ from _common import (
     CREDENTIALS,
     OfflineStore,
     PeakRss,
-    ServerProcess,
     load_average,
     make_document,
+    obstore_store,
     rss_bytes,
     run_in_subprocess,
+    server_for,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -260,15 +261,37 @@ def inventories(sizes: list[int], sample: int, aggregate_up_to: int) -> list[dic
 # ---------------------------------------------------------------- part 4: fetch=
 
 
-def fetch(objects: int, latency: float, workers: int, repeats: int) -> dict:
+def obstore_getter(server: Any, bucket: str, keys: list[str], workers: int):
+    """obstore's async API, ``workers`` GETs in flight: the fastest raw client."""
+    import asyncio
+
+    import obstore
+
+    store = obstore_store(server, bucket, workers)
+
+    async def run() -> int:
+        gate = asyncio.Semaphore(workers)
+
+        async def one(key: str) -> int:
+            async with gate:
+                return len(await (await obstore.get_async(store, key)).bytes_async())
+
+        return len(await asyncio.gather(*(one(k) for k in keys)))
+
+    return lambda: asyncio.run(run())
+
+
+def fetch(objects: int, latency: float, workers: int, repeats: int,
+          server_kind: str = "moto") -> dict:
     from s3explore import MemoryStore, S3Store
 
     docs = [make_document(i) for i in range(objects)]
     keys = [d["task_id"] for d in docs]
-    names = ["boto3 GET ceiling", "get_many (GET + decode)", "query_df(fetch=...)"]
+    names = ["boto3 GET ceiling", "obstore GET ceiling (async)", "get_many (GET + decode)",
+             "query_df(fetch=...)"]
     runs: dict[str, list[float]] = {name: [] for name in names}
     cpu_ms: dict[str, list[float]] = {name: [] for name in names}
-    with ServerProcess(latency=latency) as server:
+    with server_for(server_kind, latency) as server:
         store = S3Store(MemoryStore("fetch-index"), server.fresh_bucket("frames"),
                         s3_profile=dict(CREDENTIALS), compress=True,
                         endpoint_url=server.endpoint_url, s3_workers=workers,
@@ -289,6 +312,7 @@ def fetch(objects: int, latency: float, workers: int, repeats: int) -> dict:
 
         contenders = {
             "boto3 GET ceiling": ceiling,
+            "obstore GET ceiling (async)": obstore_getter(server, bucket, keys, workers),
             "get_many (GET + decode)": lambda: sum(1 for _ in store.get_many(keys)),
             "query_df(fetch=...)": lambda: len(store.query_df(fetch=FETCH_PATHS)),
         }
@@ -307,7 +331,7 @@ def fetch(objects: int, latency: float, workers: int, repeats: int) -> dict:
         store.close()
         client.close()
     return {"objects": objects, "latency": latency, "workers": workers,
-            "mean_stored_bytes": result.bytes / objects,
+            "server": server_kind, "mean_stored_bytes": result.bytes / objects,
             "docs_per_s": {k: statistics.median(v) for k, v in runs.items()},
             "cpu_ms_per_object": {k: statistics.median(v) for k, v in cpu_ms.items()},
             "runs": runs}
@@ -441,13 +465,16 @@ def fields_table(rows: list[dict]) -> str:
 
 
 def fetch_table(result: dict) -> str:
-    ceiling = result["docs_per_s"]["boto3 GET ceiling"]
-    lines = ["| contender | objects/s (median) | runs (min-max) | % of ceiling "
-             "| client CPU per object |", "| --- | ---: | ---: | ---: | ---: |"]
+    boto = result["docs_per_s"]["boto3 GET ceiling"]
+    fastest = result["docs_per_s"].get("obstore GET ceiling (async)")
+    lines = ["| contender | objects/s (median) | runs (min-max) | per worker | x raw boto3 "
+             "| x raw obstore | client CPU per object |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, rate in result["docs_per_s"].items():
         runs = result["runs"][name]
+        versus = f"{rate / fastest:.2f}x" if fastest else ""
         lines.append(f"| {name} | {rate:.0f} | {min(runs):.0f}-{max(runs):.0f} | "
-                     f"{100 * rate / ceiling:.0f} % | "
+                     f"{rate / result['workers']:.1f} | {rate / boto:.2f}x | {versus} | "
                      f"{result['cpu_ms_per_object'][name]:.2f} ms |")
     return "\n".join(lines)
 
@@ -469,6 +496,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="time mongomock's $sample only up to this many entries (it is "
                              "quadratic: 164 s at 100k)")
     parser.add_argument("--objects", type=int, help="objects for fetch= (default 2000)")
+    parser.add_argument("--server", choices=["moto", "versitygw", "s3rver"], default="moto",
+                        help="S3 server for fetch= (the fast ones add no latency)")
     parser.add_argument("--latency", type=float, default=0.02)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
@@ -509,10 +538,11 @@ def main(argv: list[str] | None = None) -> None:
         print("## fields() on MemoryStore (sample 1,000)\n\n" + fields_table(fields_rows)
               + "\n", flush=True)
     if "fetch" in parts:
-        fetched = fetch(objects, args.latency, args.workers, args.repeats)
+        latency = 0.0 if args.server != "moto" else args.latency
+        fetched = fetch(objects, latency, args.workers, args.repeats, args.server)
         print(f"## fetch= ({fetched['objects']:,} objects of "
-              f"{fetched['mean_stored_bytes'] / 1e3:.1f} KB, latency "
-              f"{args.latency * 1e3:.0f} ms, {args.workers} workers)\n\n"
+              f"{fetched['mean_stored_bytes'] / 1e3:.1f} KB, {args.server}, latency "
+              f"{latency * 1e3:.0f} ms, {args.workers} workers)\n\n"
               + fetch_table(fetched) + "\n", flush=True)
     if "lists" in parts:
         lists_size = args.lists_size or (50_000 if quick else 1_000_000)

@@ -234,7 +234,7 @@ def table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=1000)
-    parser.add_argument("--server", choices=["versitygw", "moto"], default="versitygw")
+    parser.add_argument("--server", choices=["versitygw", "moto", "s3rver"], default="versitygw")
     parser.add_argument("--workers", type=int, default=16,
                         help="the store's s3_workers: parallel GETs (and fetch= threads)")
     parser.add_argument("--repeats", type=int, default=3)

@@ -74,6 +74,11 @@ class CorruptObjectError(S3ExploreError, ValueError):
         self.key = key
 
 
+class StaleObjectError(CorruptObjectError):
+    """An object changed since the manifest indexed it: its body may no longer match the
+    entry, so its documents are not served (``on_error`` may skip or null the row)."""
+
+
 class S3RequestError(S3ExploreError):
     """Any other error answered by S3; ``code`` is S3's error code."""
 
@@ -116,6 +121,11 @@ class UpdateError(S3ExploreError, RuntimeError):
     def __init__(self, message: str, result: object) -> None:
         super().__init__(message)
         self.result = result
+
+
+class UnknownFieldWarning(UserWarning):
+    """A query names a field that no entry of the store has (a typo?); the message names
+    the closest field. A warning, not an error: such a query is legal in MongoDB."""
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep

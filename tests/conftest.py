@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -46,6 +47,41 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marked = metafunc.definition.get_closest_marker
     if "s3_server" in metafunc.fixturenames and marked("real_s3") and not marked("moto_only"):
         metafunc.parametrize("s3_server", S3_SERVERS, indirect=True, scope="session")
+
+
+# The fast lane, `pytest -m "not slow"`: the tests that need no browser, notebook, app, Dask
+# cluster, hostile input run in child processes, or second server variant are marked here by
+# rule, so a new one lands in the right lane without anyone marking it; any other test that
+# takes 0.8 s or more carries @pytest.mark.slow itself, and the session's summary names
+# those that do not. CI runs both lanes.
+SLOW_FOLDERS = frozenset({"app", "browser", "dask", "hardening", "untrusted"})
+SLOW_VARIANTS = frozenset({"versitygw", "mongo-ferretdb"})
+FAST_LANE_LIMIT = 0.8  # seconds a test of the fast lane may take before the summary names it
+_unmarked_slow: list[tuple[float, str]] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if (item.path.parent.name in SLOW_FOLDERS or item.get_closest_marker("browser")
+                or SLOW_VARIANTS & {v for v in params.values() if isinstance(v, str)}):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if (report.when == "call" and report.duration >= FAST_LANE_LIMIT
+            and "slow" not in report.keywords):
+        _unmarked_slow.append((report.duration, report.nodeid))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _unmarked_slow:
+        terminalreporter.section("fast lane")
+        terminalreporter.write_line(
+            f"{len(_unmarked_slow)} test(s) outside the slow lane took {FAST_LANE_LIMIT} s or "
+            "more; mark them @pytest.mark.slow to keep `pytest -m \"not slow\"` quick:")
+        for seconds, nodeid in sorted(_unmarked_slow, reverse=True)[:20]:
+            terminalreporter.write_line(f"  {seconds:5.1f} s  {nodeid}")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

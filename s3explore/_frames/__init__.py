@@ -40,7 +40,9 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from s3explore._errors import ConfigurationError
 from s3explore._frames._arrow import table_from_pieces, write_parquet
+from s3explore._frames._export import PART_SIZE, export_parquet
 from s3explore._frames._inventory import FieldsFrame, inventory
 from s3explore._frames._pandas import frame_from_pieces
 from s3explore._frames._read import BATCH_SIZE, BOOKKEEPING_FIELDS, Reader
@@ -64,12 +66,20 @@ def query_df(store: Any, criteria: dict | None = None, fields: list[str] | None 
     one warning naming the keys. ``flatten=False`` keeps sub-documents as dict
     values instead of dotted columns. ``batch_size``: index documents turned into columns
     at a time. Raises QueryError for malformed criteria, an operator the index store does
-    not support, or a field no index document has.
+    not support, or a field no index document has. A fetch over many objects that may be
+    interrupted is better run as ``to_parquet(path, ..., fetch=...)``, which resumes.
     """
     reader = Reader(store, criteria, fields, sort, skip, limit, fetch, flatten, batch_size,
                     on_error)
     reader.keep_containers = True
-    return frame_from_pieces(reader.pieces(), reader)
+    try:
+        return frame_from_pieces(reader.pieces(), reader)
+    except KeyboardInterrupt as stop:
+        if fetch:  # what was fetched is lost: say how not to lose it next time
+            stop.add_note(f"query_df keeps nothing of an interrupted fetch ({reader.rows} "
+                          "rows were done); store.to_parquet(path, criteria, fields, "
+                          "fetch=[...]) runs in parts and resumes where it stopped")
+        raise
 
 
 def to_arrow(store: Any, criteria: dict | None = None, fields: list[str] | None = None, *,
@@ -85,9 +95,18 @@ def to_arrow(store: Any, criteria: dict | None = None, fields: list[str] | None 
 
 
 def to_parquet(store: Any, path: str | os.PathLike, criteria: dict | None = None,
-               fields: list[str] | None = None, *, batch_size: int = BATCH_SIZE,
+               fields: list[str] | None = None, *, fetch: Any = None,
+               on_error: str = "raise", part_size: int = PART_SIZE, resume: bool = True,
+               progress: Any = None, batch_size: int = BATCH_SIZE,
                **parquet_kwargs: Any) -> int:
     """Write the matching index documents to a Parquet file, ``batch_size`` at a time.
+
+    With ``fetch`` (S3Store; the same specs as ``query_df``), the export reads the objects
+    too and survives interruption: it runs in parts of ``part_size`` entries in key order,
+    kept in ``<path>.parts/`` with a record of the finished ones, and run again with the
+    same arguments after a crash or Ctrl-C it fetches only what is missing (``resume=False``
+    starts afresh). ``progress``: True for a tqdm bar, or a Callback; ``on_error`` as in
+    ``query_df``. The parts become ``path`` once all are in.
 
     Memory stays at about one batch, whatever the size of the index: each batch goes to
     a temporary Arrow file beside ``path`` (removed at the end), and the Parquet file is
@@ -96,6 +115,13 @@ def to_parquet(store: Any, path: str | os.PathLike, criteria: dict | None = None
     with a warning. Returns the number of rows written; ``parquet_kwargs`` go to
     ``pyarrow.parquet.ParquetWriter`` (e.g. ``compression="zstd"``).
     """
+    if fetch is not None:
+        return export_parquet(store, path, criteria, fields, fetch, on_error=on_error,
+                              part_size=part_size, resume=resume, progress=progress,
+                              batch_size=batch_size, **parquet_kwargs)
+    if progress is not None or on_error != "raise" or part_size != PART_SIZE or not resume:
+        raise ConfigurationError("part_size, resume, progress and on_error apply to exports "
+                                 "that fetch objects: pass fetch=[...] too")
     reader = Reader(store, criteria, fields, None, 0, 0, batch_size=batch_size)
     # streaming: a backend's whole-result Arrow reader (_find_arrow) would hold it all
     return write_parquet(reader.pieces(streaming=True), reader, path, **parquet_kwargs)

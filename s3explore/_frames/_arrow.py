@@ -24,6 +24,10 @@ def common_type(types: Iterable[pa.DataType]) -> pa.DataType | None:
     distinct = list(dict.fromkeys(types))
     if len(distinct) == 1:
         return distinct[0]
+    stamps = [t for t in distinct if not pa.types.is_null(t)]
+    if (len(stamps) > 1 and all(pa.types.is_timestamp(t) and t.tz for t in stamps)
+            and len({t.unit for t in stamps}) == 1):
+        return pa.timestamp(stamps[0].unit, "UTC")  # aware in several zones: the instants
     try:
         schemas = [pa.schema([pa.field("c", t)]) for t in distinct]
         return pa.unify_schemas(schemas, promote_options="permissive").field("c").type

@@ -7,6 +7,7 @@ and each column becomes one Arrow array (or stays Python objects when Arrow cann
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import gc
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -18,6 +19,7 @@ import pyarrow as pa
 
 from s3explore._errors import ConfigurationError, QueryError
 from s3explore._query import whole_number
+from s3explore._stores._timezones import AWARE_FIELD, from_index
 
 ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
                 OverflowError, TypeError, ValueError)
@@ -125,16 +127,43 @@ class ColumnBuilder:
         return out
 
 
+def _zones(values: list) -> set | None:
+    """The tzinfo of each datetime among ``values`` and their list items (None for naive
+    ones), or None when there is no datetime."""
+    kinds = set(map(type, values))
+    if list in kinds:
+        values = [i for v in values for i in (v if type(v) is list else (v,))]
+        kinds = set(map(type, values))
+    if not any(issubclass(k, _dt.datetime) for k in kinds):
+        return None
+    return {v.tzinfo if v.utcoffset() is not None else None
+            for v in values if isinstance(v, _dt.datetime)}
+
+
+def _utc(value: Any) -> Any:
+    if type(value) is list:
+        return [_utc(v) for v in value]
+    return value.astimezone(_dt.UTC) if isinstance(value, _dt.datetime) else value
+
+
 def to_chunk(values: list, keep_containers: bool = False) -> Chunk:
     """An Arrow array when Arrow can type the values, else the values themselves.
 
     ``keep_containers`` (query_df): list, array and dict values stay the Python objects they
     are, since pandas holds them as objects anyway; Arrow only types the scalar columns.
+    Datetimes: naive ones a naive column, aware ones of one time zone a column in it, aware
+    ones of several zones a UTC column; naive and aware ones together stay Python values
+    (Arrow would read them all in the first one's kind, moving the others' wall time).
     """
     if keep_containers:
         first = next((v for v in values if v is not None), None)
         if isinstance(first, _CONTAINERS):
             return values
+    zones = _zones(values)
+    if zones is not None and len(zones) > 1:
+        if None in zones:
+            return values
+        values = [_utc(v) for v in values]
     try:
         array = pa.array(values)
     except ARROW_ERRORS:
@@ -146,6 +175,10 @@ def to_chunk(values: list, keep_containers: bool = False) -> Chunk:
 
 def table_columns(table: pa.Table, flatten: bool, skip: frozenset[str]) -> dict[str, Chunk]:
     """Columns of an Arrow table from an index (nested structs), as the dict path makes them."""
+    marks = None
+    if AWARE_FIELD in table.column_names:  # which datetimes were aware (_stores/_timezones.py)
+        marks = python_values(table.column(AWARE_FIELD))
+        table = table.drop_columns([AWARE_FIELD])
     while flatten and any(pa.types.is_struct(f.type) for f in table.schema):
         table = table.flatten()  # one level per call: "calc" -> "calc.encut"
     columns: dict[str, Chunk] = {}
@@ -155,7 +188,65 @@ def table_columns(table: pa.Table, flatten: bool, skip: frozenset[str]) -> dict[
         column = table.column(name).combine_chunks()
         plain = isinstance(column.type, pa.ExtensionType) or pa.types.is_struct(column.type)
         columns[name] = python_values(column) if plain else column  # ObjectId, Decimal128, dicts
+    if marks is not None:
+        _mark_aware(columns, marks)
     return columns
+
+
+def _mark_aware(columns: dict[str, Chunk], marks: list) -> None:
+    """Columns holding the datetimes ``marks`` (each row's list of aware paths) names made
+    UTC-aware: a cast when no row holds a naive datetime there, else (naive and aware values
+    in one column) Python values, each as the index holds it."""
+    marked = {p for row in marks if row for p in row if isinstance(p, str)}
+    for name, chunk in columns.items():
+        paths = [p for p in marked if p == name or p.startswith(name + ".")]
+        if not paths:
+            continue
+        if isinstance(chunk, pa.Array):
+            target = chunk.type
+            for path in paths:
+                parts = path[len(name) + 1:].split(".") if path != name else []
+                target = _utc_type(target, parts) if target is not None else None
+                lacking = pa.array([not (m and path in m) for m in marks])
+                if target is not None and any(
+                        _datetime_at(v, parts) for v in python_values(chunk.filter(lacking))):
+                    target = None  # a naive datetime beside aware ones
+            if target is not None:
+                columns[name] = chunk.cast(target)
+                continue
+        values = chunk if isinstance(chunk, list) else python_values(chunk)
+        columns[name] = [from_index({name: v, AWARE_FIELD: [p for p in m if p in paths]})[name]
+                         if m and v is not None else v for v, m in zip(values, marks, strict=True)]
+
+
+def _datetime_at(value: Any, parts: list[str]) -> bool:
+    if type(value) is list:
+        return any(_datetime_at(v, parts) for v in value)
+    if not parts:
+        return isinstance(value, _dt.datetime)
+    return type(value) is dict and _datetime_at(value.get(parts[0]), parts[1:])
+
+
+def _utc_type(kind: pa.DataType, parts: list[str]) -> pa.DataType | None:
+    """``kind`` with the naive timestamps at ``parts`` (through lists and structs) in UTC;
+    None when something else is there."""
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        inner = _utc_type(kind.value_type, parts)
+        if inner is None:
+            return None
+        field = kind.value_field.with_type(inner)
+        return pa.list_(field) if pa.types.is_list(kind) else pa.large_list(field)
+    if not parts:
+        if pa.types.is_timestamp(kind) and kind.tz is None:
+            return pa.timestamp(kind.unit, "UTC")
+        return kind if pa.types.is_null(kind) or pa.types.is_timestamp(kind) else None
+    if pa.types.is_struct(kind):
+        index = kind.get_field_index(parts[0])
+        inner = _utc_type(kind.field(index).type, parts[1:]) if index >= 0 else None
+        if inner is None:
+            return None
+        return pa.struct([f.with_type(inner) if i == index else f for i, f in enumerate(kind)])
+    return None
 
 
 def under(path: str, names: Iterable[str]) -> list[str]:

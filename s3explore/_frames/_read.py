@@ -84,16 +84,6 @@ def _without_ids(docs: Iterator[dict]) -> Iterator[dict]:
         yield doc
 
 
-def check_fetch(store: Any, fetch: Any) -> list[str]:
-    """The paths of ``fetch=`` (derived columns are refused: query_df computes them)."""
-    paths, derived = fetch_spec(store, fetch)
-    if derived:
-        raise ConfigurationError(
-            f"derived fetch columns {sorted(derived)} are computed by query_df only; here "
-            "fetch the paths and compute them in map_objects or on the frame")
-    return paths
-
-
 def fetch_spec(store: Any, fetch: Any) -> tuple[list[str], dict[str, Callable]]:
     paths, derived = parse_fetch(fetch)
     if (paths or derived) and not isinstance(store, S3Store):
@@ -118,6 +108,7 @@ def _pick(doc: dict, key: Any, paths: list[str], derived: dict[str, Callable]) -
         try:
             picked[name] = derive(doc)
         except Exception as exc:
+            exc.s3explore_key = key  # type: ignore[attr-defined]  # as map_objects' errors
             exc.add_note(f"while computing fetch column {name!r} for key {key!r}")
             raise
     return picked
@@ -198,6 +189,7 @@ class Reader:
         self.flatten = bool(flatten)
         self.batch_size = setting(batch_size, "batch_size")
         self.keep_containers = False  # query_df sets it: lists and dicts stay Python values
+        self.warn_unseen_paths = True  # an export in parts warns once, for all of them
         self.seen: set[str] = set()
         self.missing_objects: list = []
         self.rows = 0
@@ -283,7 +275,7 @@ class Reader:
             rest = missing[MAX_MISSING_WARNINGS:]
             warn(f"{len(rest)} more objects missing in {self.store.name}, their fetched "
                  f"fields are null: {rest!r:.2000}")
-        if self.fetch and self.rows and len(missing) < self.rows:
+        if self.warn_unseen_paths and self.fetch and self.rows and len(missing) < self.rows:
             for path in self.fetch:
                 if not under(path, self.seen):
                     warn(f"fetch path {path!r} is in none of the {self.rows - len(missing)} "

@@ -30,11 +30,23 @@ from s3explore._query import (
     whole_number,
 )
 from s3explore._stores._config import ConfigMixin
+from s3explore._stores._hints import check, from_user, hint_if_empty
 from s3explore._stores._sanitize import sanitize
+from s3explore._stores._swap import check_swap, swap_in_process, versions
+from s3explore._stores._timezones import (
+    aware_distinct,
+    aware_groups,
+    to_index,
+    utc_criteria,
+    with_aware_field,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+
+    from s3explore._stores._cost import CostEstimate
+    from s3explore._stores._counting import CountEstimate
 
 # Kept importable from here: the stores layer's historical home of these helpers.
 __all__ = ["Query", "Store", "get_path", "has_path", "nested", "project"]
@@ -60,13 +72,14 @@ def _to_isoformat(value: Any) -> Any:
 
 
 def to_datetime(value: Any) -> _dt.datetime | None:
-    if isinstance(value, _dt.datetime):
-        return value
+    """A last_updated value as maggma compares them: naive UTC (aware ones converted)."""
     if isinstance(value, str):
         try:
-            return _dt.datetime.fromisoformat(value)
+            value = _dt.datetime.fromisoformat(value)
         except ValueError:
             return None
+    if isinstance(value, _dt.datetime):
+        return value if value.tzinfo is None else value.astimezone(_dt.UTC).replace(tzinfo=None)
     return None
 
 
@@ -80,6 +93,9 @@ class Store(ConfigMixin, ABC):
     """
 
     supported_operators: frozenset[str] | None = None  # None: the engine decides
+    # Whether swap_entries is atomic against every writer of the index, in any process: then
+    # S3Store's writer confirms its entries without a request to S3.
+    atomic_swaps: bool = False
 
     def __init__(self, key: str = "task_id", last_updated_field: str = "last_updated",
                  last_updated_type: Any = "datetime", validator: Any = None) -> None:
@@ -129,14 +145,55 @@ class Store(ConfigMixin, ABC):
     def query(self, criteria: dict | None = None, properties: Properties = None,
               sort: SortSpec = None, skip: int = 0, limit: int = 0) -> Iterator[dict]:
         """Documents matching ``criteria``, projected onto ``properties``, sorted and paged."""
-        return self._find(self._query(criteria, properties, sort, skip, limit))
+        q = self._query(criteria, properties, sort, skip, limit)
+        found = self._find(q)
+        return hint_if_empty(self, q.criteria, found) if from_user() else found
 
     def query_one(self, criteria: dict | None = None, properties: Properties = None,
                   sort: SortSpec = None) -> dict | None:
         return next(iter(self.query(criteria, properties, sort, limit=1)), None)
 
-    def count(self, criteria: dict | None = None) -> int:
-        return self._count(self._criteria(criteria))
+    def count(self, criteria: dict | None = None, max_time: float | None = None) -> int:
+        """Entries matching ``criteria``, exact. With ``max_time`` (seconds), QueryError when
+        counting takes longer; ``estimate_count`` answers in time, as a bound if need be."""
+        criteria = self._criteria(criteria)
+        if max_time is None:
+            found = self._count(criteria)
+        else:
+            from s3explore._stores import _counting
+
+            found = _counting.timed_count(self, criteria, _counting.check_max_time(max_time))
+        if not found and from_user():
+            check(self, criteria)  # a typo hint (see _hints), for empty results only
+        return found
+
+    def estimate_count(self, criteria: dict | None = None,
+                       max_time: float | None = 0.5) -> CountEstimate:
+        """How many entries match, within ``max_time`` seconds: exact when the engine finishes
+        in time, else "at least N" (or MongoDB's "about N" of the whole collection); see
+        ``CountEstimate``."""
+        from s3explore._stores import _counting
+
+        return _counting.estimate_count(self, self._criteria(criteria),
+                                        _counting.check_max_time(max_time))
+
+    def facets(self, field: str, criteria: dict | None = None, limit: int = 10, *,
+               bins: int | None = None, max_time: float | None = 0.5) -> pd.DataFrame:
+        """The ``limit`` most frequent values of ``field`` (``value``, ``count``) among the
+        entries matching ``criteria``, or a histogram (``lower``, ``upper``, ``count``),
+        counted in the index engine. ``attrs["complete"]`` is False when ``max_time`` seconds
+        ran out. See ``s3explore._stores._facets`` for ``bins`` and the ``attrs``."""
+        from s3explore._stores import _facets
+
+        return _facets.facets(self, field, criteria, limit, bins, max_time)
+
+    def estimate(self, criteria: dict | None = None, fetch: list[str] | None = None, *,
+                 max_time: float = 2.0) -> CostEstimate:
+        """What ``query_df(criteria, fetch=fetch)`` would cost: entries, objects to GET,
+        bytes and seconds expected, measured on a few GETs (see ``CostEstimate``)."""
+        from s3explore._stores import _cost
+
+        return _cost.estimate(self, criteria, fetch, max_time)
 
     def distinct(self, field: str | list[str], criteria: dict | None = None,
                  all_exist: bool = False) -> list:
@@ -148,7 +205,7 @@ class Store(ConfigMixin, ABC):
         criteria = self._criteria(criteria)
         if isinstance(field, str):
             check_fields([field], "field")
-            return self._distinct(field, criteria)
+            return aware_distinct(self, field, criteria, self._distinct(field, criteria))
         fields = check_fields(field, "field") or []
         if not fields:
             raise QueryError("distinct needs a field name or a non-empty list of them")
@@ -171,7 +228,9 @@ class Store(ConfigMixin, ABC):
         keys = check_fields([keys] if isinstance(keys, str) else keys, "keys") or []
         if not keys:
             raise QueryError("groupby needs at least one key")
-        return self._groupby(keys, self._query(criteria, properties, sort, skip, limit))
+        q = self._query(criteria, properties, sort, skip, limit)
+        q = Query(q.criteria, with_aware_field(q.properties), q.sort, q.skip, q.limit)
+        return aware_groups(self._groupby(keys, q), keys)
 
     def update(self, docs: Iterable[Mapping] | Mapping, key: list[str] | str | None = None) -> int:
         """Upsert documents by ``key`` (the store's key by default); returns how many.
@@ -184,6 +243,16 @@ class Store(ConfigMixin, ABC):
         if batch:
             self._upsert(batch, keys)
         return len(batch)
+
+    def swap_entries(self, entries: list[dict], seen: list[str | None], *,
+                     key: str | None = None, field: str = "obj_etag") -> list[bool]:
+        """Compare and set: write each entry only if its key's ``field`` is still ``seen``
+        (``""``: an entry without the field, ``None``: no entry). Returns, per entry,
+        whether the index holds it now. S3Store's writer uses it (see ``atomic_swaps``)."""
+        keys = self._keys(key)
+        check_swap(entries, seen, keys[0])
+        check_fields([field], "field")
+        return self._swap(list(self._checked(entries, keys)), list(seen), keys[0], field)
 
     def remove_docs(self, criteria: dict) -> None:
         """Remove every document matching ``criteria`` (``{}`` removes all)."""
@@ -240,11 +309,14 @@ class Store(ConfigMixin, ABC):
         """
         from s3explore import _frames
 
-        return _frames.query_df(self, criteria, fields, sort, skip, limit, fetch=fetch,
-                                flatten=flatten, **kwargs)
+        frame = _frames.query_df(self, criteria, fields, sort, skip, limit, fetch=fetch,
+                                 flatten=flatten, **kwargs)
+        if not len(frame) and from_user():
+            check(self, self._criteria(criteria))  # unknown fields= raise in _frames
+        return frame
 
     def to_dask(self, criteria: dict | None = None, fields: list[str] | None = None, *,
-                fetch: list[str] | None = None, partition_size: int = 10_000,
+                fetch: list[str] | dict | None = None, partition_size: int | None = None,
                 **kwargs: Any) -> Any:
         """``query_df`` as a Dask DataFrame, one partition per key range of the index.
 
@@ -297,7 +369,7 @@ class Store(ConfigMixin, ABC):
     # ------------------------------------------------------------ validation
 
     def _criteria(self, criteria: Any) -> dict:
-        criteria = check_criteria(criteria)
+        criteria = utc_criteria(check_criteria(criteria))  # engines hold naive UTC instants
         if self.supported_operators is not None:
             unknown = sorted(set(operators(criteria)) - self.supported_operators)
             if unknown:
@@ -308,8 +380,7 @@ class Store(ConfigMixin, ABC):
 
     def _query(self, criteria: Any, properties: Any, sort: Any, skip: Any, limit: Any) -> Query:
         q = Query.build(criteria, properties, sort, skip, limit)
-        self._criteria(q.criteria)
-        return q
+        return Query(self._criteria(q.criteria), q.properties, q.sort, q.skip, q.limit)
 
     def _keys(self, key: Any) -> list[str]:
         keys = [key] if isinstance(key, str) else list(key or [self.key])
@@ -337,7 +408,7 @@ class Store(ConfigMixin, ABC):
                 raise InvalidDocumentError(
                     f"document {shown!r} fails the store's validator: "
                     f"{self.validator.validation_errors(doc)}", key=str(shown))
-            yield sanitize({k: v for k, v in doc.items() if k != "_id"})
+            yield to_index(sanitize({k: v for k, v in doc.items() if k != "_id"}))
 
     # ------------------------------------------------------------ backend hooks
 
@@ -360,6 +431,14 @@ class Store(ConfigMixin, ABC):
 
     @abstractmethod
     def _delete(self, criteria: dict) -> None: ...
+
+    def _swap(self, entries: list[dict], seen: list[str | None], key: str,
+              field: str) -> list[bool]:
+        return swap_in_process(self, entries, seen, key, field)
+
+    def _versions(self, keys: list[Any], key: str, field: str) -> dict[Any, str]:
+        """The ``field`` of each of ``keys`` now (``""`` for none), for swaps and writers."""
+        return versions(self, keys, key, field)
 
     def _distinct(self, field: str, criteria: dict) -> list:
         seen: dict[Any, None] = {}

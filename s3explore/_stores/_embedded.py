@@ -10,7 +10,9 @@ from typing import Any
 
 from s3explore._errors import ConfigurationError
 from s3explore._query import Query, get_path
+from s3explore._stores._base import Store
 from s3explore._stores._mongo import MongoLikeStore, mongo_projection
+from s3explore._stores._timezones import as_stored
 
 _OPEN_ATTEMPTS = 40  # 2 s of 50 ms waits for another process's first config write
 
@@ -29,6 +31,8 @@ class MemoryStore(MongoLikeStore):
     The data lives as long as the store object; a MemoryStore sent to another process
     arrives empty, as maggma's does.
     """
+
+    _swap = Store._swap  # one process: compare and set under a lock, not in mongomock
 
     def __init__(self, collection_name: str = "memory_db", **store_kwargs: Any) -> None:
         super().__init__(collection_name, **store_kwargs)
@@ -68,7 +72,10 @@ class MemoryStore(MongoLikeStore):
         (field,) = keys
         latest = {repr(d[field]): d for d in docs}  # the last one of a key wins
         # one pass over the key field beats mongomock's $in, which compares every pair
-        existing = {repr(d.get(field)) for d in self._find(Query({}, [field]))} & latest.keys()
+        # (an aware key is compared as stored: naive UTC)
+        raw = self._raw_documents()
+        stored = raw if raw is not None else self._find(Query({}, [field]))
+        existing = {repr(as_stored(d.get(field))) for d in stored} & latest.keys()
         new = [d for k, d in latest.items() if k not in existing]
         if new:
             self.collection.insert_many([dict(d) for d in new])
@@ -76,6 +83,25 @@ class MemoryStore(MongoLikeStore):
         if replace:
             super()._write(replace, keys)
         return None
+
+    def _raw_documents(self) -> Iterator[dict] | None:
+        """mongomock's own documents, read under its lock and never handed out (so not
+        copied); None from a mongomock without them."""
+        return getattr(getattr(self.collection, "_store", None), "documents", None)
+
+    def _versions(self, keys: list[Any], key: str, field: str) -> dict[Any, str]:
+        # mongomock's $in compares every pair and copies every document it returns; one
+        # pass over its own documents costs a dict lookup each
+        raw = self._raw_documents()
+        if raw is None or "." in key or "." in field:
+            return super()._versions(keys, key, field)
+        wanted = {repr(as_stored(k)): k for k in keys}
+        found = {}
+        for doc in raw:
+            hit = wanted.get(repr(doc.get(key)))
+            if hit is not None:
+                found[hit] = doc.get(field) or ""
+        return found
 
     def _sample(self, n: int) -> list[dict]:
         # mongomock's $sample feeds the collection through its quadratic cursor (164 s at
@@ -92,6 +118,9 @@ class MontyStore(MongoLikeStore):
     """An embedded on-disk (or in-memory) index with montydb, no server needed."""
 
     _NO_MATCH = ("no match",)  # a key value the batched write leaves alone
+    # Other processes may open the same folder, and a lock here cannot cover them
+    atomic_swaps = False
+    _swap = Store._swap
 
     def __init__(
         self,

@@ -31,6 +31,7 @@ from s3explore._stores._mongo_uri import (  # noqa: F401 -- query_time_limit: im
     _hosts,
     _invalid_uri,
     _path_database,
+    _pymongo_errors,
     client_options,
     query_time_limit,
     refusal,
@@ -39,6 +40,8 @@ from s3explore._stores._mongo_uri import (  # noqa: F401 -- query_time_limit: im
     write_failure,
     write_reason,
 )
+from s3explore._stores._swap import swap_in_mongo
+from s3explore._stores._timezones import AWARE_FIELD, from_index_all
 
 # Query operators every embedded engine here understands; MongoDB itself accepts more.
 PORTABLE_OPERATORS = frozenset(
@@ -52,13 +55,6 @@ SECRET_OPTIONS = frozenset({"password", "tlscertificatekeyfilepassword",
                             "authmechanismproperties"})
 
 
-def _pymongo_errors(*names: str) -> tuple[type[BaseException], ...]:
-    """pymongo's exception classes of these names, for ``except`` and ``isinstance``; none
-    when pymongo is not imported, as then no exception can be one of them."""
-    perr = sys.modules.get("pymongo.errors")
-    return () if perr is None else tuple(getattr(perr, n) for n in names)
-
-
 def _is_pymongo_collection(coll: Any) -> bool:
     """A real pymongo Collection (not mongomock's or montydb's), without importing pymongo."""
     collection = sys.modules.get("pymongo.collection")
@@ -66,11 +62,10 @@ def _is_pymongo_collection(coll: Any) -> bool:
 
 
 def mongo_projection(names: list[str] | None) -> dict:
-    if names is None:
+    if not names:
         return {"_id": 0}
-    projection: dict[str, int] = dict.fromkeys(names, 1)
-    projection.setdefault("_id", 0)
-    return projection
+    # AWARE_FIELD: which datetimes were aware (_timezones.py); "_id" only when asked for
+    return {"_id": 0, AWARE_FIELD: 1, **dict.fromkeys(names, 1)}
 
 
 class MongoLikeStore(Store):
@@ -81,6 +76,11 @@ class MongoLikeStore(Store):
     _query_errors: tuple[type[BaseException], ...] = ()
     _transient: ClassVar[tuple[str, ...]] = ("_coll", "_client", "_server")
     _ferretdb: str | None = None  # FerretDB's version when the server is FerretDB
+    _swap = swap_in_mongo  # the server compares and sets
+
+    @property
+    def atomic_swaps(self) -> bool:  # FerretDB 1.24 lets racing filtered replaces all win
+        return not self._ferretdb
 
     def __init__(self, collection_name: str, **store_kwargs: Any) -> None:
         super().__init__(**store_kwargs)
@@ -175,7 +175,7 @@ class MongoLikeStore(Store):
     def _run(self, open_cursor: Any) -> Iterator[dict]:
         """Iterate a cursor, with the backend's errors turned into ours."""
         try:
-            yield from open_cursor()
+            yield from from_index_all(open_cursor())
         except (*self._query_errors, *_pymongo_errors("PyMongoError")) as exc:
             raise self._translate(exc) from exc
 
@@ -408,7 +408,7 @@ class MongoStore(MongoLikeStore):
         pipeline = [{"$sample": {"size": n}}, {"$project": {"_id": 0}}]
         try:  # FerretDB has no $sample stage: the first n documents there
             return super()._sample(n) if self._ferretdb else list(
-                self.collection.aggregate(pipeline))
+                from_index_all(self.collection.aggregate(pipeline)))
         except (NotImplementedError, *_pymongo_errors("PyMongoError")):
             return super()._sample(n)
 

@@ -141,6 +141,12 @@ def server_info(client: Any) -> str | None:
     return client.admin.command("buildInfo").get("ferretdbVersion")
 
 
+def _pymongo_errors(*names: str) -> tuple[type[BaseException], ...]:
+    """pymongo's exception classes of these names; none when pymongo is not imported."""
+    perr = sys.modules.get("pymongo.errors")
+    return () if perr is None else tuple(getattr(perr, n) for n in names)
+
+
 def write_failure(name: str, exc: BaseException, docs: list[dict], key: str,
                   secrets: list[str]) -> Exception:
     """Why a write of ``docs`` to the index failed, as our error: the documents a bulk write

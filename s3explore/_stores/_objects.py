@@ -242,6 +242,13 @@ class ObjectIO:
         """``(body, metadata, last_modified, seconds)`` of the object under ``key``, held
         whole: a body larger than ``max_decoded_bytes`` is refused before it is read."""
         start = time.perf_counter()
+        raw, info = self.read_whole(key)
+        return raw, info.metadata or {}, info.last_modified, time.perf_counter() - start
+
+    def read_whole(self, key: str) -> tuple[bytes, ObjectInfo]:
+        """The body under ``key``, held whole, and what its GET said of it (its ETag, size
+        and metadata); a body larger than ``max_decoded_bytes`` is refused before it is
+        read, naming the key."""
         object_key = self.object_key(key)
         limit = codec.max_decoded_bytes(self.max_decoded_bytes)
 
@@ -256,7 +263,7 @@ class ObjectIO:
 
         raw, info = self.request(fetch, key=key)
         note_size(len(raw))
-        return raw, info.metadata or {}, info.last_modified, time.perf_counter() - start
+        return raw, info
 
     def read_range_info(self, key: str, first: int, last: int) -> ObjectInfo:
         """What a GET of bytes ``first`` to ``last`` (inclusive) of the object under ``key``

@@ -25,6 +25,7 @@ from s3explore._query import Properties, Query, SortSpec, check_criteria, has_pa
 from s3explore._s3engine import DEFAULT_ENGINE
 from s3explore._stores._base import Store
 from s3explore._stores._config import seal
+from s3explore._stores._hints import hinted
 from s3explore._stores._maintenance import MaintenanceMixin
 from s3explore._stores._objects import DEFAULT_TIMEOUT, Fetched, ObjectIO
 from s3explore._stores._results import StoredObject, UpdateResult
@@ -245,9 +246,6 @@ class S3Store(MaintenanceMixin, Store):
 
     # ------------------------------------------------------------ index delegation
 
-    def count(self, criteria: dict | None = None) -> int:
-        return self.index.count(check_criteria(criteria))
-
     def distinct(self, field: Any, criteria: dict | None = None, all_exist: bool = False) -> list:
         criteria = check_criteria(criteria)
         if all_exist:
@@ -345,8 +343,8 @@ class S3Store(MaintenanceMixin, Store):
         q = Query.build(criteria, properties, sort, skip, limit)
         names = q.properties
         prefixes = self._prefixes(decode_objects)
-        entries = self.index.query(q.criteria, sort=q.sort and dict(q.sort), skip=q.skip,
-                                   limit=q.limit)
+        entries = hinted(self, q.criteria, self.index.query(  # typo hints when empty
+            q.criteria, sort=q.sort and dict(q.sort), skip=q.skip, limit=q.limit))
 
         def load(entry: dict) -> Any:
             if names is not None and all(has_path(entry, n) for n in names):

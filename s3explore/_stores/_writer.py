@@ -2,7 +2,9 @@
 
 No index entry is ever written for an object that did not land. Every document that cannot
 be stored is counted once, by key, and raised (``UpdateError``) or handed back
-(``errors="collect"``): nothing is dropped silently.
+(``errors="collect"``): nothing is dropped silently. Entries go in by compare-and-set over
+the versions noted before the puts, or are confirmed against their objects afterwards, so
+concurrent writers leave each entry describing its object (``_confirm.py``).
 """
 
 from __future__ import annotations
@@ -10,18 +12,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from s3explore import _codec as codec
 from s3explore._errors import (
-    AccessDeniedError,
     ConfigurationError,
     InvalidDocumentError,
-    ObjectNotFoundError,
     S3ExploreError,
     StoreConnectionError,
     UpdateError,
 )
+from s3explore._stores._confirm import confirm_entries, indexed_versions, settle, swap_batch
 from s3explore._stores._results import Failure, UpdateResult
 from s3explore._transfer import Callback, RetryPolicy, as_callback, ordered_map
 
@@ -42,7 +44,9 @@ def write_documents(store: S3Store, docs: Iterable[Any], fields: list[str], *,
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ConfigurationError(f"chunk_size must be a whole number >= 1, got {chunk_size!r}")
     workers = store.objects.with_workers(workers)
-    policy = store.objects.retry if retries is None else RetryPolicy(attempts=retries)
+    # retries= changes the attempts only: the store's deadline (its timeout) still holds
+    policy = store.objects.retry if retries is None else RetryPolicy(
+        attempts=retries, deadline=store.objects.retry.deadline)
     callback = as_callback(progress)
     store.client  # noqa: B018 -- raise NotConnectedError before consuming anything
 
@@ -55,33 +59,62 @@ def write_documents(store: S3Store, docs: Iterable[Any], fields: list[str], *,
     unsettled: set[str] = set()
     pending_keys: list[str] = []
     etags: list[str | None] = []  # what S3 answered for each pending object's put
+    # On an index that compares and sets: the version each in-flight key's entry had
+    # before its put (see _confirm.py), noted a few dozen keys at a time.
+    swaps = store.store_hash and bool(getattr(store.index, "atomic_swaps", False))
+    seen: dict[str, str | None] = {}
+
+    def index_failure(exc: S3ExploreError, landed: int) -> StoreConnectionError:
+        error = StoreConnectionError(
+            f"{exc} ({landed} objects may have landed in {store.name} without index "
+            "entries; rerun the update or run verify(repair=True))")
+        error.result = result  # type: ignore[attr-defined]
+        return error
 
     def flush() -> None:
         if not pending:
             return
         try:
             _drop_aliases(store, pending)
-            store.index.update(pending, key=store.key)
+            if swaps:
+                to_check = _swap_entries(store, pending, [seen.get(k) for k in pending_keys])
+            else:
+                store.index.update(pending, key=store.key)
         except S3ExploreError as exc:
-            error = StoreConnectionError(
-                f"{exc} ({len(pending)} objects landed in {store.name} without index "
-                "entries; rerun the update or run verify(repair=True))")
-            error.result = result  # type: ignore[attr-defined]
-            raise error from exc
+            raise index_failure(exc, len(pending)) from exc
         result.written += len(pending)
-        result.failures += confirm_entries(store, pending, pending_keys, etags, workers, result)
+        if swaps:
+            result.failures += settle(store, to_check, workers, result)
+        else:
+            result.failures += confirm_entries(store, pending, pending_keys, etags, workers,
+                                               result)
         pending.clear()
         etags.clear()
         unsettled.difference_update(pending_keys)
+        for key in pending_keys:
+            seen.pop(key, None)
         pending_keys.clear()
+
+    def noted(items: Iterator[tuple[str | None, Any]]) -> Iterator[tuple[str | None, Any]]:
+        if not swaps:
+            yield from items
+            return
+        while batch := list(islice(items, min(chunk_size, NOTE_AHEAD))):
+            docs = [(key, doc) for key, doc in batch if not isinstance(doc, Exception)]
+            try:
+                versions = indexed_versions(store, [doc[store.key] for _, doc in docs])
+            except S3ExploreError as exc:
+                raise index_failure(exc, 2 * workers + chunk_size) from exc
+            seen.update((key, versions.get(doc[store.key])) for key, doc in docs)
+            yield from batch
 
     upload = _uploader(store, fields, policy)
     try:
         # A window of a whole batch beyond the workers: while this thread writes a batch's
         # entries and confirms them, the next batch keeps uploading instead of stalling.
         window = 2 * workers + chunk_size
-        for outcome in ordered_map(upload, _keyed(store, docs, unsettled), workers, window,
-                                   stop=cancel):
+        keyed = noted(_keyed(store, docs, unsettled))
+        for outcome in ordered_map(upload, keyed, workers, window, stop=cancel):
             key, doc = outcome.item
             if outcome.error is None:
                 entry, nbytes, etag = outcome.value
@@ -95,6 +128,7 @@ def write_documents(store: S3Store, docs: Iterable[Any], fields: list[str], *,
             else:
                 if not isinstance(doc, Exception):  # its upload failed: settled
                     unsettled.discard(key)
+                    seen.pop(key, None)
                 result.failures.append(_failure(key, outcome.error))
                 callback.advance(failed=1)
         flush()
@@ -105,6 +139,18 @@ def write_documents(store: S3Store, docs: Iterable[Any], fields: list[str], *,
     if result.failures and errors == "raise":
         raise UpdateError(_summary(store, result), result)
     return result
+
+
+NOTE_AHEAD = 64  # keys whose entries' versions one index query notes before their puts
+
+
+def _swap_entries(store: S3Store, entries: list[dict], seen: list[str | None]) -> list[dict]:
+    """Swap in the entries whose put answered an ETag; a server that answered none leaves
+    nothing to compare, so those are written as they are. The entries to check (settle)."""
+    tagged = [i for i, e in enumerate(entries) if e.get(codec.ETAG_FIELD)]
+    if len(tagged) < len(entries):
+        store.index.update([e for e in entries if not e.get(codec.ETAG_FIELD)], key=store.key)
+    return swap_batch(store, [entries[i] for i in tagged], [seen[i] for i in tagged])
 
 
 def _drop_aliases(store: S3Store, entries: list[dict]) -> None:
@@ -167,82 +213,6 @@ def _uploader(store: S3Store, fields: list[str], policy: RetryPolicy) -> Callabl
         return entry, size, etag
 
     return upload
-
-
-MAX_ROUNDS = 5  # re-indexings of one key racing other writers before giving up (verify)
-
-
-def confirm_entries(store: S3Store, entries: list[dict], keys: list[str],
-                    etags: list[str | None], workers: int,
-                    result: UpdateResult | None = None) -> list[Failure]:
-    """Make sure each entry just written describes the object now under its key.
-
-    Another process may have replaced an object after this update put it, and its entry may
-    have been overwritten by ours. A HEAD after the index write tells: if the object's ETag
-    is still the one our put got, the entry is right (any later writer writes its own entry
-    after its put, so after this check). If not, the entry is rewritten from the object that
-    is there now, and checked again; an object deleted meanwhile loses its entry. So, once
-    every writer has returned, each entry describes its object, whatever the interleaving.
-    ``result.overtaken`` counts the keys another writer replaced.
-    """
-    failures: list[Failure] = []
-    expected = dict(zip(keys, etags, strict=True))
-    originals = {k: e[store.key] for k, e in zip(keys, entries, strict=True)}
-    todo = _unconfirmed_by_listing(store, [k for k in keys if expected[k] is not None],
-                                   expected)
-    for _ in range(MAX_ROUNDS):
-        if not todo:
-            return failures
-        stale: list[str] = []
-        for outcome in ordered_map(lambda k: store.objects.stat(k).etag, todo, workers):
-            key = outcome.item
-            if isinstance(outcome.error, ObjectNotFoundError):
-                store.index.remove_docs({store.key: originals[key]})  # deleted meanwhile
-            elif outcome.error is not None:
-                failures.append(Failure(key, f"stored and indexed, but {outcome.error}; run "
-                                        "verify() to check its entry", outcome.error))
-            elif outcome.value != expected[key]:
-                stale.append(key)
-                if result is not None:
-                    result.overtaken += 1
-        todo = []
-        for key in stale:  # rare: only when writers race on a key
-            try:
-                entry, etag = store._entry_and_etag(key, {})
-            except ObjectNotFoundError:
-                store.index.remove_docs({store.key: originals[key]})
-                continue
-            except S3ExploreError as exc:
-                failures.append(_failure(key, exc))
-                continue
-            store.index.update([entry], key=store.key)
-            expected[key] = etag
-            todo.append(key)
-    failures += [Failure(key, f"its object kept changing under concurrent writers over "
-                         f"{MAX_ROUNDS} checks; run verify(repair=True) once they are done")
-                 for key in todo]
-    return failures
-
-
-LIST_FROM = 10  # keys in a batch from which one listing of their range may replace HEADs
-
-
-def _unconfirmed_by_listing(store: S3Store, keys: list[str],
-                            expected: dict[str, str | None]) -> list[str]:
-    """The keys a listing of the batch's key range does not show at the ETag our put got;
-    they are checked one HEAD each. Neighbouring keys (a bulk upload) cost one LIST for
-    the batch instead of a HEAD each; a listing that is refused (no s3:ListBucket) is not
-    tried again, and keys it does not reach in two pages get their HEAD."""
-    if len(keys) < LIST_FROM or store.objects.listing_refused:
-        return keys
-    try:
-        listed = store.objects.listed_etags(keys, max_pages=2)
-    except AccessDeniedError:
-        store.objects.listing_refused = True
-        return keys
-    except S3ExploreError:  # only a shortcut: the HEADs decide, with their own errors
-        return keys
-    return [k for k in keys if listed.get(k) != expected[k]]
 
 
 def _failure(key: str | None, error: BaseException) -> Failure:

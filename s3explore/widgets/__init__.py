@@ -15,6 +15,7 @@ Start button), ``s3x-cancel``, ``s3x-progress`` (progress bar; its label reads
 """
 
 from s3explore.widgets._browser import IndexBrowser
+from s3explore.widgets._facets import FacetPanel
 from s3explore.widgets._filters import parse_filter
 from s3explore.widgets._state import Pager, SortState
 from s3explore.widgets._tree import render_document
@@ -23,6 +24,7 @@ from s3explore.widgets._viewer import DocumentViewer
 
 __all__ = [
     "DocumentViewer",
+    "FacetPanel",
     "IndexBrowser",
     "Pager",
     "SortState",

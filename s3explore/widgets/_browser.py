@@ -14,6 +14,12 @@ from s3explore._errors import ConfigurationError, QueryError, S3ExploreError
 from s3explore._stores import StoredObject
 from s3explore._stores._mongo_uri import query_time_limit
 from s3explore.widgets._base import ErrorBox, Hooks, StoreWidget
+from s3explore.widgets._display import (
+    NATURAL_SORT_LIMIT,
+    default_columns,
+    natural_order,
+    parse_iso_columns,
+)
 from s3explore.widgets._filters import EXAMPLES, combine, parse_filter
 from s3explore.widgets._state import Pager, SortState, check_page_size
 from s3explore.widgets._style import html
@@ -30,8 +36,12 @@ class IndexBrowser(StoreWidget):
     """Browse an index page by page: count, filter, sort, and open rows in a DocumentViewer.
 
     Paging is server-side (``skip``/``limit`` on the index); only one page of index
-    entries is ever read. ``page`` counts from 1. The filter takes Mongo-style JSON or the
-    simple form ``nsites > 10 and formula == "Fe2O3"``; typed filters are limited to plain
+    entries is ever read (ordered by the key, a page is found among the matching keys in
+    natural order, ``mp-2`` before ``mp-10``: the keys are read once per count, up to
+    100,000). ISO-8601 text columns show as datetimes; with ``fields=None`` the columns are
+    the searchable fields, or every index field but ``last_updated`` (when the entry was
+    written). ``page`` counts from 1. The filter takes Mongo-style JSON or the simple form
+    ``nsites > 10 and formula in [Fe2O3, NaCl]``; typed filters are limited to plain
     query operators and bounded in size (see ``s3explore.widgets._guard``). An invalid filter
     (or any error of the store) shows an inline error and keeps the last good page, and the
     count says it is the last good result; ``error`` holds the message and ``state`` is
@@ -75,6 +85,7 @@ class IndexBrowser(StoreWidget):
         self._selected: Any = None
         self._filter_text = ""
         self._stale = False  # the last load failed: the page shown is the last good one
+        self._natural_keys: tuple[dict, list[Any] | None] | None = None
         self._opened = Hooks("on_open")
         self.viewer = viewer if viewer is not None else DocumentViewer(store)
 
@@ -156,6 +167,8 @@ class IndexBrowser(StoreWidget):
         if ok and self._filter_box.value.strip() != text.strip():
             with self._quiet():
                 self._filter_box.value = text
+        if ok:
+            self._forget_unmatched()
         return ok
 
     def refresh(self) -> bool:
@@ -195,9 +208,8 @@ class IndexBrowser(StoreWidget):
             with query_time_limit(PAGE_TIME_LIMIT_MS):
                 if recount:
                     pager = pager.with_total(self.store.count(criteria))
-                rows = self.store.query_df(criteria, fields=self.fields,
-                                           sort=sort.as_sort(self.store.key), skip=pager.skip,
-                                           limit=pager.limit)
+                    self._natural_keys = None
+                rows = self._read_page(criteria, pager, sort)
         except S3ExploreError as exc:
             if raise_errors:
                 raise
@@ -209,6 +221,59 @@ class IndexBrowser(StoreWidget):
         self._hide_error()
         self._render()
         return True
+
+    def _read_page(self, criteria: dict, pager: Pager, sort: SortState) -> pd.DataFrame:
+        """One page of index rows as shown: keys in natural order when the order is the
+        key's (or none), ISO-8601 text as datetimes, bookkeeping columns left out unless
+        asked for by ``fields``."""
+        key = self.store.key
+        direction = 1 if not sort.pairs else (
+            sort.pairs[0][1] if len(sort.pairs) == 1 and sort.pairs[0][0] == key else None)
+        keys = self._natural(criteria, pager.total) if direction is not None else None
+        if keys is not None:
+            ordered = keys if direction == 1 else keys[::-1]
+            wanted = ordered[pager.skip:pager.skip + pager.limit]
+            rows = self.store.query_df(combine(criteria, {key: {"$in": wanted}}),
+                                       fields=self.fields)
+            if key in rows.columns:
+                position = {k: i for i, k in enumerate(wanted)}
+                rows = rows.iloc[sorted(range(len(rows)),
+                                        key=lambda i: position.get(rows[key].iloc[i], 0))]
+                rows = rows.reset_index(drop=True)
+        else:
+            rows = self.store.query_df(criteria, fields=self.fields, sort=sort.as_sort(key),
+                                       skip=pager.skip, limit=pager.limit)
+        if self.fields is None:
+            rows = default_columns(rows, key)
+        return parse_iso_columns(rows)
+
+    def _natural(self, criteria: dict, total: int) -> list[Any] | None:
+        """The matching keys in natural order (read once per count), or None when the index's
+        text order is right (keys without numbers) or there are too many to read."""
+        if total > NATURAL_SORT_LIMIT:
+            return None
+        cached = self._natural_keys
+        if cached is not None and cached[0] == criteria:
+            return cached[1]
+        keys = natural_order(self.store.distinct(self.store.key, criteria))
+        self._natural_keys = (criteria, keys)
+        return keys
+
+    def _forget_unmatched(self) -> None:
+        """After a new filter, the document shown is cleared from the viewer unless it
+        matches the filter: it would read as an answer to the new filter."""
+        if self._selected is None:
+            return
+        try:
+            with query_time_limit(PAGE_TIME_LIMIT_MS):
+                matches = self.store.count(combine(self._criteria,
+                                                   {self.store.key: self._selected})) > 0
+        except S3ExploreError:
+            matches = False
+        if not matches:
+            self._selected = None
+            self.viewer.clear()
+            self._table.render(self._rows, self._sort, self._selected)
 
     def _check_fields(self, fields: Sequence[str] | None) -> list[str] | None:
         if fields is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,15 +97,22 @@ def progress_text(snapshot: ProgressSnapshot) -> str:
     return " \u00b7 ".join(parts)
 
 
-def summary_text(result: UpdateResult, total: int | None, failures: Sequence[Failure]) -> str:
-    """One line: what landed, how fast, how many failed (``failures`` includes unread files)."""
+def summary_text(result: UpdateResult, total: int | None, failures: Sequence[Failure],
+                 skipped: int = 0) -> str:
+    """One line: what landed, how fast, how many failed (``failures`` includes unread files)
+    and how many were skipped because the store held them unchanged."""
     head = "Cancelled" if result.cancelled else "Done"
     of = f" of {total}" if total is not None else ""
     rate = f" \u00b7 {result.written / result.seconds:.0f} docs/s" if result.seconds else ""
     text = (f"{head}: {result.written}{of} documents written ({human_bytes(result.bytes)}) "
-            f"in {human_seconds(result.seconds)}{rate} \u00b7 {len(failures)} failed")
+            f"in {human_seconds(result.seconds)}{rate}")
+    if skipped:
+        text += f" \u00b7 {skipped} already stored (skipped)"
+    text += f" \u00b7 {len(failures)} failed"
+    if total is not None and failures:
+        text += f" ({len(failures) / total:.1%})" if total else ""
     if result.cancelled and total is not None:
-        left = total - result.written - len(failures)
+        left = total - result.written - len(failures) - skipped
         if left > 0:
             text += f" \u00b7 {left} not uploaded (rerun to continue)"
     return text
@@ -117,10 +125,21 @@ def failed_text(error: BaseException, result: UpdateResult | None,
     return f"Failed: {error}{counts} \u00b7 {len(failures)} failed"
 
 
+def failure_line(failure: Failure) -> str:
+    """``key: reason``, or the reason alone when it already names the key (a file's reason
+    says "truncated.json is not valid JSON")."""
+    if failure.key is None:
+        return f"(no key): {failure.reason}"
+    key = str(failure.key)
+    if re.search(rf"(?<![\w.\-]){re.escape(key)}(?![\w\-]|\.\w)", failure.reason):
+        return failure.reason
+    return f"{key}: {failure.reason}"
+
+
 def failure_lines(failures: Sequence[Failure], limit: int = MAX_FAILURES_SHOWN) -> list[str]:
-    """``key: reason`` per failure, at most ``limit``, then how many more."""
-    lines = [f"{f.key if f.key is not None else '(no key)'}: {f.reason}"
-             for f in failures[:limit]]
+    """``key: reason`` per failure (the reason alone when it names the key already), at most
+    ``limit``, then how many more."""
+    lines = [failure_line(f) for f in failures[:limit]]
     if len(failures) > limit:
         lines.append(f"\u2026 and {len(failures) - limit} more (see .failures)")
     return lines

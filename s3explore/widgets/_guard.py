@@ -25,10 +25,32 @@ ALLOWED_OPERATORS = frozenset(
     "$eq $ne $gt $gte $lt $lte $in $nin $exists $regex $options $and $or $nor $not $size "
     "$all $elemMatch $type $mod".split()
 )
+# Why the operators a user is most likely to try are refused.
+_REFUSED_WHY = {op: " (it runs code on the database server)"
+                for op in ("$where", "$function", "$accumulator")}
+_REFUSED_WHY["$expr"] = " (it opens the aggregation language)"
 MAX_FILTER_CHARS = 10_000
 MAX_DEPTH = 20
 MAX_CLAUSES = 100
 _SCALARS = (str, int, float, bool, type(None))
+
+
+def outside_strings(text: str) -> Iterator[tuple[int, str]]:
+    """``(offset, character)`` of each character of ``text`` outside quoted strings (and
+    not a quote itself): where brackets count."""
+    quote, escaped = "", False
+    for offset, char in enumerate(text):
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        else:
+            yield offset, char
 
 
 def check_filter_text(text: str) -> None:
@@ -39,19 +61,8 @@ def check_filter_text(text: str) -> None:
                          f"box may have at most {MAX_FILTER_CHARS:,} (pass bigger criteria "
                          "from Python: IndexBrowser(store, criteria={...}))")
     depth = deepest = 0
-    quote = ""
-    escaped = False
-    for char in text:
-        if quote:  # brackets inside strings do not nest
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = ""
-        elif char in "\"'":
-            quote = char
-        elif char in "{[(":
+    for _, char in outside_strings(text):  # brackets inside strings do not nest
+        if char in "{[(":
             depth += 1
             deepest = max(deepest, depth)
         elif char in "}])":
@@ -73,9 +84,10 @@ def check_filter_criteria(criteria: Mapping) -> dict:
         if not key.startswith("$"):
             continue
         if key not in ALLOWED_OPERATORS:
+            why = _REFUSED_WHY.get(key, "")
             raise QueryError(
-                f"the filter box does not support the operator(s) [{key!r}]"
-                f"{_at(path)}; allowed: {' '.join(sorted(ALLOWED_OPERATORS))}"
+                f"the filter box does not support the operator {key}{_at(path)}{why}; use "
+                f"one of {', '.join(sorted(ALLOWED_OPERATORS))}"
             )
         if key == "$options":
             if not isinstance(value, str) or not set(value) <= REGEX_OPTIONS:

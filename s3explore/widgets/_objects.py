@@ -4,7 +4,8 @@ A renderer takes the object's dict (as stored: ``@module``, ``@class`` and its f
 returns an HTML body, or None to fall back to the plain tree. Structures and molecules show
 a summary and a site table: computed with pymatgen when it is installed (space group from
 spglib through SpacegroupAnalyzer, density), from the dict alone when it is not. Every value
-taken from the document is HTML-escaped. ``register_renderer`` adds one for another class.
+taken from the document is HTML-escaped. Densities of states and band structures are small
+SVG plots (``_plots``). ``register_renderer`` adds one for another class.
 """
 
 from __future__ import annotations
@@ -20,17 +21,40 @@ from typing import Any
 
 import numpy as np
 
+from s3explore.widgets._plots import bandstructure_html, dos_html
+
 Renderer = Callable[[Mapping], "str | None"]
 RENDERERS: dict[str, Renderer] = {}
 MAX_SITES = 200  # rows of a site table; the rest is counted
 
 
 def register_renderer(cls: str, renderer: Renderer | None) -> None:
-    """Show objects whose ``@class`` is ``cls`` with ``renderer`` (None removes it)."""
+    """Show objects whose ``@class`` is ``cls`` with ``renderer`` (None removes it).
+
+    A renderer that raises on a document counts as returning None: the dict comes from a
+    bucket and may be anything, and the plain tree still shows all of it."""
+    if not isinstance(cls, str) or not cls:
+        raise TypeError(f"register_renderer: cls must be a class name (a non-empty str), "
+                        f"not {cls!r}")
     if renderer is None:
         RENDERERS.pop(cls, None)
+    elif not callable(renderer):
+        raise TypeError(f"register_renderer: the renderer for {cls!r} must be callable "
+                        "(dict -> HTML str or None), or None to remove it")
     else:
-        RENDERERS[cls] = renderer
+        RENDERERS[cls] = _guarded(renderer)
+
+
+def _guarded(renderer: Renderer) -> Renderer:
+    def render(d: Mapping) -> str | None:
+        try:
+            body = renderer(d)
+        except Exception:  # untrusted data a renderer did not expect: the plain tree
+            return None
+        return body if isinstance(body, str) else None
+
+    render.__wrapped__ = renderer  # type: ignore[attr-defined]
+    return render
 
 
 def is_enum(d: Mapping) -> bool:
@@ -191,6 +215,10 @@ register_renderer("Structure", structure_html)
 register_renderer("IStructure", structure_html)
 register_renderer("Molecule", molecule_html)
 register_renderer("IMolecule", molecule_html)
+for _cls in ("Dos", "CompleteDos", "LobsterCompleteDos"):
+    register_renderer(_cls, dos_html)
+for _cls in ("BandStructure", "BandStructureSymmLine", "LobsterBandStructureSymmLine"):
+    register_renderer(_cls, bandstructure_html)
 
 
 def object_dict(value: Any) -> Mapping | None:

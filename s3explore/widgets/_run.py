@@ -38,6 +38,7 @@ class BackgroundUpdate:
         self.result: UpdateResult | None = None
         self.error: BaseException | None = None
         self.source_failures: list[Failure] = []
+        self.skipped = 0  # documents left out because the store holds them unchanged
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="s3explore-upload", daemon=True)
 
@@ -46,6 +47,13 @@ class BackgroundUpdate:
         with self._lock:
             self.source_failures.append(failure)
         self.counter.advance(failed=1)
+
+    def report_skipped(self, n: int) -> None:
+        """Called in the upload thread for documents left out of the upload: they count as
+        handled, so the bar still reaches the total."""
+        with self._lock:
+            self.skipped += n
+        self.counter.advance(docs=n)
 
     def start(self) -> None:
         self._thread.start()

@@ -18,9 +18,13 @@ from s3explore.widgets._format import cell_text, is_number
 from s3explore.widgets._state import SortState
 from s3explore.widgets._style import html
 
-KEY_COLUMN = "minmax(9em, 1.4fr)"
-OTHER_COLUMN = "minmax(6em, 1fr)"
 SORT_MARKS = {1: " \u25b2", -1: " \u25bc"}
+# Column widths in ``ch`` (the width of "0"), measured from the header and the texts of the
+# page shown: a date gets its 19 characters, a small number a narrow column. Longer texts
+# are cut with an ellipsis and shown whole on hover (the cell's title).
+MIN_WIDTH, MAX_WIDTH = 4, 40
+HEADER_ROOM = 1.15  # a bold header is wider than the same text in cells
+KEY_ROOM = 1.05  # the key column's monospace digits are a little wider than "0" of the UI font
 
 
 class Row:
@@ -63,7 +67,7 @@ class Table:
 
     def render(self, frame: pd.DataFrame, sort: SortState, selected: Any) -> None:
         columns = [str(c) for c in frame.columns]
-        template = " ".join([KEY_COLUMN] + [OTHER_COLUMN] * (len(columns) - 1))
+        template = grid_template(column_widths(frame))
         right = {c: _numeric(frame[c]) for c in columns}
         self._render_header(columns, template, right, sort)
         while len(self.rows) < len(frame):
@@ -91,6 +95,7 @@ class Table:
         self.header.layout.grid_template_columns = template
         for button, column in zip(buttons, columns, strict=True):
             button.description = column + SORT_MARKS.get(sort.direction(column), "")
+            button.tooltip = f"sort by {column}"
             (button.add_class if right[column] else button.remove_class)("s3x-right")
 
     def _sort_button(self, column: str) -> widgets.Button:
@@ -98,6 +103,26 @@ class Table:
         button.add_class("s3x-sort")
         button.on_click(lambda _: self._on_sort(column))
         return button
+
+
+def column_widths(frame: pd.DataFrame) -> list[int]:
+    """Each column's width in ``ch``: its longest text on this page or its header (with room
+    for a sort mark), between MIN_WIDTH and MAX_WIDTH."""
+    widths = []
+    for position, column in enumerate(frame.columns):
+        header = len(str(column)) + 2  # " \u25b2" when sorted, so sorting does not shift it
+        longest = max((len(cell_text(v)) for v in frame[column]), default=0)
+        if position == 0:
+            longest = longest * KEY_ROOM
+        needed = max(header * HEADER_ROOM, longest) + 1
+        widths.append(int(min(max(round(needed + 0.49), MIN_WIDTH), MAX_WIDTH)))
+    return widths
+
+
+def grid_template(widths: list[int]) -> str:
+    """Columns at least their content's width; spare room shared in proportion to it, so
+    narrow columns stay narrow on a wide page."""
+    return " ".join(f"minmax({w}ch, {w}fr)" for w in widths)
 
 
 def _numeric(series: pd.Series) -> bool:

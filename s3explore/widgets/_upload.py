@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from html import escape
 from typing import Any
 
@@ -15,7 +15,8 @@ from s3explore._transfer import check_workers
 from s3explore.widgets._base import Hooks, StoreWidget
 from s3explore.widgets._format import failed_text, failure_lines, progress_text, summary_text
 from s3explore.widgets._run import BackgroundUpdate
-from s3explore.widgets._sources import DocumentSource, document_source
+from s3explore.widgets._skip import skip_stored
+from s3explore.widgets._sources import DocumentSource, _Sized, document_source
 from s3explore.widgets._style import html
 
 POLL_SECONDS = 0.25
@@ -37,6 +38,13 @@ class UploadWidget(StoreWidget):
     in ``result.failures`` and in every count shown. ``on_done(callback)`` registers a
     function called with the UpdateResult (None if the run failed without one) when a run
     ends.
+
+    ``skip_stored`` (on by default; a checkbox too): documents whose key the index holds with
+    the ``obj_hash`` of exactly the bytes this upload would write are left out and counted as
+    skipped, so rerunning a cancelled or partly failed upload sends only what is missing or
+    changed. ``workers`` must be 1 to 64; other numbers are refused, not changed.
+    The bar ends green when everything was stored, orange when some documents failed and red
+    when none could be stored (or the run failed).
     """
 
     widget_name = "UploadWidget"
@@ -45,10 +53,15 @@ class UploadWidget(StoreWidget):
     STATES = STATES
 
     def __init__(self, store: Any, source: Any, workers: int | None = None, *,
-                 poll_seconds: float = POLL_SECONDS, **kwargs: Any) -> None:
+                 skip_stored: bool = True, poll_seconds: float = POLL_SECONDS,
+                 **kwargs: Any) -> None:
         self._use_store(store)
         self.source: DocumentSource = document_source(source, store.key)
-        default_workers = check_workers(workers or getattr(store, "s3_workers", 4))
+        if workers is not None:
+            _check_range(workers)
+        # The store's own s3_workers may exceed what the widget runs: say so in the status.
+        store_workers = check_workers(getattr(store, "s3_workers", None) or 4)
+        default_workers = workers if workers is not None else min(store_workers, MAX_WORKERS)
         if not poll_seconds > 0:
             raise ConfigurationError(f"poll_seconds must be > 0, got {poll_seconds!r}")
         self.poll_seconds = poll_seconds
@@ -59,11 +72,17 @@ class UploadWidget(StoreWidget):
         target = escape(getattr(store, "name", type(store).__name__))
         self._title = html(f'Upload <span class="s3x-meta">{escape(self.source.description)} '
                            f"\u2192 {target}</span>", "s3x-title")
-        self._workers = widgets.BoundedIntText(value=min(default_workers, MAX_WORKERS), min=1,
-                                               max=MAX_WORKERS, description="workers",
-                                               style={"description_width": "initial"},
-                                               layout=widgets.Layout(width="130px"))
+        # An IntText, not a BoundedIntText: the bounded one silently moves 100 to 64.
+        self._workers = widgets.IntText(value=default_workers, description="workers",
+                                        tooltip=f"parallel uploads, 1 to {MAX_WORKERS}",
+                                        style={"description_width": "initial"},
+                                        layout=widgets.Layout(width="130px"))
         self._workers.add_class("s3x-workers")
+        self._workers.observe(self._on_workers, "value")
+        self._skip = widgets.Checkbox(value=bool(skip_stored), indent=False,
+                                      description="skip documents already stored",
+                                      layout=widgets.Layout(width="auto"))
+        self._skip.add_class("s3x-skip")
         self._start = widgets.Button(description="Start", button_style="primary",
                                      icon="upload")
         self._start.add_class("s3x-upload")
@@ -75,9 +94,13 @@ class UploadWidget(StoreWidget):
         self._bar = widgets.IntProgress(value=0, min=0, max=max(total or 1, 1),
                                         description=self._count_text(0))
         self._bar.add_class("s3x-progress")
-        self._status = html(escape(f"Ready: {self.source.description}."), "s3x-status")
+        ready = f"Ready: {self.source.description}."
+        if workers is None and store_workers > MAX_WORKERS:
+            ready += (f" Workers: {MAX_WORKERS}, the most this widget runs (the store's "
+                      f"s3_workers is {store_workers}).")
+        self._status = html(escape(ready), "s3x-status")
         self._failures = html("", "s3x-failures")
-        controls = widgets.HBox([self._workers, self._start, self._cancel])
+        controls = widgets.HBox([self._workers, self._start, self._cancel, self._skip])
         controls.add_class("s3x-controls")
         card = widgets.VBox([self._title, controls, self._bar, self._status, self._failures])
         card.add_class("s3x-card")
@@ -91,7 +114,16 @@ class UploadWidget(StoreWidget):
 
     @workers.setter
     def workers(self, value: int) -> None:
-        self._workers.value = min(check_workers(value), MAX_WORKERS)
+        self._workers.value = _check_range(value)
+
+    @property
+    def skip_stored(self) -> bool:
+        """Leave out documents the store holds unchanged (see the class doc)."""
+        return self._skip.value
+
+    @skip_stored.setter
+    def skip_stored(self, value: bool) -> None:
+        self._skip.value = bool(value)
 
     @property
     def result(self) -> UpdateResult | None:
@@ -119,10 +151,13 @@ class UploadWidget(StoreWidget):
             self._status.value = escape("This source was an iterator and has been read; "
                                         "make a new UploadWidget to upload more.")
             return None
-        run = BackgroundUpdate(self.store, self.source.documents, self.workers)
+        open_docs = self.source.documents
+        if self.skip_stored:  # run is bound below, before the upload thread starts
+            open_docs = self._skipping(open_docs, lambda n: run.report_skipped(n))
+        run = BackgroundUpdate(self.store, open_docs, self.workers)
         self.run = run
         self.state = "running"
-        self._start.disabled = self._workers.disabled = True
+        self._start.disabled = self._workers.disabled = self._skip.disabled = True
         self._cancel.disabled = False
         self._failures.value = ""
         self._bar.bar_style = ""
@@ -149,6 +184,28 @@ class UploadWidget(StoreWidget):
         if self.run is not None:
             self.run.join(timeout)
         return self.result
+
+    def _skipping(self, open_docs: Callable[[Any], Iterable],
+                  on_skipped: Callable[[int], None]) -> Callable[[Any], Iterable]:
+        """``open_docs`` without the documents stored unchanged (checked in the upload
+        thread); keeps the source's length so the bar knows the total."""
+        total = self.source.total
+
+        def opened(on_unreadable: Any) -> Iterable:
+            def documents() -> Iterator:
+                return skip_stored(self.store, open_docs(on_unreadable), on_skipped)
+            return _Sized(documents, total) if total is not None else documents()
+
+        return opened
+
+    def _on_workers(self, change: dict) -> None:
+        """A number typed in the box outside 1-64 is refused in the status line and put
+        back, never changed quietly."""
+        try:
+            _check_range(change["new"])
+        except ConfigurationError as exc:
+            self._status.value = escape(f"{exc}; kept {change['old']}.")
+            self._workers.value = change["old"]
 
     # ------------------------------------------------------------ the owner's polling
 
@@ -191,20 +248,37 @@ class UploadWidget(StoreWidget):
         else:
             assert result is not None
             state = "cancelled" if result.cancelled else "done"
-            style = "warning" if result.cancelled else ("danger" if failures else "success")
-            text = summary_text(result, self.source.total, failures)
+            style = _bar_style(result, failures, run.skipped)
+            text = summary_text(result, self.source.total, failures, run.skipped)
         if self.source.total is None:
             self._bar.max = max(self._bar.value, 1)
         self._bar.bar_style = style
         self._status.value = escape(text)
         self._failures.value = _failures_html(failures)
         self._start.disabled = not self.source.reusable
-        self._workers.disabled = False
+        self._workers.disabled = self._skip.disabled = False
         self._cancel.disabled = True
         self.state = state
         problems = self._done_hooks(result)
         if problems:
             self._status.value = escape(" \u00b7 ".join([text, *problems]))
+
+
+def _check_range(workers: Any) -> int:
+    workers = check_workers(workers)
+    if workers > MAX_WORKERS:
+        raise ConfigurationError(f"workers must be 1 to {MAX_WORKERS} in the upload widget, got "
+                                 f"{workers}; for more, call store.update(docs, workers=...)")
+    return workers
+
+
+def _bar_style(result: UpdateResult, failures: list[Failure], skipped: int) -> str:
+    """Green: all stored; orange: cancelled, or some failed; red: nothing could be stored."""
+    if failures and not result.written and not skipped:
+        return "danger"
+    if failures or result.cancelled:
+        return "warning"
+    return "success"
 
 
 def _failures_html(failures: list[Failure]) -> str:

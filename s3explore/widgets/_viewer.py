@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import ipywidgets as widgets
 from traitlets import Unicode, observe
 
 from s3explore._errors import ObjectNotFoundError, S3ExploreError
@@ -16,6 +17,7 @@ from s3explore.widgets._tree import (
     render_header,
     render_placeholder,
 )
+from s3explore.widgets._view3d import structure_toggles
 
 PLACEHOLDER = "No document open: click a row of the browser, or call viewer.show(key)."
 
@@ -45,7 +47,10 @@ class DocumentViewer(StoreWidget):
         self.error: BaseException | None = None
         self._head = html("", "s3x-head")
         self._body = html(render_placeholder(PLACEHOLDER), "s3x-body")
-        super().__init__([self._head, self._body], **kwargs)
+        # one "3D view" toggle per structure in the document (nglview, the view3d extra)
+        self._views = widgets.VBox([])
+        self._views.add_class("s3x-views")
+        super().__init__([self._head, self._views, self._body], **kwargs)
         if key is not None:
             self.show(key)
 
@@ -61,6 +66,7 @@ class DocumentViewer(StoreWidget):
             self.key = str(key)
             self._head.value = render_placeholder(f"Loading {key!r} \u2026")
             self._body.value = ""
+            self._views.children = ()
             try:
                 stored = self._fetch(key)
             except S3ExploreError as exc:
@@ -73,6 +79,7 @@ class DocumentViewer(StoreWidget):
             from_index = not hasattr(self.store, "get_object")
             self._head.value = render_header(stored, from_index=from_index)
             self._body.value = render_document(stored.doc, open_depth=self.open_depth)
+            self._views.children = structure_toggles(stored.doc)
             self.state = "shown"
         return stored
 
@@ -87,6 +94,7 @@ class DocumentViewer(StoreWidget):
             self.stored = self.error = None
             self.key = None
             self._head.value = ""
+            self._views.children = ()
             self._body.value = render_placeholder(PLACEHOLDER)
             self.state = "empty"
 
@@ -94,6 +102,7 @@ class DocumentViewer(StoreWidget):
         self.stored, self.error = None, error
         self.key = str(key)
         self._head.value = ""
+        self._views.children = ()
         self._body.value = render_error(str(key), error)
         self.state = "error"
 

@@ -15,7 +15,8 @@ import nbformat
 import pytest
 
 from s3explore import DuckDBStore, MontyStore, S3Store
-from s3explore._cli import find_notebooks, main, prepare_workdir
+from s3explore._cli import find_notebooks, main, open_notebook, prepare_workdir
+from s3explore._cli._servers import ANNOUNCEMENTS, lab_settings_dir
 from tests.conftest import CREDENTIALS
 from tests.processes import stop
 
@@ -31,7 +32,7 @@ def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("command, options", [
-    ((), ["demo", "verify", "--version"]),
+    ((), ["demo", "verify", "open", "--version"]),
     (("demo",), ["--voila", "--check", "--port", "--no-browser", "--notebooks", "--workdir"]),
     (("verify",), ["--bucket", "--endpoint-url", "--profile", "--sub-dir", "--index",
                    "--collection", "--key", "--no-hashes", "--deep", "--repair", "--yes"]),
@@ -71,7 +72,7 @@ def test_notebooks_env_var_wins(tmp_path, monkeypatch):
 
 def test_missing_notebooks_say_where_they_were_looked_for(tmp_path, monkeypatch, capsys):
     places = [tmp_path / "a", tmp_path / "b"]
-    monkeypatch.setattr("s3explore._cli.notebook_dirs", lambda: places)
+    monkeypatch.setattr("s3explore._cli._notebooks.notebook_dirs", lambda: places)
     assert main(["demo", "--check"]) == 2
     err = capsys.readouterr().err
     assert all(str(p) in err for p in places)
@@ -204,6 +205,71 @@ def test_demo_serves_the_tour_in_jupyterlab_and_stops_with_the_command(demo_serv
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)
     assert port_closes(port), "JupyterLab kept running after the command was stopped"
+
+
+def lab_page_config(page: str) -> dict:
+    """The page config JupyterLab's /lab page hands its front end."""
+    import json
+    import re
+
+    found = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+                      page, re.S)
+    assert found, "no jupyter-config-data in the /lab page"
+    return json.loads(found.group(1))
+
+
+def test_demo_jupyterlab_has_no_news_popup(demo_server):
+    """JupyterLab's announcements extension (the news pop-up over the widgets) is disabled
+    for the sessions the command starts, and only for them."""
+    process, port = demo_server()
+    page = wait_for(process, f"http://127.0.0.1:{port}/lab?token=test-token")
+    assert ANNOUNCEMENTS in lab_page_config(page)["disabledExtensions"]
+    installed = lab_settings_dir.__globals__["_installed_settings_dir"]()
+    assert installed is None or not (installed / "page_config.json").is_file() or \
+        ANNOUNCEMENTS not in (installed / "page_config.json").read_text()
+
+
+def test_open_serves_a_notebook_with_a_kernel_even_as_root(tmp_path):
+    """`s3explore open` starts JupyterLab (adding --allow-root when run as root, as these
+    tests often are) on a notebook that names its kernel, so no "Select Kernel" dialog."""
+    port = free_port()
+    env = {**os.environ, "JUPYTER_TOKEN": "test-token"}
+    process = subprocess.Popen(
+        [*CLI, "open", "s3://some-bucket/some/prefix", "--anonymous", "--no-browser", "--port",
+         str(port), "--workdir", str(tmp_path)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        name = "open-some-bucket-some-prefix.ipynb"
+        body = wait_for(process, f"http://127.0.0.1:{port}/api/contents/{name}?token=test-token")
+        import json
+
+        metadata = json.loads(body)["content"]["metadata"]
+        assert metadata["kernelspec"]["name"] == "python3"
+        assert metadata["kernelspec"]["language"] == "python"
+        page = wait_for(process, f"http://127.0.0.1:{port}/lab?token=test-token")
+        assert ANNOUNCEMENTS in lab_page_config(page)["disabledExtensions"]
+    finally:
+        stop(process)
+    output = process.stdout.read()
+    assert "Running as root is not recommended" not in output
+
+
+@pytest.mark.parametrize("uid, allowed", [(0, True), (1000, False)])
+def test_jupyterlab_gets_allow_root_only_as_root(uid, allowed, tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setattr("s3explore._cli._servers.os.geteuid", lambda: uid)
+    monkeypatch.setattr("s3explore._cli._run_server",
+                        lambda command, env=None: started.append(command) or 0)
+    assert main(["open", "s3://b/p", "--workdir", str(tmp_path / "o"), "--no-browser"]) == 0
+    assert main(["demo", "--workdir", str(tmp_path / "d"), "--no-browser"]) == 0
+    assert [("--allow-root" in command) for command in started] == [allowed, allowed]
+
+
+def test_open_notebook_names_the_python_kernel():
+    notebook = open_notebook("s3://b/p", {"anonymous": True})
+    assert notebook.metadata["kernelspec"] == {"name": "python3", "language": "python",
+                                               "display_name": "Python 3 (ipykernel)"}
+    nbformat.validate(notebook)
 
 
 def test_demo_voila_serves_the_tour_without_cdn_links(demo_server):

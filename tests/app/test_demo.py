@@ -288,3 +288,62 @@ def test_a_dead_server_is_replaced():
         assert second.server is not first.server and second.count() == 3
     first.close()  # its server is gone already: closing still releases what it can
     assert demo_server_pid() is None
+
+
+# ---------------------------------------------------------------- the demo notebooks' widgets
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def _run(name: str):
+    from s3explore._cli import run_notebook
+
+    result = run_notebook(NOTEBOOKS / name, timeout=300)
+    assert result.ok, f"{name}: {result.error}"
+    return result.notebook
+
+
+def _cell(notebook, starts: str):
+    return next(c for c in notebook.cells if c.cell_type == "code" and c.source.startswith(starts))
+
+
+def _stream(cell) -> str:
+    return "".join(o.text for o in cell.outputs if o.output_type == "stream")
+
+
+def test_scale_out_notebook_shows_its_dask_progress_bars():
+    """``progress(...)`` is the last expression of its cell, so Jupyter displays the bar."""
+    notebook = _run("04-scale-out.ipynb")
+    for starts in ("running = frame.persist()", "def states_below_fermi"):
+        cell = _cell(notebook, starts)
+        assert cell.source.rstrip().splitlines()[-1].startswith("progress(")
+        assert any(WIDGET_VIEW in o.get("data", {}) for o in cell.outputs), starts
+
+
+def test_upload_notebook_keeps_the_failures_shown_and_explains_the_count():
+    notebook = _run("03-bulk-upload.ipynb")
+    state = notebook.metadata.widgets[WIDGET_STATE]["state"]
+    statuses = [m["state"]["value"] for m in state.values() if m["model_name"] == "HTMLModel"
+                and "s3x-status" in m["state"].get("_dom_classes", [])]
+    bars = {m["state"]["description"]: m["state"]["bar_style"] for m in state.values()
+            if m["model_name"] == "IntProgressModel"}
+    # The folder's widget still lists its 3 failures beside the text that says so (the rerun
+    # has a widget of its own), in orange: 200 of 203 landed.
+    assert any(s.startswith("Done: 200 of 203 documents written") and "3 failed" in s
+               for s in statuses)
+    assert any("3 document(s) not stored" in m["state"]["value"] for m in state.values()
+               if m["model_name"] == "HTMLModel")
+    assert "warning" in bars.values()
+    # the rerun sends only the three fixed files
+    assert any(s.startswith("Done: 3 of 203 documents written") and "200 already stored" in s
+               for s in statuses)
+    rerun = _stream(_cell(notebook, "rerun.start()"))
+    shared = int(re.search(r"(\d+) of their keys are in the DataFrame too",
+                           _stream(_cell(notebook, "def as_json"))).group(1))
+    assert shared > 0
+    assert f"indexed: {500 + 200 + 3 - shared} = 500 + 200 + 3 - {shared}" in rerun
+    failures = _stream(_cell(notebook, "from_folder.start()"))
+    assert "- truncated.json is not valid JSON" in failures
+    assert failures.count("truncated.json") == 1

@@ -16,7 +16,7 @@ from s3explore._cli import find_notebooks, run_notebook
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 EXPECTED = ["01-tour.ipynb", "02-dataframes.ipynb", "03-bulk-upload.ipynb",
-            "04-scale-out.ipynb", "05-open-data.ipynb"]
+            "04-scale-out.ipynb", "05-open-data.ipynb", "06-materials.ipynb"]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
@@ -94,3 +94,25 @@ def test_upload_notebook_ends_with_index_and_bucket_in_agreement(executed):
     assert "objects without index entry: 1" in text
     assert "index entries without object: 1" in text
     assert text.rstrip().endswith("index and bucket agree")
+
+
+def test_materials_notebook_reads_structures_back_and_computes_their_columns(executed):
+    pytest.importorskip("pymatgen.core")
+    notebook = executed("06-materials.ipynb").notebook
+    text = text_of(notebook)
+    assert "6 written" in text and "decoded:   Structure CompleteDos" in text
+    assert "Fm-3m" in text and "P6_3mc" in text  # space groups from the recipes
+    html = [o.data["text/html"] for o in outputs(notebook) if "text/html" in o.get("data", {})]
+    assert any("space group" in h and "Pm-3m" in h for h in html)  # the structure summary
+    assert any(WIDGET_VIEW in o.get("data", {}) for o in outputs(notebook))  # the viewer
+
+
+def test_materials_notebook_runs_without_pymatgen(tmp_path):
+    notebook = nbformat.read(NOTEBOOKS / "06-materials.ipynb", as_version=4)
+    hide = nbformat.v4.new_code_cell('import sys\nsys.modules["pymatgen"] = None  # not importable')
+    hide.id = "hide-pymatgen"
+    notebook.cells.insert(0, hide)
+    nbformat.write(notebook, tmp_path / "06-materials.ipynb")
+    result = run_notebook(tmp_path / "06-materials.ipynb", timeout=300)
+    assert result.ok, result.error
+    assert "pymatgen is not installed" in text_of(result.notebook)

@@ -1,11 +1,13 @@
 """The README's pictures of the DocumentViewer and the UploadWidget, on the demo store.
 
 ``S3X_SCREENSHOTS=docs/img pytest tests/app/test_readme_pictures.py`` refreshes
-``viewer.png``, ``upload.png`` and ``structure.png``; without it they go to a temporary
-folder. The viewer shows the tour's document (the oxide with the largest band gap); the upload
-sends 500 demo documents into an empty demo store, as notebook 03 does; the structure picture
-shows ``structure_document()`` (hematite built with pymatgen), which the notebook imports
-from here, so the test compares the page with what pymatgen computes from the same structure.
+``viewer.png``, ``upload.png``, ``structure.png`` and ``plots.png``; without it they go to a
+temporary folder. The viewer shows the tour's document (the oxide with the largest band
+gap); the upload sends 500 demo documents into an empty demo store, as notebook 03 does;
+the structure picture shows ``structure_document()`` (hematite built with pymatgen), which
+the notebook imports from here, so the test compares the page with what pymatgen computes
+from the same structure. The plots picture shows a CompleteDos and a band structure built in
+tests/widgets/test_widgets_plots.py.
 """
 
 from __future__ import annotations
@@ -114,3 +116,48 @@ def check_structure_summary(viewer, structure) -> None:
         magmom = re.fullmatch(r"magmom=(\S+)", props.strip())
         assert magmom is not None, props
         assert float(magmom.group(1)) == pytest.approx(site.properties["magmom"], abs=0.01)
+
+
+def test_plots_picture(chromium, tmp_path_factory, shots: Path) -> None:  # noqa: F811
+    """``plots.png``: a CompleteDos and a band structure in the viewer, as Voila draws them;
+    the summaries against pymatgen, the curves by their colours in the page's pixels."""
+    import io
+
+    from PIL import Image
+
+    from tests.widgets.test_widgets_plots import band_structure, complete_dos
+    from tests.widgets.test_widgets_view3d import materials_notebook
+
+    notebook = materials_notebook(tmp_path_factory.mktemp("plots-nb"))
+    with serve(str(notebook), tmp_path_factory.mktemp("jupyter-plots"), {}) as server:
+        context = chromium.new_context(viewport={"width": 1180, "height": 900})
+        try:
+            page = context.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.goto(server.url, wait_until="domcontentloaded")
+            expect_visible(page, server, ".s3x-doc .s3x-key")
+            viewer = page.locator(".s3x-doc").first
+            for field in ("dos", "bands"):
+                viewer.locator("summary", has=page.locator(".s3x-name", has_text=field)
+                               ).first.click()
+            plots = viewer.locator("svg.s3x-plot")
+            expect_visible(page, server, "svg.s3x-plot")
+            assert plots.count() == 2
+            lines = viewer.locator(".s3x-plot-summary").all_inner_texts()
+            cdos, bs = complete_dos(), band_structure()
+            shown = re.search(r"gap (\S+) eV", lines[0])
+            assert shown is not None, lines[0]
+            assert float(shown.group(1)) == pytest.approx(cdos.get_gap(), abs=0.02)  # a step
+            assert f"gap {bs.get_band_gap()['energy']:.3g} eV (indirect)" in lines[1]
+            for i in range(2):
+                pixels = np.asarray(Image.open(io.BytesIO(plots.nth(i).screenshot()))
+                                    .convert("RGB")).reshape(-1, 3).astype(int)
+                for colour in ((0x1F, 0x77, 0xB4), (0xD6, 0x27, 0x28)):  # spin up, down
+                    near = np.abs(pixels - colour).sum(axis=1) < 60
+                    assert near.sum() > 50, (i, colour)
+            # the picture holds both plots: the body's scroll limit lifted
+            page.add_style_tag(
+                content=".s3x-body .widget-html-content { max-height: none !important; }")
+            viewer.screenshot(path=str(shots / "plots.png"))
+        finally:
+            context.close()

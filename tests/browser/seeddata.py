@@ -11,7 +11,8 @@ import numpy as np
 
 FORMULAS = ["Fe2O3", "LiFePO4", "NaCl", "SiO2", "TiO2", "GaAs", "MgO", "ZnS", "CuO", "Al2O3",
             "BaTiO3", "LiCoO2", "CaF2"]
-FIELDS = ["formula", "nsites", "band_gap", "is_stable"]
+# energy_above_hull: a long header over short numbers; created: datetimes (19 characters)
+FIELDS = ["formula", "nsites", "band_gap", "energy_above_hull", "is_stable", "created"]
 SEARCHABLE = [*FIELDS, "energy_per_atom"]
 
 
@@ -37,8 +38,9 @@ def make_doc(i: int, prefix: str = "mp") -> dict:
         "nsites": nsites,
         "band_gap": round((i * 37 % 100) / 17.0, 3),
         "energy_per_atom": round(-3.0 - (i % 11) * 0.41, 4),
+        "energy_above_hull": round((i % 7) * 0.013, 3),
         "is_stable": i % 4 == 0,
-        "created": dt.datetime(2024, 1, 1) + dt.timedelta(hours=7 * i),
+        "created": dt.datetime(2024, 1, 1) + dt.timedelta(hours=7 * i, minutes=41 * i % 60),
         "structure": {
             "lattice": lattice,
             "sites": [{"species": _elements(formula)[s % len(_elements(formula))],

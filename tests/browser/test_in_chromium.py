@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.seeddata import make_docs
+from tests.browser.seeddata import FIELDS, make_docs
 from tests.processes import stop
 
 pytestmark = pytest.mark.browser
@@ -191,6 +191,33 @@ def test_browser_shows_count_and_first_page(page, tmp_path: Path) -> None:
     page.locator(".s3x-browser .s3x-card").first.screenshot(path=str(tmp_path / "seeded.png"))
 
 
+CUT_TEXTS = """() => [
+    ...document.querySelectorAll('.s3x-browser .s3x-cell, .s3x-browser .s3x-sort')]
+    .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+    .map(e => e.textContent)"""
+
+
+def test_columns_fit_their_content(page, shots: Path) -> None:
+    """Each column is as wide as its header and the values on the page: no datetime or
+    header cut short, numbers in narrow columns; the full value is on hover (title)."""
+    docs = make_docs(PAGE_SIZE)
+    page.locator(".s3x-browser .s3x-card").first.screenshot(path=str(shots / "columns.png"))
+    assert page.evaluate(CUT_TEXTS) == []
+    headers = page.locator(".s3x-browser .s3x-header .s3x-sort")
+    width = {headers.nth(i).inner_text().strip(): headers.nth(i).bounding_box()["width"]
+             for i in range(headers.count())}
+    assert set(width) == {"task_id", *FIELDS}
+    # spare room is shared in proportion to the content: short columns stay short
+    assert width["nsites"] < 0.7 * width["created"]
+    assert width["band_gap"] < 0.6 * width["energy_above_hull"]
+    created = page.locator(".s3x-row:visible").first.locator(".s3x-cell").nth(
+        1 + FIELDS.index("created"))
+    assert created.inner_text() == docs[0]["created"].isoformat(sep=" ")
+    assert created.get_attribute("title") == created.inner_text()
+    assert headers.nth(1 + FIELDS.index("energy_above_hull")).get_attribute("title") == \
+        "sort by energy_above_hull"
+
+
 def test_next_and_prev_page(page) -> None:
     docs = make_docs(SEED_DOCS)
     page.locator(".s3x-next").click()
@@ -212,7 +239,7 @@ def test_filter_simple_form_then_invalid_filter_keeps_page(page) -> None:
 
     box.fill("nsites >")
     box.press("Enter")
-    wait_text(page.locator(".s3x-browser .s3x-error"), "cannot read")
+    wait_text(page.locator(".s3x-browser .s3x-error"), "expected a value for 'nsites'")
     assert page.locator(".s3x-row:visible .s3x-keycell").all_inner_texts() == keys
     assert re.search(rf"\b{len(matching)}\b", page.locator(".s3x-count").inner_text())
     # the count says the rows are the last good result, not an answer to the bad filter
@@ -242,7 +269,16 @@ def test_click_row_opens_document(page, shots: Path) -> None:
     viewer.screenshot(path=str(shots / "viewer.png"))
 
 
+def set_skip_stored(page, on: bool) -> None:
+    """The uploader's "skip documents already stored" checkbox, set as a user would."""
+    box = page.locator(".s3x-uploader .s3x-skip input[type=checkbox]")
+    if box.is_checked() != on:
+        box.click()
+    expect(box).to_be_checked(checked=on)
+
+
 def test_upload_reaches_total(page, shots: Path) -> None:
+    set_skip_stored(page, False)
     page.locator(".s3x-upload").click()
     status = wait_text(page.locator(".s3x-status"), r"Done")
     assert f"{UPLOAD_DOCS} of {UPLOAD_DOCS} documents written" in status
@@ -252,9 +288,23 @@ def test_upload_reaches_total(page, shots: Path) -> None:
     page.locator(".s3x-uploader .s3x-card").screenshot(path=str(shots / "upload.png"))
 
 
+def test_rerun_skips_what_is_stored(page) -> None:
+    """With the box checked, a rerun sends nothing the store already holds unchanged."""
+    set_skip_stored(page, False)
+    page.locator(".s3x-upload").click()
+    wait_text(page.locator(".s3x-status"), r"^Done")
+    set_skip_stored(page, True)
+    page.locator(".s3x-upload").click()
+    status = wait_text(page.locator(".s3x-status"), rf"{UPLOAD_DOCS} already stored")
+    assert status.startswith(f"Done: 0 of {UPLOAD_DOCS} documents written") and "0 failed" in status
+    expect(page.locator(".s3x-progress .progress-bar")).to_have_class(
+        re.compile(r"progress-bar-success"))
+
+
 def test_cancel_during_upload(page) -> None:
     """Cancel lands while the upload runs: the kernel is free because the widget polls from
     an asyncio task instead of blocking it."""
+    set_skip_stored(page, False)  # so there is something to cancel whatever ran before
     page.locator(".s3x-upload").click()
     status = page.locator(".s3x-status")
     wait_text(status, rf"\d+ / {UPLOAD_DOCS} documents")

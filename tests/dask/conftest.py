@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,15 +55,29 @@ class Collection:
         return store
 
 
-def build_collection(server: LocalS3 | LocalS3Process, folder, size: int) -> Collection:
+def build_collection(server: LocalS3 | LocalS3Process, folder, size: int,
+                     docs: Iterable[dict] | None = None,
+                     searchable_fields: list[str] | None = None) -> Collection:
+    """``size`` documents (``document(i)``, or ``docs``) in a new bucket and index file."""
     bucket = server.create_bucket(f"dask-{os.getpid()}-{next(_names)}")
     path = str(folder / "index.duckdb")
+    fields = searchable_fields or ["formula", "nsites", "band_gap", "tags", "calc"]
     writer = S3Store(DuckDBStore("index", path=path), bucket, s3_profile=dict(CREDENTIALS),
                      endpoint_url=server.endpoint_url, compress=True, s3_workers=16,
-                     searchable_fields=["formula", "nsites", "band_gap", "tags", "calc"])
+                     searchable_fields=fields)
     with writer:
-        writer.update(document(i) for i in range(size))
+        writer.update(docs if docs is not None else (document(i) for i in range(size)))
     return Collection(server, bucket, path, size)  # the writer closed: workers may read it
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A distributed LocalCluster of 2 worker processes of 2 threads, and its Client."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
+                                  dashboard_address="127.0.0.1:0") as local, \
+            distributed.Client(local) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

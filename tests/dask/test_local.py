@@ -171,3 +171,16 @@ def test_partitions_of_an_arrow_key_column_match_the_documents_path(tmp_path):
                                                        (28, 2), (30, 1)]
         keys = [d.get("task_id") for s in slices for d in index.query(s.criteria)]
         assert sorted(k for k in keys if k is not None) == keyed and keys.count(None) == 1
+
+
+def test_derived_fetch_columns_on_threads_match_query_df(s3):
+    fetch = {"efermi2": ("dos.efermi", lambda e: e * 2), "n": lambda doc: len(doc["dos"]),
+             "gap": ("band_gap", float), "dos.efermi": True}
+    frame = s3.to_dask(fields=["nsites"], fetch=fetch, partition_size=9)
+    want = s3.query_df(fields=["nsites"], fetch=fetch, sort={"task_id": 1})
+    got = frame.compute()
+    assert got.dtypes.to_dict() == frame.dtypes.to_dict()
+    assert str(got["n"].dtype) == "Int64"  # fetch columns of ints can hold nulls
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    assert got["efermi2"].tolist() == pytest.approx([i / 5 for i in range(60)])
+    assert got["gap"].isna().tolist() == [i % 4 == 0 for i in range(60)]

@@ -51,6 +51,7 @@ def test_fetch_of_a_subdocument_is_flattened_and_wins_over_the_index(make_store)
     assert df["output.forces"].tolist() == [d["output"]["forces"] for d in docs]
 
 
+@pytest.mark.slow
 def test_fetch_missing_object_is_null_with_a_warning_naming_it(make_store, s3_server, bucket):
     store = make_store(searchable_fields=["nsites"])
     store.update(_s3_docs(5))
@@ -74,6 +75,7 @@ def test_fetch_path_in_no_object_warns(make_store):
     assert df["output.enrgy"].isna().all()
 
 
+@pytest.mark.slow
 def test_fetch_runs_in_parallel(make_store):
     with LocalS3(latency=0.05) as slow:  # moto's buckets are per process: the fixture's is here
         store = make_store(endpoint=slow, searchable_fields=["nsites"], s3_workers=4)

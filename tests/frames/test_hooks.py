@@ -232,6 +232,7 @@ def test_sample_none_reads_small_indexes_whole(plain, monkeypatch):
 # ---------------------------------------------------------------- maggma's stores as an index
 
 
+@pytest.mark.slow
 def test_an_index_without_hooks_uses_its_public_query(make_store):
     maggma_stores = pytest.importorskip("maggma.stores")
     collection = mongomock_ng.MongoClient()["db"][f"maggma-{next(_names)}"]

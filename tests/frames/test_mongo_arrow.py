@@ -19,6 +19,7 @@ import pytest
 
 from s3explore import MemoryStore, MongoStore
 from s3explore._stores import _mongo_arrow
+from s3explore._stores._timezones import AWARE_FIELD
 from tests import servers
 from tests.frames.conftest import _docs
 
@@ -141,7 +142,8 @@ def test_pymongoarrow_is_asked_only_for_a_real_pymongo_collection(mongo, monkeyp
     assert calls == []  # mongomock: the dict path
     mongo.query_df({"nsites": {"$gt": 2}}, ["calc"], sort={"nsites": -1}, limit=2)
     assert calls == [({"nsites": {"$gt": 2}}, {
-        "projection": {"task_id": 1, "calc": 1, "_id": 0}, "sort": [("nsites", -1)],
+        "projection": {"task_id": 1, "calc": 1, "_id": 0, AWARE_FIELD: 1},
+        "sort": [("nsites", -1)],
         "limit": 2, "max_time_ms": mongo.max_time_ms})]
     monkeypatch.setattr(_mongo_arrow, "USE_PYMONGOARROW", False)  # switched off
     assert len(mongo.query_df()) == 6

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from s3explore import MongoStore, QueryError
+from s3explore._stores._timezones import AWARE_FIELD
 from tests.frames.conftest import _batchy_docs, _docs, _names
 
 # ---------------------------------------------------------------- spying on the collection
@@ -194,7 +195,9 @@ def test_projection_sort_and_paging_reach_the_collection(spied):
     assert len(finds) == 1
     criteria, projection = finds[0][1]
     assert criteria == {"nsites": {"$gt": 1}}
-    assert projection == {"task_id": 1, "formula": 1, "calc.encut": 1, "_id": 0}
+    # AWARE_FIELD: which datetimes were aware (see tests/stores/test_timezones.py)
+    assert projection == {"task_id": 1, "formula": 1, "calc.encut": 1, "_id": 0,
+                          AWARE_FIELD: 1}
     assert ("sort", ([("nsites", -1)],), {}) in calls
     assert ("skip", (1,), {}) in calls
     assert ("limit", (2,), {}) in calls
@@ -206,7 +209,7 @@ def test_projection_drops_paths_inside_a_selected_parent(spied):
     store, calls = spied
     df = store.query_df(fields=["calc", "calc.encut"])
     projection = calls[0][1][1]
-    assert projection == {"task_id": 1, "calc": 1, "_id": 0}  # no MongoDB path collision
+    assert projection == {"task_id": 1, "calc": 1, "_id": 0, AWARE_FIELD: 1}  # no collision
     assert list(df.columns) == ["task_id", "calc.encut", "calc.kpoints.density"]
 
 
@@ -218,7 +221,7 @@ def test_s3store_pushes_the_projection_to_its_index(make_store):
     client.calls.clear()
     df = store.query_df(fields=["formula"])
     finds = [c for c in client.calls if c[0] == "find"]
-    assert [f[1][1] for f in finds] == [{"task_id": 1, "formula": 1, "_id": 0}]
+    assert [f[1][1] for f in finds] == [{"task_id": 1, "formula": 1, "_id": 0, AWARE_FIELD: 1}]
     assert df["formula"].tolist() == [d["formula"] for d in _docs(4)]
 
 

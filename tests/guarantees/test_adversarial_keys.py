@@ -30,6 +30,7 @@ def listing(store, bucket) -> list[str]:
 
 
 @pytest.mark.parametrize(("first", "second"), PAIRS, ids=[f"{a!r}-then-{b!r}" for a, b in PAIRS])
+@pytest.mark.slow
 def test_a_key_written_under_two_types_keeps_one_entry_for_its_one_object(
         keyed, bucket, first, second):
     keyed.update([{"fs_id": first, "body": "first"}, {"fs_id": "other", "body": "kept"}])
@@ -46,6 +47,7 @@ def test_a_key_written_under_two_types_keeps_one_entry_for_its_one_object(
 
 
 @pytest.mark.parametrize(("first", "second"), PAIRS[:2], ids=["int-first", "str-first"])
+@pytest.mark.slow
 def test_removing_by_either_form_leaves_no_entry_pointing_at_nothing(keyed, bucket, first,
                                                                      second):
     keyed.update([{"fs_id": first, "body": "a"}])

@@ -86,6 +86,7 @@ def test_hostile_criteria_are_query_errors_on_every_store(index, name, call):
     assert index.count() == 20  # nothing was removed
 
 
+@pytest.mark.slow
 def test_hostile_criteria_through_an_s3store(make_store):
     store = make_store(searchable_fields=["f"])
     store.update([{"task_id": "k", "f": LONG + "!"}])
@@ -148,6 +149,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_slow_query_is_interruptible_and_the_catastrophic_one_never_starts():
     child = subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)

@@ -177,6 +177,7 @@ def mongo_cases(password: str, port: int) -> list:
 
 @pytest.mark.parametrize("password", [*MONGO_SECRETS, MONGO_CHARS.strip()],
                          ids=["gen0", "gen1", "gen2", "every-printable"])
+@pytest.mark.slow
 def test_mongo_generated_passwords_never_show(logs, password):
     texts: list[str] = []
     for build in mongo_cases(password, closed_port()):

@@ -107,6 +107,7 @@ BAD_DOCUMENTS = [
 
 @pytest.mark.parametrize(("doc", "error", "fragments", "key"),
                          [case[1:] for case in BAD_DOCUMENTS], ids=[c[0] for c in BAD_DOCUMENTS])
+@pytest.mark.slow
 def test_bad_document_is_reported_by_key_and_the_rest_of_the_batch_lands(
     stocked, doc, error, fragments, key
 ):
@@ -162,6 +163,7 @@ def test_duplicate_keys_in_one_batch_store_the_first_and_report_the_rest(stocked
 
 
 @pytest.mark.parametrize("docs", ["keep", b"keep", 42, None], ids=["str", "bytes", "int", "None"])
+@pytest.mark.slow
 def test_docs_that_are_not_a_collection_raise_before_anything_is_written(stocked, docs):
     with pytest.raises(InvalidDocumentError, match="iterable of dicts, not"):
         stocked.store.update(docs)
@@ -184,6 +186,7 @@ BAD_CRITERIA = [
 
 @pytest.mark.parametrize(("criteria", "what", "culprit"), [c[1:] for c in BAD_CRITERIA],
                          ids=[c[0] for c in BAD_CRITERIA])
+@pytest.mark.slow
 def test_bad_criteria_raise_query_error_naming_the_culprit(stocked, criteria, what, culprit):
     store = stocked.store
     calls = [lambda: store.query(criteria), lambda: store.query_one(criteria),
@@ -236,6 +239,7 @@ CORRUPT_BODIES = [
 
 @pytest.mark.parametrize(("compress", "body", "fragment"), [c[1:] for c in CORRUPT_BODIES],
                          ids=[c[0] for c in CORRUPT_BODIES])
+@pytest.mark.slow
 def test_corrupt_object_body_is_a_corrupt_object_error_naming_the_key(
     make_store, s3_server, bucket, compress, body, fragment
 ):
@@ -277,6 +281,7 @@ def test_index_says_zlib_but_a_foreign_body_without_metadata_is_plain(make_store
 # ------------------------------------------------------------------ where the data lives
 
 
+@pytest.mark.slow
 def test_bucket_that_does_not_exist(stocked, s3_server):
     store = S3Store(MemoryStore("nb"), "no-such-bucket-here", s3_profile=dict(CREDENTIALS),
                     endpoint_url=s3_server.endpoint_url)
@@ -326,6 +331,7 @@ def test_s3_workers_must_be_a_positive_whole_number(workers):
 
 
 @pytest.mark.parametrize("workers", [0, -1])
+@pytest.mark.slow
 def test_per_call_workers_must_be_a_positive_whole_number(stocked, workers):
     store = stocked.store
     calls = {"update": lambda: store.update([{**KEEP, "nsites": 6}], workers=workers),

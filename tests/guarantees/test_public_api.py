@@ -11,13 +11,15 @@ import s3explore
 
 EXPECTED = {
     "AccessDeniedError", "BucketNotFoundError", "Callback", "CancelledBuildError",
-    "ConfigurationError", "CorruptObjectError", "CredentialsError", "DuckDBStore", "Failure",
+    "ConfigurationError", "CorruptObjectError", "CostEstimate", "CountEstimate",
+    "CredentialsError", "DuckDBStore", "Failure",
     "InvalidDocumentError", "InvalidKeyError", "LayoutNotRecognizedError", "ManifestStore",
     "MemoryStore", "MetadataTooLargeError", "MissingDependencyError", "MongograntStore",
     "MongoStore", "MontyStore", "NotConnectedError", "ObjectNotFoundError", "ProgressCounter",
     "ProgressSnapshot", "QueryError", "ReadOnlyStoreError", "S3ExploreError", "S3RequestError",
-    "S3Store", "Store", "StoreConnectionError", "StoredObject", "TqdmCallback",
-    "TransientS3Error", "UpdateError", "UpdateResult", "VerifyReport", "__version__", "open",
+    "S3Store", "StaleObjectError", "Store", "StoreConnectionError", "StoredObject", "TqdmCallback",
+    "TransientS3Error", "UnknownFieldWarning", "UpdateError", "UpdateResult", "VerifyReport",
+    "__version__", "open",
 }
 
 
@@ -30,6 +32,11 @@ def test_exported_names_are_exactly_the_contract():
 def test_every_error_derives_from_the_base():
     errors = [getattr(s3explore, n) for n in EXPECTED if n.endswith("Error")]
     assert all(issubclass(e, s3explore.S3ExploreError) for e in errors)
+
+
+def test_warnings_are_user_warnings():
+    warnings = [getattr(s3explore, n) for n in EXPECTED if n.endswith("Warning")]
+    assert warnings and all(issubclass(w, UserWarning) for w in warnings)
 
 
 # Loaded on first use, not by `import s3explore`: the MongoDB and S3 clients (imported when a

@@ -169,6 +169,7 @@ def test_rejected_credentials_render_no_secret(outputs, bucket):
     "http://admin:{password}@[::1",
     "ftp://admin:{password}@127.0.0.1:{port}",
 ], ids=["unreachable", "invalid-host", "invalid-ipv6", "wrong-scheme"])
+@pytest.mark.slow
 def test_bad_endpoints_with_credentials_render_no_secret(outputs, endpoint):
     endpoint = endpoint.format(password=ENDPOINT_PASSWORD, port=closed_port())
 
@@ -185,6 +186,7 @@ def test_bad_endpoints_with_credentials_render_no_secret(outputs, endpoint):
     outputs.check()
 
 
+@pytest.mark.slow
 def test_mongo_credentials_render_no_secret(outputs):
     port = closed_port()
     by_field = MongoStore("db", "entries", host="127.0.0.1", port=port, username="reader",
@@ -367,6 +369,7 @@ def test_keys_cannot_escape_the_sub_dir_on_write(tenant, s3_server, bucket):
 
 
 @pytest.mark.parametrize("key", ["../outside", "../other-tenant/doc", "a/../../outside"])
+@pytest.mark.slow
 def test_keys_cannot_escape_the_sub_dir_on_read(tenant, key):
     for read in (lambda: tenant.get(key), lambda: tenant.get_object(key),
                  lambda: list(tenant.get_many([key]))):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import threading
 import time
 
 import pytest
@@ -123,3 +124,53 @@ def test_two_writer_processes_leave_one_entry_per_key_describing_its_object(
                 assert doc["writer"] == name
         report = store.verify(deep=True)
         assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("kind", ["memory", "duckdb"])
+def test_two_writer_threads_over_a_swapping_index_leave_entries_describing_objects(
+        s3_server, bucket, kind):
+    """The same race on an index that compares and sets (no listing, no HEAD unless a swap
+    is lost): two writers in threads of one process, as an index in memory allows."""
+    from s3explore import DuckDBStore, MemoryStore
+
+    index = MemoryStore("swapping") if kind == "memory" else DuckDBStore("swapping")
+
+    def store() -> S3Store:
+        return S3Store(index, bucket, s3_profile=dict(CREDENTIALS),
+                       endpoint_url=s3_server.endpoint_url, compress=True,
+                       searchable_fields=["writer", "round"])
+
+    writers = {name: store() for name in "AB"}
+    for s in writers.values():
+        s.connect()
+    assert index.atomic_swaps
+    start, failures, overtaken = threading.Barrier(2), [], []
+
+    def write(name: str) -> None:
+        try:
+            start.wait(30)
+            for r in range(ROUNDS):
+                docs = [{"task_id": f"k{i}", "writer": name, "round": r,
+                         "payload": [name] * (i % 7 + 1)} for i in range(KEYS)]
+                overtaken.append(writers[name].update(docs, chunk_size=40,
+                                                      workers=4).overtaken)
+        except BaseException as exc:
+            failures.append(f"{name}: {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in "AB"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert failures == [] and len(overtaken) == 2 * ROUNDS
+    check = writers["A"]
+    entries = list(index.query())
+    assert sorted(e["task_id"] for e in entries) == sorted(f"k{i}" for i in range(KEYS))
+    raw = s3_server.client()
+    for entry in entries:
+        body = raw.get_object(Bucket=bucket, Key=entry["task_id"])["Body"].read()
+        assert entry["obj_hash"] == hashlib.sha1(body).hexdigest(), entry["task_id"]
+    for name in "AB":
+        for doc in check.query({"writer": name}):
+            assert doc["writer"] == name
+    assert check.verify(deep=True).ok

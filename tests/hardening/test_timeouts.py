@@ -95,3 +95,20 @@ def test_retries_stop_at_the_deadline():
     assert calls == [0.0, 3.0, 6.0, 9.0]  # the 5th would start after 10 s
     with pytest.raises(ConfigurationError, match="deadline"):
         RetryPolicy(deadline=0)
+
+
+def test_update_with_more_retries_still_stops_at_the_stores_deadline(s3_server, bucket):
+    """update(retries=100) raises the attempts, not the deadline: without it, 100 attempts
+    of 1 s each (the read timeout) would take over 100 s; the loose bound proves the
+    deadline, not a speed."""
+    with switchable_proxy(int(s3_server.endpoint_url.rsplit(":", 1)[1])) as (proxy, hang):
+        store = S3Store(MemoryStore("hang-retries"), bucket, s3_profile=dict(CREDENTIALS),
+                        endpoint_url=proxy.endpoint_url, timeout=2, compress=True)
+        store.connect()
+        hang.set()
+        started = time.monotonic()
+        result = store.update([material(1)], retries=100, errors="collect")
+        elapsed = time.monotonic() - started
+        store.close()
+    assert [f.key for f in result.failures] == ["mp-1"] and "timeout" in result.failures[0].reason
+    assert elapsed < 60

@@ -73,6 +73,7 @@ def test_map_builder_from_an_s3store_into_a_maggma_store(source):
 
 
 @pytest.mark.parametrize("target_kind", ["s3explore-memory", "s3explore-s3"])
+@pytest.mark.slow
 def test_map_builder_from_an_s3store_is_complete_then_incremental(
         source, target_kind, s3_server, bucket):
     target = {
@@ -97,6 +98,7 @@ def test_map_builder_from_an_s3store_is_complete_then_incremental(
     assert target.query_one({"task_id": "mp-7"})["last_updated"] == later
 
 
+@pytest.mark.slow
 def test_map_builder_into_an_s3store_from_a_maggma_source(s3_server, bucket):
     maggma_source = MaggmaMemoryStore("raw")
     maggma_source.connect()
@@ -134,6 +136,7 @@ def test_delete_orphans_and_retry_failed(source):
     assert target.count() == 11
 
 
+@pytest.mark.slow
 def test_group_builder_over_an_s3store(source):
     target = MemoryStore("groups")
     builder = ByElementCount(source, target, grouping_keys=["nelements"])
@@ -159,6 +162,7 @@ def test_an_output_that_cannot_be_stored_fails_the_run_naming_the_key(source, s3
     assert target.count() == 11  # everything else landed and is indexed
 
 
+@pytest.mark.slow
 def test_a_builder_with_connected_s3explore_stores_pickles(source):
     target = MemoryStore("pickled-target")
     builder = DosSummary(source, target)

@@ -193,6 +193,7 @@ def test_newer_in(s3_server, make_store):
     assert len(new_store.newer_in(old_store.index)) == 0
 
 
+@pytest.mark.slow
 def test_no_bucket(s3_server):
     store = S3Store(MemoryStore("index"), f"absent-{os.getpid()}-{next(_names)}",
                     s3_profile=s3_server.credentials, endpoint_url=s3_server.endpoint_url)

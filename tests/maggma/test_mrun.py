@@ -28,6 +28,7 @@ def stores(s3_server, bucket, tmp_path) -> tuple[S3Store, MontyStore]:
 
 
 @pytest.mark.parametrize("processes", [1, 2])
+@pytest.mark.slow
 def test_mrun_runs_a_json_builder_file(s3_server, bucket, tmp_path, processes, request):
     source, target = stores(s3_server, bucket, tmp_path)
     with source:

@@ -70,6 +70,7 @@ def test_aliasing_sandbox_and_concat_stores_wrap_ours(make_store):
     assert sorted(concat.distinct("task_id")) == sorted({f"mp-{i}" for i in range(6)})
 
 
+@pytest.mark.slow
 def test_a_maggma_store_is_a_valid_index(s3_server, bucket):
     store = S3Store(MaggmaMemoryStore("maggma-index"), bucket, s3_profile=dict(CREDENTIALS),
                     endpoint_url=s3_server.endpoint_url, searchable_fields=["formula"])

@@ -22,6 +22,7 @@ def test_default_decodes_nothing_named_in_the_data(make_store):
     assert isinstance(doc["energies"], np.ndarray)  # the built-in tags still decode
 
 
+@pytest.mark.slow
 def test_allowed_prefixes_rebuild_structures_and_enums(make_store):
     store = make_store(compress=True, decode_objects=["pymatgen", "emmet.core"])
     store.update([task_doc("mp-1"), task_doc("mp-2")])
@@ -85,6 +86,7 @@ def test_a_prefix_that_cannot_be_imported_is_a_configuration_error(make_store, b
         make_store(decode_objects=[3])
 
 
+@pytest.mark.slow
 def test_decode_objects_is_part_of_the_configuration(make_store):
     store = make_store(decode_objects=["pymatgen", "emmet.core"])
     config = store.as_dict()

@@ -50,6 +50,7 @@ def test_recipes_match_what_pymatgen_computes(materials):
     assert df["spacegroup"][1] == "Fm-3m" and df["formula"].tolist() == ["Fe2O3", "NaCl"]
 
 
+@pytest.mark.slow
 def test_functions_of_values_and_of_documents(materials):
     df = materials.query_df(fetch={
         "a": ("structure", lambda s: s["lattice"]["matrix"][0][0]),

@@ -29,6 +29,7 @@ def jsanitized(doc: dict) -> dict:
 
 
 @pytest.mark.parametrize("compress", [True, False])
+@pytest.mark.slow
 def test_we_rebuild_the_structure_maggma_wrote(shared_collection, s3_server, bucket,
                                                compress):
     theirs = maggma_store(shared_collection, s3_server, bucket, compress=compress,

@@ -18,6 +18,7 @@ def enum_keyed(task_id: str) -> dict:
     return {"task_id": task_id, "densities": {Spin.up: d.densities[Spin.up]}}
 
 
+@pytest.mark.slow
 def test_update_refuses_enum_keys_naming_key_and_field(make_store):
     store = make_store(compress=True)
     result = store.update([enum_keyed("mp-bad"), task_doc("mp-good")], errors="collect")

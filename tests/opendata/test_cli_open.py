@@ -34,6 +34,7 @@ def test_bad_url_is_an_error_not_a_traceback(capsys):
     assert "s3explore open: error: open() takes an s3:// URL" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_starts_jupyterlab_on_a_notebook_that_browses_it(small_public, s3_server, tmp_path,
                                                          monkeypatch):
     started = []

@@ -42,6 +42,7 @@ def test_write_manifest_publishes_both_forms(published):
     assert len(lines) == 120 and '"last_updated": {"$date": "' in lines[0]
 
 
+@pytest.mark.slow
 def test_open_reads_a_published_s3explore_bucket(published, s3_server, tmp_path):
     store, _ = published
     url = f"s3://{store.bucket}/{store.sub_dir}"
@@ -99,6 +100,7 @@ def test_maggma_reads_the_public_grouped_layout_we_test_with(s3_server):
     assert row["last_updated"] == layouts.material(int(want[0][3:]))["last_updated"]
 
 
+@pytest.mark.slow
 def test_we_read_what_maggma_writes(s3_server, tmp_path):
     import pandas as pd
 

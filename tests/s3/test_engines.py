@@ -38,6 +38,7 @@ def store_on(s3_server, bucket: str, engine: str, **kwargs) -> S3Store:
     return store
 
 
+@pytest.mark.slow
 def test_both_engines_store_the_same_objects(s3_server, bucket):
     stored = {}
     for engine in ENGINES:
@@ -96,6 +97,7 @@ def test_keys_obstore_cannot_hold_as_they_are_still_round_trip(s3_server, bucket
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.slow
 def test_errors_are_ours_with_the_original_as_cause(s3_server, bucket, engine):
     store = store_on(s3_server, bucket, engine)
     with pytest.raises(ObjectNotFoundError) as missing:
@@ -143,6 +145,7 @@ def test_engine_is_checked_and_kept_in_the_configuration():
     assert S3Store.from_dict(store.as_dict()).engine == "boto3"
 
 
+@pytest.mark.slow
 def test_under_motos_in_process_mock_requests_go_through_boto3(monkeypatch):
     # maggma's tests, and many of its users', run S3Store under moto's mock_aws, which patches
     # botocore inside the process: obstore's requests would miss it, so boto3 sends them.

@@ -34,6 +34,7 @@ def _wait_gone(pid: int, seconds: float = 10.0) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_child_process_server_serves_and_stops():
     with LocalS3Process() as server:
         pid = server.pid
@@ -44,6 +45,7 @@ def test_child_process_server_serves_and_stops():
     assert _wait_gone(pid)
 
 
+@pytest.mark.slow
 def test_latency_can_change_while_it_runs():
     with LocalS3Process() as server:
         server.create_bucket("latency-bucket")
@@ -63,6 +65,7 @@ def test_latency_can_change_while_it_runs():
         assert one_request() < 0.3
 
 
+@pytest.mark.slow
 def test_child_stops_when_its_parent_is_killed(tmp_path):
     script = (
         "import sys, time\n"

@@ -70,6 +70,7 @@ def listed(s3_server: LocalS3, bucket: str) -> set[str]:
 
 
 @pytest.mark.parametrize("kind", ["duckdb", "monty"])
+@pytest.mark.slow
 def test_sigkill_mid_update_leaves_no_entry_without_object_and_rerun_completes(
     s3_server, bucket, tmp_path, request, record_property, kind
 ):

@@ -167,6 +167,7 @@ def _load(docs: list[dict], batches: int = 1) -> tuple[MemoryStore, DuckDBStore]
 @given(docs=st.lists(DOC, min_size=25, max_size=60),
        queries=st.lists(QUERY, min_size=15, max_size=15),
        removals=st.lists(CRITERIA, min_size=2, max_size=2))
+@pytest.mark.slow
 def test_same_documents_in_the_same_order_as_mongomock(docs, queries, removals):
     oracle, store = _load(docs, batches=2)
     for q in queries:
@@ -220,6 +221,7 @@ def _as_mongodb(groups, keys: list[str], order: dict[str, int]) -> list:
                                  HealthCheck.filter_too_much])
 @given(docs=st.lists(DOC, min_size=25, max_size=60),
        queries=st.lists(GROUPBY, min_size=12, max_size=12))
+@pytest.mark.slow
 def test_same_groups_as_mongomock(docs, queries):
     """groupby: missing keys left out, null a group, arrays and dicts whole values, 1 and 1.0
     one group, members in the query's order, skip and limit counting groups."""

@@ -49,13 +49,16 @@ def test_documents_round_trip_exactly(store):
     assert back["when"].microsecond == 123456  # microseconds kept (MongoDB keeps millis)
 
 
-def test_aware_datetimes_come_back_naive_utc_as_from_memory_store(store):
+def test_aware_datetimes_come_back_utc_aware_as_from_memory_store(store):
+    # the whole rule on every engine: tests/stores/test_timezones.py
     aware = dt.datetime(2024, 1, 1, 12, tzinfo=UTC2)
     memory = MemoryStore("m")
     memory.connect()
     for s in (store, memory):
         s.update({"task_id": "a", "when": aware})
-    assert store.query_one()["when"] == memory.query_one()["when"] == dt.datetime(2024, 1, 1, 10)
+    utc = dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC)
+    assert store.query_one()["when"] == memory.query_one()["when"] == utc
+    assert store.query_one()["when"].tzinfo is memory.query_one()["when"].tzinfo is dt.UTC
     assert store.count({"when": {"$gte": aware}}) == 1  # operands are converted the same way
 
 
@@ -253,6 +256,7 @@ def test_frames_hooks_read_arrow_the_inventory_and_samples(store):
     assert len(store._sample(4)) == 4 and len(store._sample(50)) == 10
 
 
+@pytest.mark.slow
 def test_a_second_process_cannot_open_the_file_for_writing(tmp_path):
     path = tmp_path / "idx.duckdb"
     code = ("import sys; from s3explore import DuckDBStore, StoreConnectionError\n"

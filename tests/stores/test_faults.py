@@ -53,6 +53,7 @@ def flaky_store(endpoint: LocalS3, bucket: str, **kwargs) -> S3Store:
 
 
 @pytest.mark.moto_only  # moto's fault gate (fail_rate) in front of the fixture's bucket
+@pytest.mark.slow
 def test_2000_documents_land_and_are_indexed_through_10_percent_faults(
     flaky, s3_server, bucket, record_property
 ):
@@ -80,6 +81,7 @@ def test_2000_documents_land_and_are_indexed_through_10_percent_faults(
 
 
 @pytest.mark.moto_only  # moto's fault gate (fail_rate) in front of the fixture's bucket
+@pytest.mark.slow
 def test_retries_exhausted_are_reported_per_key_and_index_matches_the_bucket(
     flaky, s3_server, bucket, record_property
 ):
@@ -134,6 +136,7 @@ def test_a_key_that_always_fails_is_retried_then_reported_and_its_old_copy_kept(
 
 
 @pytest.mark.moto_only  # moto's fault gate (fail_when) in front of the fixture's bucket
+@pytest.mark.slow
 def test_connect_and_verify_ride_out_transient_errors(s3_server, bucket):
     budget = {"HEAD": 2, "LIST": 3}
 

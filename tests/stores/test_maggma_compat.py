@@ -83,6 +83,7 @@ def without_ids(entries) -> list[dict]:
 
 @pytest.mark.parametrize("compress", [True, False])
 @pytest.mark.parametrize("sub_dir", [None, "project/v1"])
+@pytest.mark.slow
 def test_we_read_what_maggma_wrote(shared_collection, s3_server, bucket, compress, sub_dir):
     docs = documents()
     fields = ["formula", "nsites", "band_gap"]
@@ -114,6 +115,7 @@ def test_we_read_what_maggma_wrote(shared_collection, s3_server, bucket, compres
 
 @pytest.mark.parametrize("compress", [True, False])
 @pytest.mark.parametrize("sub_dir", [None, "project/v1"])
+@pytest.mark.slow
 def test_maggma_reads_what_we_wrote(shared_collection, s3_server, bucket, compress, sub_dir):
     import msgpack
 

@@ -66,6 +66,7 @@ def restart(db: FerretDB) -> None:
 
 
 @pytest.mark.timeout(120)  # a hang would end here: every wait of the store is bounded
+@pytest.mark.slow
 def test_a_server_killed_mid_iteration_is_a_connection_error_naming_the_store(own_server):
     store = MongoStore.from_uri(own_server.uri, collection_name(), database="s3x_test")
     store.connect()
@@ -88,6 +89,7 @@ def test_a_server_killed_mid_iteration_is_a_connection_error_naming_the_store(ow
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.slow
 def test_a_server_killed_between_put_and_index_flush_leaves_no_entry_without_object(
         make_store):
     with FerretDB() as db:

@@ -148,6 +148,7 @@ BATCHES = st.lists(st.lists(st.tuples(KEYS, st.integers(0, 9)), max_size=6), min
 @pytest.mark.parametrize("storage_name", ["memory", "sqlite"])
 @settings(max_examples=40, deadline=None)
 @given(batches=BATCHES)
+@pytest.mark.slow
 def test_batches_leave_what_per_document_upserts_leave(storage_name, tmp_path_factory, batches):
     tmp_path = tmp_path_factory.mktemp("oracle")
     batched = open_store(MontyStore, storage_name, tmp_path)
@@ -200,6 +201,7 @@ def _open_and_write(path: str, name: str, start, errors) -> None:
         errors.put(f"{name}: {type(exc).__name__}: {exc}")
 
 
+@pytest.mark.slow
 def test_processes_opening_one_new_folder_at_once_all_connect(tmp_path):
     # montydb wrote the folder's storage config on every open; a process reading it
     # meanwhile saw it empty ("ValueError: Empty module name").

@@ -80,6 +80,7 @@ def test_a_read_only_account_queries_and_gets_like_the_owner(shared_with_reader)
     assert reader.verify().ok  # reading the listing and the metadata is all verify() needs
 
 
+@pytest.mark.slow
 def test_a_read_only_account_is_refused_every_write_per_key_and_loses_nothing(
         shared_with_reader, production_s3):
     writer, reader = shared_with_reader
@@ -168,6 +169,7 @@ class _KillAfter(Callback):
             self.server.kill()
 
 
+@pytest.mark.slow
 def test_gateway_killed_mid_update_leaves_no_entry_for_an_object_that_did_not_land(
         own_gateway, record_property):
     bucket = own_gateway.create_bucket("killed-mid-update")

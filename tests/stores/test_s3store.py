@@ -53,6 +53,7 @@ def raw_object(s3_server: LocalS3, bucket: str, key: str) -> dict:
 
 @pytest.mark.parametrize("compress", [True, False, "zstd"])
 @pytest.mark.parametrize("sub_dir", [None, "runs/2024"])
+@pytest.mark.slow
 def test_update_and_query_round_trip(make_store, compress, sub_dir):
     store = make_store(compress=compress, sub_dir=sub_dir, searchable_fields=["formula", "nsites"])
     docs = [material(i) for i in range(20)]
@@ -142,6 +143,7 @@ def test_get_get_object_and_get_many(make_store):
         list(store.get_many(["mp-1"], on_missing="ignore"))
 
 
+@pytest.mark.slow
 def test_properties_in_the_index_do_not_touch_s3(make_store, s3_server):
     store = make_store(searchable_fields=["formula", "nsites"])
     store.update([material(i) for i in range(10)])
@@ -183,6 +185,7 @@ def slow_s3():
 
 
 @pytest.mark.moto_only
+@pytest.mark.slow
 def test_requests_in_flight_are_bounded_by_workers(make_store, slow_s3):
     store = make_store(endpoint=slow_s3, s3_workers=3)
     store.update([material(i) for i in range(30)], workers=3)
@@ -193,6 +196,7 @@ def test_requests_in_flight_are_bounded_by_workers(make_store, slow_s3):
 
 
 @pytest.mark.moto_only
+@pytest.mark.slow
 def test_stopping_iteration_stops_fetching(make_store, slow_s3):
     store = make_store(endpoint=slow_s3, s3_workers=4)
     store.update([material(i) for i in range(200)])
@@ -249,6 +253,7 @@ def test_partial_failures_do_not_stop_the_batch(make_store):
     assert not result.ok and len(result.failures) == 6
 
 
+@pytest.mark.slow
 def test_rerunning_an_update_is_idempotent(make_store, s3_server, bucket):
     store = make_store(searchable_fields=["formula"])
     docs = [material(i) for i in range(10)]
@@ -279,6 +284,7 @@ def test_metadata_limit_is_configurable(make_store, s3_server):
 
 
 @pytest.mark.moto_only
+@pytest.mark.slow
 def test_retries_ride_out_throttling_and_server_errors(bucket):
     with LocalS3(fail_rate=0.3, fail_methods=("PUT", "GET"), seed=7) as flaky:
         flaky.fail_rate = 0
@@ -354,6 +360,7 @@ def test_remove_docs_with_and_without_objects(make_store, s3_server, bucket):
     assert s3_server.client().list_objects_v2(Bucket=bucket)["KeyCount"] == 6
 
 
+@pytest.mark.slow
 def test_index_delegation(make_store):
     store = make_store(searchable_fields=["formula", "nsites"])
     store.update([material(i) for i in range(8)])
@@ -390,6 +397,7 @@ def test_rebuild_index_from_s3_data(make_store, sub_dir):
     assert after["mp-5"]["compression"] == "zstd" and after["mp-0"]["compression"] == "zlib"
 
 
+@pytest.mark.slow
 def test_rebuild_into_an_empty_index_uses_object_dates(make_store):
     store = make_store(compress=True, searchable_fields=["formula"])
     store.update([material(1)])
@@ -527,6 +535,7 @@ def test_repr_shows_where_not_secrets(s3_server, bucket):
     assert store.s3_profile is None
 
 
+@pytest.mark.slow
 def test_more_workers_than_configured_grow_the_connection_pool(make_store):
     store = make_store(s3_workers=2)
     assert store.client.meta.config.max_pool_connections >= 2

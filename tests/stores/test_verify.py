@@ -58,6 +58,7 @@ def broken(request, compress, make_store, s3_server, bucket):
     return store
 
 
+@pytest.mark.slow
 def test_verify_reports_orphans_dangling_entries_and_hash_mismatches(broken):
     before = snapshot(broken)
     report = broken.verify()
@@ -123,6 +124,7 @@ def test_repair_says_what_it_will_do_then_fixes_the_index(broken, caplog):
     assert sorted(d["task_id"] for d in broken.query({"nsites": 2})) == ["foreign-1", "mp-1"]
 
 
+@pytest.mark.slow
 def test_repair_of_an_index_that_agrees_does_nothing_and_logs_nothing(make_store, caplog):
     store = make_store(sub_dir="clean", searchable_fields=["formula"])
     assert store.update([material(i) for i in range(4)]).ok
@@ -146,6 +148,7 @@ def test_sub_dirs_do_not_see_each_other(make_store):
 
 @pytest.mark.moto_only  # moto's fault gate refuses mp-2's reads; it shares the fixture's bucket
 @pytest.mark.parametrize("deep", [False, True])
+@pytest.mark.slow
 def test_verify_fails_loudly_when_it_cannot_read_an_object(s3_server, bucket, deep):
     refused: set[str] = set()  # GET and HEAD: a shallow check reads the metadata
 
@@ -198,6 +201,7 @@ def test_a_multipart_body_records_the_etag_s3_gives_it(make_store, s3_server, bu
     assert store.index.query_one({"task_id": "big"})["obj_etag"] == head["Metadata"]["obj-etag"]
 
 
+@pytest.mark.slow
 def test_the_digest_is_left_out_when_it_would_not_fit_the_metadata_limit(make_store, s3_server,
                                                                        bucket):
     from s3explore import _codec as codec

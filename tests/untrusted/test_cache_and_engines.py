@@ -1,5 +1,5 @@
 """Local cache folders that never mix two URLs, builds that survive a twin, and engine
-errors in our words."""
+errors in our words. The tests that talk to S3 run on the production server too."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ def test_distinct_urls_never_share_a_cache_folder(tmp_path):
     assert folders[3].name.startswith("b_a_b-")  # a readable stem
 
 
+@pytest.mark.real_s3
 def test_a_long_non_ascii_prefix_opens(s3_server, bucket, tmp_path):
     client = s3_server.client()
     layouts.make_public(client, bucket)
@@ -54,26 +55,83 @@ _BUILD = """
 import json, sys, s3explore
 store = s3explore.open(sys.argv[1], anonymous=True, endpoint_url=sys.argv[2],
                        cache_dir=sys.argv[3], workers=2, publish=False)
-print(json.dumps(store.count()))
+print(json.dumps([store.count(), store.found]))
 """
 
 
-def test_two_processes_building_one_prefix_both_succeed(s3_server, bucket, tmp_path):
+def _twin_prefix(s3_server, bucket, n=1500):
     client = s3_server.client()
     layouts.make_public(client, bucket)
     layouts.upload(client, bucket, {f"twin/mp-{i:04d}.json": json.dumps(
-        {"task_id": f"mp-{i:04d}", "n": i}).encode() for i in range(1500)})
+        {"task_id": f"mp-{i:04d}", "n": i}).encode() for i in range(n)})
+    return f"s3://{bucket}/twin"
+
+
+def _manifest_and_listing(cache):
+    """The manifest in place, whole, and the listing that belongs to it."""
+    from s3explore._stores._opendata import _fresh, _index
+    from s3explore._stores._opendata._manifest import read_parquet
+
+    manifest = next(cache.rglob("manifest.parquet"))
+    entries = read_parquet(str(manifest)).entries
+    listing = _fresh.read_listing(manifest.parent, _index.local_fingerprint(manifest))
+    return manifest.parent, entries, listing
+
+
+@pytest.mark.real_s3
+def test_two_processes_building_one_prefix_both_succeed(s3_server, bucket, tmp_path):
+    """Two real processes build one prefix at once, each in a folder of its own: both
+    finish, the manifest is one of theirs, whole, beside its own listing, nothing is left."""
+    url = _twin_prefix(s3_server, bucket)
     for round_ in range(2):
         cache = tmp_path / f"cache-{round_}"
-        args = [f"s3://{bucket}/twin", s3_server.endpoint_url, str(cache)]
+        args = [url, s3_server.endpoint_url, str(cache)]
         runs = [subprocess.Popen([sys.executable, "-c", _BUILD, *args], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
         for run in runs:
             out, err = run.communicate(timeout=240)
             assert run.returncode == 0, err[-3000:]
-            assert json.loads(out.strip().splitlines()[-1]) == 1500
-        leftovers = [p.name for p in cache.rglob("*.tmp")]
-        assert leftovers == []
+            assert "FileNotFoundError" not in err
+            count, found = json.loads(out.strip().splitlines()[-1])
+            assert count == 1500, found
+        folder, entries, listing = _manifest_and_listing(cache)
+        assert sorted(e["task_id"] for e in entries) == [f"mp-{i:04d}" for i in range(1500)]
+        assert listing is not None and len(listing) == 1500
+        assert [p.name for p in cache.rglob("*.tmp")] == []
+        assert not (folder / "builds").exists()  # each build removed its own folder
+
+
+_KILLED = """
+import os, signal, sys, s3explore
+
+class DieMidway(s3explore.Callback):
+    done = 0
+    def advance(self, docs=0, nbytes=0, failed=0):
+        self.done += docs
+        if self.done >= 1200:  # the first 1,000 entries are in a part by now
+            os.kill(os.getpid(), signal.SIGKILL)
+
+s3explore.open(sys.argv[1], anonymous=True, endpoint_url=sys.argv[2], cache_dir=sys.argv[3],
+               workers=2, publish=False, progress=DieMidway())
+"""
+
+
+@pytest.mark.real_s3
+def test_a_build_killed_midway_is_resumed_by_the_next(s3_server, bucket, tmp_path):
+    """A build that dies leaves its folder unlocked: the next build adopts its parts."""
+    url = _twin_prefix(s3_server, bucket)
+    args = [url, s3_server.endpoint_url, str(tmp_path)]
+    killed = subprocess.run([sys.executable, "-c", _KILLED, *args], capture_output=True,
+                            text=True, timeout=240)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    parts = list(tmp_path.rglob("builds/*/part-*.parquet"))
+    assert len(parts) == 1
+    done = subprocess.run([sys.executable, "-c", _BUILD, *args], capture_output=True,
+                          text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    count, found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert count == 1500 and "(1000 from an earlier run)" in found
+    assert list(tmp_path.rglob("builds")) == []
 
 
 @pytest.mark.parametrize("cut", [1000, 0.5])
@@ -91,6 +149,7 @@ def test_a_truncated_duckdb_file_is_our_error(tmp_path, cut, read_only):
     assert str(path.name) in message and "damaged" in message and "rebuild" in message
 
 
+@pytest.mark.real_s3
 def test_a_damaged_cached_manifest_index_is_built_again(s3_server, bucket, tmp_path):
     client = s3_server.client()
     layouts.make_public(client, bucket)
@@ -148,41 +207,44 @@ def test_map_objects_key_note_survives_a_process_boundary(tmp_path):
     assert "KEY 4 raised by map_objects' func f for the document" in done.stdout, done.stderr
 
 
-def test_builds_of_one_prefix_interleaved_both_finish(tmp_path, monkeypatch):
-    """The two races of twin builds made to happen: one finishes (removing build/) while the
-    other writes a part, and while the other lists the parts to resume from."""
-    from s3explore._stores._opendata import _build
+def test_twin_builders_never_touch_each_others_parts(tmp_path):
+    """A live build's parts are its own (its folder is locked): a twin finishing meanwhile
+    leaves them alone, and a new build adopts only the parts of builds that are gone."""
+    from s3explore._stores._opendata import _build, _fresh
     from s3explore._stores._opendata._manifest import Layout, read_parquet
 
     layout = Layout("json-objects", "task_id")
     folder = tmp_path / "m"
-    first, second = (_build.Builder(None, layout, folder) for _ in range(2))
-    mine = [{"task_id": "a", _build.OBJECT: "a.json"}]
-    theirs = [{"task_id": "b", _build.OBJECT: "b.json"}]
-    first.write_part(mine)
+    listed = {n: _fresh.Listed(f"etag-{n}", 10) for n in ("a.json", "b.json", "c.json")}
 
-    def racing(real, finisher, entries):
-        def wrapper(*args, **kwargs):
-            if not wrapper.done:
-                wrapper.done = True
-                finisher.finish(entries)  # the twin finishes right now
-            return real(*args, **kwargs)
-        wrapper.done = False
-        return wrapper
+    def entry(name, etag=None):
+        return {"task_id": name[0], "obj_etag": etag or f"etag-{name}", _build.OBJECT: name,
+                _build.OBJECT_SIZE: 10}
 
-    monkeypatch.setattr(_build, "write_parquet", racing(_build.write_parquet, first, mine))
-    second.write_part(theirs)
-    monkeypatch.undo()
-    assert second.finish(theirs).exists()
-
-    third, fourth = (_build.Builder(None, layout, folder) for _ in range(2))
-    third.write_part(mine)
-    third.write_part(theirs)
-    monkeypatch.setattr(_build, "read_parquet", racing(_build.read_parquet, third,
-                                                        mine + theirs))
-    entries, _ = fourth.done()
-    monkeypatch.undo()
-    assert len(entries) <= 2
-    path = fourth.finish(mine + theirs)
+    first, second = (_build.Builder(None, layout, folder, listed=listed) for _ in range(2))
+    first.write_part([entry("a.json")])
+    second.write_part([entry("b.json")])
+    assert first.parts != second.parts
+    path, _ = first.finish([entry("a.json")])  # removes its own folder only
+    assert [p.name for p in second.parts.glob("part-*")] != []
+    third = _build.Builder(None, layout, folder, listed=listed)
+    assert third.done() == []  # second is alive: its parts are not taken
+    second.release(remove=False)  # second dies
+    # an entry whose object changed since is not resumed: its object is read again
+    dead = _build.Builder(None, layout, folder, listed=listed)
+    dead.write_part([entry("c.json", etag="an older body")])
+    dead.release(remove=False)
+    again = _build.Builder(None, layout, folder, listed=listed)  # b.json read twice, both dead
+    again.write_part([entry("b.json")])
+    again.release(remove=False)
+    assert sorted(e["task_id"] for e in third.done()) == ["b"]
+    third.release(remove=False)  # third dies too; its parts hold b.json
+    reusing = _build.Builder(None, layout, folder, listed=listed, reuse={"b.json": []})
+    assert reusing.done() == []  # an object whose entries are kept is not taken twice
+    reusing.release(remove=False)
+    last = _build.Builder(None, layout, folder, listed=listed)
+    resumed = last.done()
+    assert sorted(e["task_id"] for e in resumed) == ["b"]
+    path, _ = last.finish([*resumed, entry("a.json")])
     assert sorted(e["task_id"] for e in read_parquet(str(path)).entries) == ["a", "b"]
-    assert list(folder.rglob("*.tmp")) == []
+    assert list(folder.rglob("*.tmp")) == [] and not (folder / "builds").exists()

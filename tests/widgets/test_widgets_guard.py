@@ -23,16 +23,16 @@ from s3explore.widgets._guard import (
                                       "$jsonSchema", "$text", "$lookup", "$madeup"])
 def test_operators_outside_the_allow_list_are_refused(operator):
     text = json.dumps({"nsites": {operator: "sleep(1000)"}})
-    with pytest.raises(QueryError, match=rf"does not support the operator\(s\) \['\{operator}'\]"):
+    with pytest.raises(QueryError, match=rf"does not support the operator \{operator}\b"):
         parse_filter(text)
     top = json.dumps({operator: "this.nsites > 1"})
-    with pytest.raises(QueryError, match=r"allowed: \$all \$and"):
+    with pytest.raises(QueryError, match=r"; use one of \$all, \$and, "):
         parse_filter(top)
 
 
 def test_refused_operator_deep_inside_and_or_is_found():
     text = '{"$or": [{"a": 1}, {"$and": [{"b": {"$not": {"$where": "1"}}}]}]}'
-    with pytest.raises(QueryError, match=r"\['\$where'\] \(under \$or\.\$and\.b\.\$not\)"):
+    with pytest.raises(QueryError, match=r"operator \$where \(under \$or\.\$and\.b\.\$not\)"):
         parse_filter(text)
 
 

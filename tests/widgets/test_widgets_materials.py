@@ -126,3 +126,10 @@ def test_viewer_shows_a_structure_stored_in_s3(make_store):
     assert isinstance(viewer.doc["structure"], Structure)
     text = squeeze(text_of(viewer._body.value))
     assert "space group Fm-3m (225)" in text and 'task_type : "Static" TaskType' in text
+
+
+@pytest.mark.parametrize("sites", [[{"abc": 5}], [{"species": 3, "abc": "x"}], ["Na"]])
+def test_a_structure_dict_with_odd_sites_never_raises(sites):
+    d = {**nacl().as_dict(), "sites": sites}
+    text = squeeze(text_of(render_document({"structure": d})))
+    assert "structure" in text and "Structure" in text  # a summary, or the plain tree

@@ -164,10 +164,38 @@ def test_summary_and_failure_lines():
     failures = [Failure("k1", "too big"), Failure(None, "no key field 'task_id'")]
     done = UpdateResult(written=98, bytes=2000, failures=failures, seconds=0.5)
     assert summary_text(done, 100, failures) == (
-        "Done: 98 of 100 documents written (2.0 kB) in 500 ms \u00b7 196 docs/s \u00b7 2 failed")
+        "Done: 98 of 100 documents written (2.0 kB) in 500 ms \u00b7 196 docs/s \u00b7 2 failed "
+        "(2.0%)")
+    assert summary_text(done, 100, failures, skipped=30).endswith(
+        "196 docs/s \u00b7 30 already stored (skipped) \u00b7 2 failed (2.0%)")
     cancelled = UpdateResult(written=40, cancelled=True, seconds=1.0)
     assert "Cancelled: 40 of 100" in summary_text(cancelled, 100, [])
     assert "60 not uploaded" in summary_text(cancelled, 100, [])
+    assert "50 not uploaded" in summary_text(cancelled, 100, [], skipped=10)
     assert failure_lines(failures) == ["k1: too big", "(no key): no key field 'task_id'"]
+    # a reason that names its key is not prefixed with it again; a longer key is not it
+    assert failure_lines([Failure("a.json", "a.json is not valid JSON"),
+                          Failure("mp-1", "clashes with mp-10"),
+                          Failure("a.json", "a.json.gz exists too")]) == [
+        "a.json is not valid JSON", "mp-1: clashes with mp-10", "a.json: a.json.gz exists too"]
     many = [Failure(f"k{i}", "x") for i in range(30)]
     assert failure_lines(many, limit=5)[-1] == "\u2026 and 25 more (see .failures)"
+
+
+def test_column_widths_follow_the_header_and_the_values_of_the_page():
+    from s3explore.widgets._table import MAX_WIDTH, column_widths, grid_template
+
+    frame = pd.DataFrame({
+        "task_id": ["mp-1", "mp-22"],
+        "created": [dt.datetime(2024, 1, 1, 17, 45, 3), dt.datetime(2024, 2, 1)],
+        "energy_above_hull": [0.0, 0.013],
+        "n": [1, 2],
+        "note": ["x" * 200, "y"],
+    })
+    widths = dict(zip(frame.columns, column_widths(frame), strict=True))
+    assert widths["created"] >= len("2024-01-01 17:45:03")  # a datetime is never cut
+    assert widths["energy_above_hull"] > len("energy_above_hull")  # nor a header
+    assert widths["n"] <= 5  # a one-digit column stays narrow: its header and a sort mark
+    assert widths["note"] == MAX_WIDTH  # a long text is cut (and shown whole on hover)
+    assert widths["created"] < widths["energy_above_hull"]
+    assert grid_template([5, 20]) == "minmax(5ch, 5fr) minmax(20ch, 20fr)"

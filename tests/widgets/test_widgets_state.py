@@ -59,12 +59,26 @@ def test_json_and_python_literal_filters():
 
 
 @pytest.mark.parametrize(("text", "says"), [
-    ("nsites >", "cannot read 'nsites >'"),
+    ("nsites >", "expected a value for 'nsites', found nothing"),
     ("nsites > 10 and", "ends with 'and'"),
-    ("nsites > 10 nsites < 3", "expected 'and' before 'nsites < 3'"),
+    ("nsites > 10 nsites < 3", "expected 'and' between clauses, found 'nsites' at character 13"),
     ("nsites > 10 or nsites < 3", "$or"),
-    ("> 10", "cannot read '> 10'"),
-    ('{"nsites": ', "not valid JSON"),
+    ("> 10", "expected a field name, found '>' at character 1"),
+    ('{"nsites": ', "not valid JSON: 1 bracket(s) opened but not closed; add '}' at the end"),
+    # the token the user typed, not what a regular expression happened to match
+    ("band_gap => 2", "'=>' at character 10 is not an operator; did you mean '>='?"),
+    ("band_gap =< 2", "did you mean '<='?"),
+    ("nsites <> 2", "did you mean '!='?"),
+    ("nsites 3", "expected an operator after 'nsites', found '3' at character 8"),
+    ('{"nsites": {"$gt": 10}', "add '}' at the end"),
+    ('{"a": [1, 2}', "'}' at character 12 closes a '['; add ']' before it"),
+    ('{"a": [1, {"b": 2}]', "add '}' at the end"),
+    ('{"a": 1,, "b": 2}', "at character 9, before ', \"b\": 2}'"),
+    ('formula == "NaCl', "the string starting at character 12 is not closed"),
+    ("formula in NaCl", "'formula in' takes a list such as [2, 4]"),
+    ("formula in [NaCl, MgO", "expected ',' or ']' in the list of 'formula'"),
+    ("formula in [NaCl MgO]", "expected ',' or ']' in the list of 'formula', found 'MgO'"),
+    ("formula in [NaCl,]", "expected a value in the list of 'formula', found ']'"),
     ("{1, 2}", "must be an object"),
     ('{"a": 1} extra', "not valid JSON"),
 ])
@@ -72,6 +86,28 @@ def test_bad_filters_say_what_is_wrong(text, says):
     with pytest.raises(QueryError) as info:
         parse_filter(text)
     assert says in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("formula in [Fe2O3, NaCl]", {"formula": {"$in": ["Fe2O3", "NaCl"]}}),
+    ('formula in ["Na Cl", \'Mg O\', 3, true]', {"formula": {"$in": ["Na Cl", "Mg O", 3, True]}}),
+    ("nsites IN [1,2] and formula not in [NaCl]",
+     {"nsites": {"$in": [1, 2]}, "formula": {"$nin": ["NaCl"]}}),
+    ("nsites in [] ", {"nsites": {"$in": []}}),
+    ("nsites > 2 and nsites in [3, 4]", {"nsites": {"$gt": 2, "$in": [3, 4]}}),
+])
+def test_in_and_not_in_lists(text, expected):
+    assert parse_filter(text) == expected
+
+
+def test_refused_operators_are_named_plainly():
+    """No Python list repr: the operator, why, and what to use instead."""
+    with pytest.raises(QueryError) as info:
+        parse_filter('{"$where": "sleep(100) || true"}')
+    message = str(info.value)
+    assert message.startswith("the filter box does not support the operator $where (it runs "
+                              "code on the database server); use one of $all, $and,")
+    assert "[" not in message
 
 
 def test_filter_must_be_text():

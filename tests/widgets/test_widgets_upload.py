@@ -40,15 +40,19 @@ def test_failures_are_listed_with_keys_and_reasons(store):
     widget = UploadWidget(store, bad)
     result = widget.start()
     assert result.written == 5 and widget.state == "done"
-    assert widget._bar.value == 8 and widget._bar.bar_style == "danger"
-    assert "3 failed" in widget._status.value
+    # some stored, some failed: orange, not the red of a run where nothing could be stored
+    assert widget._bar.value == 8 and widget._bar.bar_style == "warning"
+    assert "3 failed (37.5%)" in widget._status.value
     reasons = widget._failures.value
     assert "3 document(s) not stored" in reasons
     assert "(no key): document has no key field" in reasons
-    assert "../escape" in reasons and "big:" in reasons and "cannot encode" in reasons
+    # each reason names its key once: no "big: document 'big' ..."
+    assert "../escape" in reasons and "<li>document &#x27;big&#x27; holds" in reasons
+    assert "cannot encode" in reasons and "big:" not in reasons
     assert store.count() == 5
 
 
+@pytest.mark.slow
 def test_dataframe_source(store):
     frame = pd.DataFrame({"task_id": ["a", "b", "c"], "nsites": np.array([1, 2, 3]),
                           "gap": [0.5, np.nan, 1.5]})
@@ -95,12 +99,13 @@ def test_cancel_button_while_running_in_an_event_loop(store):
 
     def source():
         for i, doc in enumerate(docs(200)):
-            if i == 20:
+            if i == 100:  # past the writer's read-ahead (64 keys noted before their puts)
                 gate.set()
                 release.wait(10)
             yield doc
 
-    widget = UploadWidget(store, source(), poll_seconds=0.01)
+    # skip_stored reads the source a batch ahead; this test counts what was read before Cancel
+    widget = UploadWidget(store, source(), poll_seconds=0.01, skip_stored=False)
 
     async def main():
         widget.start()
@@ -150,6 +155,7 @@ def test_index_failure_ends_in_failed_state(make_store):
     assert "verify(repair=True)" in widget._status.value
 
 
+@pytest.mark.slow
 def test_workers_control(store):
     widget = UploadWidget(store, docs(1), workers=6)
     assert widget.workers == 6
@@ -157,6 +163,10 @@ def test_workers_control(store):
     assert widget._workers.value == 2
     with pytest.raises(ConfigurationError, match="workers"):
         widget.workers = 0
+    with pytest.raises(ConfigurationError, match="workers must be 1 to 64 in the upload widget, "
+                                                 "got 65"):
+        widget.workers = 65
+    assert widget.workers == 2
 
 
 def test_bad_sources_raise(store):

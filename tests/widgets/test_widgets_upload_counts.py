@@ -55,7 +55,7 @@ def test_a_failed_run_counts_unreadable_files_too(make_store, tmp_path):
 
 
 def test_on_done_gets_the_result_once_per_run(store):
-    widget = UploadWidget(store, [{"task_id": "a"}, {"task_id": "b"}])
+    widget = UploadWidget(store, [{"task_id": "a"}, {"task_id": "b"}], skip_stored=False)
     results = []
     widget.on_done(results.append)
     first = widget.start()

@@ -7,6 +7,7 @@ import re
 from html import unescape
 
 import numpy as np
+import pytest
 
 from s3explore import CorruptObjectError, ObjectNotFoundError
 from s3explore.widgets import DocumentViewer
@@ -28,6 +29,7 @@ def test_nothing_is_fetched_until_asked(store, s3_server):
     assert s3_server.requests["GET"] == 1
 
 
+@pytest.mark.slow
 def test_shows_fields_values_sizes_and_time(store):
     doc = {"task_id": "mp-7", "formula": "Fe2O3", "nsites": 10,
            "created": dt.datetime(2024, 3, 4, 5, 6, 7), "dos": np.linspace(0, 1, 400)}

@@ -5,7 +5,9 @@ index store (``_plan``); each task queries its slice of the index and fetches it
 parallel inside the worker (``s3_workers`` threads, as ``query_df`` does in one process).
 Stores travel to workers copied without their clients and reconnect there (``_workers``);
 an index that lives in this process's memory is refused before any task runs when the
-workers are other processes.
+workers are other processes. With ``fetch=``, derived columns (functions, structure recipes)
+are computed in the tasks, the meta's sample included, and partitions are sized by the bytes
+they download and the cluster's threads (``_sizing``).
 
 Progress: in a notebook, ``client.dashboard_link`` and
 ``distributed.progress(frame.persist())`` (a widget; text in a terminal); with the local
@@ -24,9 +26,10 @@ from s3explore._errors import ConfigurationError, MissingDependencyError, QueryE
 from s3explore._frames._columns import setting
 from s3explore._frames._dask._meta import build_meta, conform, covered, gaps
 from s3explore._frames._dask._plan import Slice, plan
+from s3explore._frames._dask._sizing import PARTITION_BYTES, PARTITION_SIZE, sizer
 from s3explore._frames._dask._workers import StoreRef, check_travel
 from s3explore._frames._inventory import inventory
-from s3explore._frames._read import BATCH_SIZE, check_fetch, index_of, index_query
+from s3explore._frames._read import BATCH_SIZE, fetch_spec, index_of, index_query
 from s3explore._query import check_fields
 
 _MISSING = "to_dask and map_objects need Dask: pip install 's3explore[dask]'"
@@ -35,9 +38,8 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError(_MISSING) from exc
 
-__all__ = ["Slice", "map_objects", "plan", "to_dask"]
+__all__ = ["PARTITION_BYTES", "PARTITION_SIZE", "Slice", "map_objects", "plan", "to_dask"]
 
-PARTITION_SIZE = 10_000
 MAP_PARTITION_SIZE = 1_000
 META_SAMPLE = 100
 
@@ -83,45 +85,83 @@ def _meta(store: Any, criteria: Any, sample: Any, fields: list[str] | None,
     return build_meta(sample, table, index.key, fields, fetch, flatten)
 
 
-def read_partition(part: Slice, ref: StoreRef, fields: list[str] | None, fetch: list[str],
+def read_partition(part: Slice, ref: StoreRef, fields: list[str] | None, fetch: Any,
                    flatten: bool, batch_size: int, meta: Any) -> Any:
-    """One partition, run in a worker: its slice of the index, its objects fetched there."""
+    """One partition, run in a worker: its slice of the index, its objects fetched and its
+    derived fetch columns computed there."""
     with ref.use() as store:
         frame = _query_df(store, part.criteria, fields, 0, fetch, flatten, batch_size)
     return conform(frame, meta, part.start, f"partition {part.number} ({part!r})")
 
 
+def read_sample(criteria: Any, ref: StoreRef, fields: list[str] | None, fetch: Any,
+                flatten: bool, batch_size: int) -> Any:
+    """The first entries, read (objects fetched, fetch columns computed) where tasks run."""
+    with ref.use() as store:
+        return _query_df(store, criteria, fields, META_SAMPLE, fetch, flatten, batch_size)
+
+
+def _sample(store: Any, ref: StoreRef, criteria: Any, fields: list[str] | None, fetch: Any,
+            flatten: bool, batch_size: int, client: Any) -> Any:
+    """The sample the meta is taken from. With fetch=, it is a task of its own, so objects
+    are read and fetch functions and recipes run on the workers, as for the partitions."""
+    if not fetch:
+        return _query_df(store, criteria, fields, META_SAMPLE, fetch, flatten, batch_size)
+    task = dask.delayed(read_sample, pure=True)(criteria, ref, fields, fetch, flatten,
+                                                batch_size, dask_key_name="s3explore-sample-"
+                                                + dask.base.tokenize(ref, criteria, fields,
+                                                                     fetch, flatten))
+    return client.compute(task).result() if client is not None else task.compute()
+
+
 def to_dask(store: Any, criteria: dict | None = None, fields: list[str] | None = None, *,
-            fetch: list[str] | None = None, flatten: bool = True,
-            partition_size: int = PARTITION_SIZE, batch_size: int = BATCH_SIZE,
-            client: Any = None) -> Any:
+            fetch: list[str] | dict | None = None, flatten: bool = True,
+            partition_size: int | None = None, partition_bytes: int = PARTITION_BYTES,
+            batch_size: int = BATCH_SIZE, client: Any = None) -> Any:
     """A Dask DataFrame of the index entries matching ``criteria``, in key order.
 
     The same columns and conventions as ``query_df(criteria, fields, fetch=fetch,
-    flatten=flatten)``; its rows are those of ``query_df(..., sort={key: 1})`` and so is
-    its index (0..n-1). ``partition_size`` entries per partition, each a key range read by
-    one task. ``client``: the distributed Client it will run on, when not the default one
-    (used only to check that the workers can reach the index).
+    flatten=flatten)``, derived fetch columns (functions, ``(path, recipe)`` pairs)
+    included; its rows are those of ``query_df(..., sort={key: 1})`` and so is its index
+    (0..n-1). Objects are fetched, and fetch functions and recipes run, in the tasks (on
+    the workers of a cluster): functions travel serialized by Dask (which handles lambdas
+    and closures too), and recipes need pymatgen where the tasks run. Fetch columns of
+    integers or booleans are nullable (``Int64``, ``boolean``): any object may be missing.
+
+    Partitions are key ranges, each read by one task. Without fetch=, ``partition_size``
+    entries each (default 10,000). With fetch=, unless ``partition_size`` is given, each
+    partition holds as many entries as fit in ``partition_bytes`` of stored objects (the
+    mean size estimated from a few HEAD requests; default 64 MiB), at most 10,000, and at
+    least one partition per thread of the active distributed cluster. ``client``: the
+    distributed Client it will run on, when not the default one.
 
     Raises before any task runs: QueryError for bad criteria or an unknown field,
-    ConfigurationError for fetch= on an index store or an index the workers cannot read.
+    ConfigurationError for fetch= on an index store, a bad fetch spec or an index the
+    workers cannot read.
     """
     fields = check_fields(fields)
-    fetch = check_fetch(store, fetch)
+    paths, derived = fetch_spec(store, fetch)
+    names = paths + [n for n in derived if n not in paths]  # the fetch columns
     flatten = bool(flatten)
     batch_size = setting(batch_size, "batch_size")
-    slices = plan(store, criteria, partition_size)
+    partition_bytes = setting(partition_bytes, "partition_bytes")
+    if partition_size is not None or not names:
+        slices = plan(store, criteria, PARTITION_SIZE if partition_size is None
+                      else partition_size)
+    else:
+        slices = plan(store, criteria, None, sizer(store, partition_bytes, client))
     check_travel(store, client)
-    first = slices[0].criteria if slices else criteria
-    sample = _query_df(store, first, fields, META_SAMPLE, fetch, flatten, batch_size)
-    meta = _meta(store, criteria, sample, fields, fetch, flatten)
     ref = StoreRef(store)
+    first = slices[0].criteria if slices else criteria
+    sample = _sample(store, ref, first, fields, fetch if names else None, flatten, batch_size,
+                     client)
+    meta = _meta(store, criteria, sample, fields, names, flatten)
     dd, _ = _collections()
     with dask.config.set({"dataframe.convert-string": False}):  # keep query_df's dtypes
         if not slices:
             return dd.from_pandas(meta, npartitions=1)
-        return dd.from_map(read_partition, slices, args=[ref, fields, fetch, flatten,
-                                                         batch_size, meta],
+        return dd.from_map(read_partition, slices, args=[ref, fields, fetch if names else None,
+                                                         flatten, batch_size, meta],
                            meta=meta, label="s3explore-read", enforce_metadata=False)
 
 

@@ -7,7 +7,10 @@ given and the sample has a value for each, the inventory (a pass over the whole 
 skipped: one count per integer or boolean column tells whether it has gaps. Each partition is a
 ``query_df`` of its key range, conformed to those columns: an absent or all-null column
 becomes typed nulls, so that concatenating the partitions gives the dtypes ``query_df`` gives
-(int64 with gaps elsewhere -> Int64, int with float -> float64, as pandas' concat does).
+(int64 with gaps elsewhere -> Int64, int with float -> float64, as pandas' concat does), and a
+column that converts to the frame's type without loss is converted. Fetch columns (paths read
+from the objects, derived columns) of integers or booleans are nullable: any object may be
+missing, or lack the path.
 """
 
 from __future__ import annotations
@@ -81,6 +84,9 @@ def build_meta(sample: pd.DataFrame, inventory: pd.DataFrame | None, key: str,
     dtypes: dict[str, Any] = dict(sample.dtypes.items())
     for name in sparse:
         dtypes[name] = nullable(dtypes[name])
+    for name in dtypes:
+        if _fetched(name, fetch):  # any object may be missing or lack the path: nulls
+            dtypes[name] = nullable(dtypes[name])
     if inventory is not None:
         known = dict(zip(inventory["field"], inventory["types"], strict=True))
         fraction = dict(zip(inventory["field"], inventory["fraction"], strict=True))
@@ -100,6 +106,18 @@ def build_meta(sample: pd.DataFrame, inventory: pd.DataFrame | None, key: str,
     return pd.DataFrame({n: pd.Series([], dtype=dtypes.get(n, object)) for n in order})
 
 
+def _widens(found: Any, dtype: Any) -> bool:
+    """Whether ``found`` values convert to ``dtype`` without loss (a partition's column
+    to the frame's type: anything to object, int or bool to their nullable kind, int to
+    float)."""
+    if pd.api.types.is_object_dtype(dtype):
+        return True
+    if nullable(found) == dtype:
+        return True
+    return (pd.api.types.is_float_dtype(dtype) and pd.api.types.is_integer_dtype(found)
+            and isinstance(found, np.dtype))
+
+
 def conform(frame: pd.DataFrame, meta: pd.DataFrame, start: int, where: str) -> pd.DataFrame:
     """``frame`` with exactly ``meta``'s columns, its rows numbered from ``start``."""
     index = pd.RangeIndex(start, start + len(frame))
@@ -116,5 +134,7 @@ def conform(frame: pd.DataFrame, meta: pd.DataFrame, start: int, where: str) -> 
         column = frame[name] if name in frame.columns else None
         if column is None or (column.dtype != dtype and bool(column.isna().all())):
             column = nulls(dtype, len(frame), index)
+        elif column.dtype != dtype and _widens(column.dtype, dtype):
+            column = column.astype(dtype)
         columns[name] = column
     return pd.DataFrame(columns, index=index)

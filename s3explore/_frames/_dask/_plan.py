@@ -10,6 +10,7 @@ make every partition re-read all the entries before it.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +74,7 @@ def keys_in_order(store: Any, criteria: Any) -> tuple[Any, int, bool]:
     return keys, len(values) - len(keys), len(kinds) == 1 and None not in kinds
 
 
-def _at(keys: Any, positions: list[int]) -> list:
+def at(keys: Any, positions: list[int]) -> list:
     if isinstance(keys, list):
         return [keys[i] for i in positions]
     return keys.take(pa.array(positions, pa.int64())).to_pylist()
@@ -83,19 +84,23 @@ def _both(criteria: dict, clause: dict) -> dict:
     return {"$and": [criteria, clause]} if criteria else clause
 
 
-def plan(store: Any, criteria: Any, partition_size: Any) -> list[Slice]:
-    """The partitions of the entries matching ``criteria``, ``partition_size`` entries each."""
-    size = setting(partition_size, "partition_size")
+def plan(store: Any, criteria: Any, partition_size: Any,
+         sizer: Callable[[Any], int] | None = None) -> list[Slice]:
+    """The partitions of the entries matching ``criteria``, ``partition_size`` entries each,
+    or, with ``sizer``, as many as ``sizer(keys)`` says (called with the matching keys)."""
+    size = setting(partition_size, "partition_size") if sizer is None else 0
     index = index_of(store)
     key = index.key
     criteria = index_query(index, criteria, None, None, 0, 0).criteria
     keys, keyless, ranged = keys_in_order(store, criteria)
+    if sizer is not None:
+        size = sizer(keys)
     starts = list(range(0, len(keys), size))
     ends = [min(start + size, len(keys)) for start in starts]
     slices: list[Slice] = []
     if ranged:  # each run from its first key up to the next run's first key
-        firsts = _at(keys, starts)
-        lasts = _at(keys, [end - 1 for end in ends])
+        firsts = at(keys, starts)
+        lasts = at(keys, [end - 1 for end in ends])
         for number, (first, last) in enumerate(zip(firsts, lasts, strict=True)):
             upper = ({"$lt": firsts[number + 1]} if number + 1 < len(firsts)
                      else {"$lte": last})

@@ -174,7 +174,7 @@ def _task_threads() -> int:
         return 1
 
 
-def _current_client(client: Any) -> Any:
+def current_client(client: Any) -> Any:
     """The distributed Client the work will run on: the one given, else the default one
     when dask's scheduler setting points at it."""
     if client is not None:
@@ -202,7 +202,7 @@ def other_processes(client: Any = None) -> bool:
         scheduler = dask.config.get("scheduler", None)
         if scheduler in ("processes", "multiprocessing"):
             return True
-    client = _current_client(client)
+    client = current_client(client)
     if client is None:
         return False
     cluster = getattr(client, "cluster", None)

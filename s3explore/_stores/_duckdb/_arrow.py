@@ -19,6 +19,7 @@ from s3explore._stores._duckdb._values import (
     TAG_NAMES,
     unpack_doc,
 )
+from s3explore._stores._timezones import AWARE_FIELD, from_index
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,7 +64,7 @@ def _paths(store: DuckDBStore, fields: list[str] | None) -> list[PathInfo] | Non
     if fields is None:
         return sorted(leaves, key=lambda i: (i.path != store.key, i.path))
     chosen: dict[str, PathInfo] = {}
-    for field in fields:
+    for field in [*fields, AWARE_FIELD]:  # the frames layer reads which datetimes were aware
         for info in sorted(leaves, key=lambda i: i.path):
             if info.path == field or info.path.startswith(field + "."):
                 chosen.setdefault(info.path, info)
@@ -108,8 +109,8 @@ def inventory(store: DuckDBStore) -> pd.DataFrame:
         return _sampled(pd.DataFrame([], columns=columns), 0)
     with store._state.lock:
         total = store._count({})
-        infos = [i for i in catalog.paths.values() if bits(i.tags) - {DICT, NONE}
-                 or (not i.tags >> DICT & 1 and i.tags)]
+        infos = [i for i in catalog.paths.values() if i.path != AWARE_FIELD and (
+            bits(i.tags) - {DICT, NONE} or (not i.tags >> DICT & 1 and i.tags))]
         found = []
         for start in range(0, len(infos), _PATHS_PER_QUERY):
             group = infos[start:start + _PATHS_PER_QUERY]
@@ -142,7 +143,7 @@ def inventory(store: DuckDBStore) -> pd.DataFrame:
     for info, count, tags, items, distinct, rid in found:
         if not count:
             continue
-        example = get_path(unpack_doc(docs[rid]), info.path) if rid in docs else None
+        example = get_path(from_index(unpack_doc(docs[rid])), info.path) if rid in docs else None
         rows.append({"field": info.path, "types": _type_names(tags or 0, items or 0),
                      "count": count, "fraction": count / total if total else 0.0,
                      "distinct": distinct, "example": example})
@@ -164,6 +165,6 @@ def sample(store: DuckDBStore, n: int) -> list[dict]:
         cursor = store._execute(f"SELECT _doc FROM {catalog.data} USING SAMPLE "
                                 f"reservoir({int(n)} ROWS)", [])
     try:
-        return [unpack_doc(data) for (data,) in cursor.fetchall()]
+        return [from_index(unpack_doc(data)) for (data,) in cursor.fetchall()]
     finally:
         cursor.close()

@@ -21,6 +21,7 @@ from s3explore._stores._duckdb._values import (
     enc,
     unpack_doc,
 )
+from s3explore._stores._timezones import AWARE_FIELD, from_index_all, with_aware_field
 
 if TYPE_CHECKING:
     from s3explore._stores._duckdb._store import DuckDBStore
@@ -30,9 +31,16 @@ _PLAIN_TAGS = sum(1 << t for t in (NONE, INT, FLOAT, STR, BOOL, DATE))
 
 
 def find(store: DuckDBStore, q: Query) -> Iterator[dict]:
+    """Documents as stored, their aware datetimes (see _timezones.py) UTC-aware again."""
     catalog = store._catalog
     if catalog is None:
         return iter(())
+    if catalog.get(AWARE_FIELD) is not None:  # some entry has aware datetimes
+        q = Query(q.criteria, with_aware_field(q.properties), q.sort, q.skip, q.limit)
+    return from_index_all(_find(store, catalog, q))
+
+
+def _find(store: DuckDBStore, catalog: Any, q: Query) -> Iterator[dict]:
     with store._state.lock:
         reader = column_reader(catalog, q.properties)
         if reader is not None:  # plain fields: no document to decode

@@ -56,12 +56,13 @@ class DuckDBStore(Store):
     writer has closed it. ``duckdb_config`` goes to ``duckdb.connect(config=...)`` (e.g.
     ``{"memory_limit": "2GB", "threads": 2}``).
 
-    Datetimes keep their microseconds; aware ones come back as naive UTC, as from MemoryStore
-    and pymongo. Arrays sort by their first element, as in MemoryStore (MongoDB uses the
-    smallest or largest).
+    Datetimes keep their microseconds; aware ones come back UTC-aware, as from every index
+    store (see the README's "Datetimes and time zones"). Arrays sort by their first element,
+    as in MemoryStore (MongoDB uses the smallest or largest).
     """
 
     supported_operators = PORTABLE_OPERATORS
+    atomic_swaps = True  # a file has one writing process: a lock in it is enough
     _transient: ClassVar[tuple[str, ...]] = ("_conn", "_memory", "_state")
 
     def __init__(self, collection_name: str = "index", path: str | os.PathLike | None = None,

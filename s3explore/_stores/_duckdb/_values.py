@@ -2,7 +2,9 @@
 
 Pure Python. Documents are stored whole as msgpack (exact round trip: ints stay ints, floats
 floats, nested dicts and lists, bytes, datetimes as microseconds) beside typed shadow columns.
-Aware datetimes are stored as naive UTC, which is what MemoryStore and pymongo give back.
+Datetimes are stored as naive UTC instants: the Store base turns aware ones into naive UTC
+and lists their paths in the document (``_stores/_timezones.py``), which reads turn back into
+UTC-aware values; ``normalize`` converts any aware one that reaches the engine another way.
 """
 
 from __future__ import annotations

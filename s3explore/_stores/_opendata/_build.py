@@ -1,16 +1,17 @@
 """Building a manifest for a prefix that has none: list, read every object in parallel.
 
-The entries go to Parquet parts in the cache folder as the build goes (one part per
-``chunk`` objects), so a build that was cancelled, interrupted or crashed resumes where it
-stopped; the finished manifest is one ``manifest.parquet`` there. Progress counts objects
-(for grouped objects, each holds many documents).
+The entries go to Parquet parts in this build's own folder (``_builds``) as the build goes
+(one part per ``chunk`` objects), so a build that was cancelled, interrupted or crashed
+resumes where it stopped (for the objects whose ETag is still the one read); the finished
+manifest is one ``manifest.parquet`` in the cache folder, beside the listing it was built
+from (``_fresh``). Each entry names its object's ETag (``obj_etag``, as S3Store entries
+do). Progress counts objects (for grouped objects, each holds many documents).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import shutil
 import threading
 import time
 import uuid
@@ -20,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from s3explore import _codec as codec
-from s3explore._errors import CorruptObjectError, warn
+from s3explore._errors import CorruptObjectError, InvalidDocumentError, warn
 from s3explore._query import check_fields, get_path, nested
 from s3explore._stores._objects import ObjectIO
-from s3explore._stores._opendata import _json
-from s3explore._stores._opendata._layout import is_json_document, json_key
+from s3explore._stores._opendata import _fresh, _json
+from s3explore._stores._opendata._builds import BuildFolder
+from s3explore._stores._opendata._index import fingerprint_bytes
+from s3explore._stores._opendata._layout import json_key
 from s3explore._stores._opendata._manifest import (
     MANIFEST_PARQUET,
     Layout,
@@ -32,10 +35,12 @@ from s3explore._stores._opendata._manifest import (
     read_parquet,
     write_parquet,
 )
+from s3explore._stores._opendata._reader import read_object
 from s3explore._stores._results import Failure
 from s3explore._transfer import Callback, as_callback, check_workers, ordered_map
 
 OBJECT = "_object"  # which object an entry came from, in the parts only
+OBJECT_SIZE = "_object_size"  # and that object's size, in the parts only
 MAX_AUTO_FIELDS = 64
 MAX_TEXT = 256
 MAX_LIST = 32
@@ -53,6 +58,7 @@ class BuildResult:
     cancelled: bool = False
     seconds: float = 0.0
     bytes: int = 0
+    fingerprint: str | None = None  # of the manifest written (its listing is named after it)
 
     def __str__(self) -> str:
         state = "cancelled, " if self.cancelled else ""
@@ -95,30 +101,51 @@ def _modified(value: Any) -> _dt.datetime | None:
 
 
 class Builder:
-    """One build: which objects, how to turn each into entries, where the parts go."""
+    """One build: which objects, how to turn each into entries, where the parts go.
+
+    ``listed``: the data objects (from ``_fresh.list_data_objects``; listed on demand when
+    not given). ``reuse``: entries kept from the manifest being refreshed, by object (those
+    objects are not read), and ``quiet``: records of kept objects that gave no entry."""
 
     def __init__(self, objects: ObjectIO, layout: Layout, folder: Path,
-                 fields: list[str] | None = None) -> None:
+                 fields: list[str] | None = None, *,
+                 listed: dict[str, _fresh.Listed] | None = None,
+                 reuse: dict[str, list[dict]] | None = None,
+                 quiet: list[_fresh.Record] | None = None) -> None:
         self.objects = objects
         self.layout = layout
         self.folder = folder
-        self.parts = folder / "build"
         self.fields = check_fields(fields, "fields")
+        self.listed = listed
+        self.reuse = reuse or {}
+        self.records: dict[str, _fresh.Record] = {r.name: r for r in quiet or ()}
+        self._parts: BuildFolder | None = None
 
-    def data_objects(self) -> list[tuple[str, Any]]:
-        if self.layout.kind == "grouped-jsonl":
-            keep = lambda n: parse_group_name(n, self.layout.suffix) is not None  # noqa: E731
-        else:
-            keep = is_json_document
-        return sorted((n, m) for n, m in self.objects.list() if keep(n))
+    def _build_folder(self) -> BuildFolder:
+        if self._parts is None:
+            self._parts = BuildFolder(self.folder)
+        return self._parts
 
-    def entries_of(self, item: tuple[str, Any]) -> tuple[list[dict], int]:
-        """The entries of one object and its size (runs in worker threads)."""
-        name, modified = item
+    @property
+    def parts(self) -> Path:
+        """This build's own folder, made (and locked) on first use."""
+        return self._build_folder().path
+
+    def data_objects(self) -> list[tuple[str, _fresh.Listed]]:
+        if self.listed is None:
+            self.listed = _fresh.list_data_objects(self.objects, self.layout)
+        return list(self.listed.items())
+
+    def entries_of(self, item: tuple[str, _fresh.Listed]) -> tuple[list[dict], int, str | None]:
+        """The entries of one object, its size and ETag (runs in worker threads). Each
+        entry names the ETag of the body it came from, so a read that finds another body
+        says so instead of serving it."""
+        name, listed = item
         # A name that could not be a key (".." or "." segments, control characters) would
         # make an entry no read can follow: reported as a failure, never indexed or read.
         codec.key_string(name, "object name")
-        raw, *_ = self.objects.read(name)
+        raw, info = read_object(self.objects, name)
+        etag = codec.bare_etag(info.etag)
         key = self.layout.key
         if self.layout.kind == "json-objects":
             stem, compression = json_key(name)
@@ -127,8 +154,9 @@ class Builder:
             entry[key] = stem  # the object's name is the key: it finds the object again
             if compression:
                 entry["compression"] = compression
-            entry.setdefault("last_updated", doc.get("last_updated") or _modified(modified))
-            return [entry], len(raw)
+            entry.setdefault("last_updated", doc.get("last_updated")
+                             or _modified(info.last_modified or listed.modified))
+            return [_with_etag(entry, etag)], len(raw), etag
         groups = parse_group_name(name, self.layout.suffix) or {}
         out = []
         for number, doc in enumerate(
@@ -142,68 +170,121 @@ class Builder:
             entry.update(groups)  # the object's name decides where the document is
             if doc.get("last_updated") is not None:
                 entry["last_updated"] = doc["last_updated"]
-            out.append(entry)
-        return out, len(raw)
+            out.append(_with_etag(entry, etag))
+        return out, len(raw), etag
 
     # ------------------------------------------------------------ parts
 
-    def done(self) -> tuple[list[dict], set[str]]:
-        entries: list[dict] = []
+    def done(self) -> list[dict]:
+        """Entries from the parts of builds that died, for objects that are unchanged
+        since (same ETag as listed now); the rest are read again."""
+        self._build_folder().adopt_abandoned()
+        listed = dict(self.data_objects())
+        kept: list[dict] = []
+        source: dict[str, Path] = {}  # one part per object: two dead builds may both hold it
         for part in sorted(self.parts.glob("part-*.parquet")):
             try:
-                entries += read_parquet(str(part), str(part)).entries
-            except FileNotFoundError:  # another build of this prefix finished meanwhile
-                continue
+                found = read_parquet(str(part), str(part)).entries
             except CorruptObjectError:  # a part cut short by a crash: redo its objects
                 with contextlib.suppress(FileNotFoundError):
                     part.unlink()
-        return entries, {e[OBJECT] for e in entries if OBJECT in e}
+                continue
+            for entry in found:
+                name = entry.get(OBJECT)
+                now = listed.get(name)
+                if (now is None or name in self.reuse or source.setdefault(name, part) != part
+                        or now.etag != entry.get(codec.ETAG_FIELD)
+                        or entry.get(OBJECT_SIZE) != now.size):
+                    continue
+                kept.append(entry)
+        return kept
 
     def write_part(self, entries: list[dict]) -> None:
         if not entries:
             return
-        self.parts.mkdir(parents=True, exist_ok=True)
         name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:6]}.parquet"
-        body = write_parquet(entries, self.layout)
-        for attempt in range(3):  # another build of this prefix may remove parts/ meanwhile
-            try:
-                self.parts.mkdir(parents=True, exist_ok=True)
-                scratch = self.parts / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
-                scratch.write_bytes(body)
-                scratch.replace(self.parts / name)
-                return
-            except FileNotFoundError:
-                if attempt == 2:
-                    raise
+        scratch = self.parts / f".{name}.tmp"
+        scratch.write_bytes(write_parquet(entries, self.layout))
+        scratch.replace(self.parts / name)
 
-    def finish(self, entries: list[dict]) -> Path:
-        """``manifest.parquet``, written under a name of this build's own and renamed into
-        place: two processes building one prefix at once both finish, and the file is
-        always one of theirs, whole."""
+    def record(self, name: str, etag: str | None, size: int, entries: int,
+               failed: str | None = None) -> None:
+        self.records[name] = _fresh.Record(name, etag, size, entries, failed)
+
+    def finish(self, entries: list[dict]) -> tuple[Path, str]:
+        """``manifest.parquet`` and the listing it was built from, written under names of
+        this build's own and renamed into place (the listing first, named after the
+        manifest's digest): two processes building one prefix at once both finish, and the
+        manifest is always one of theirs, whole, beside its own listing."""
         path = self.folder / MANIFEST_PARQUET
         self.folder.mkdir(parents=True, exist_ok=True)
+        counts: dict[str, list] = {}
+        for e in entries:  # resumed and reused objects are recorded from their entries
+            name = e.get(OBJECT)
+            if name is not None and name not in self.records:
+                counts.setdefault(name, [e.get(codec.ETAG_FIELD), e.get(OBJECT_SIZE, 0), 0])
+                counts[name][2] += 1
+        for name, (etag, size, number) in counts.items():
+            self.record(name, etag, size, number)
+        clean = [{k: v for k, v in e.items() if k not in (OBJECT, OBJECT_SIZE)}
+                 for e in entries]
+        body = write_parquet(clean, self.layout, {"built": True, "fields": self.fields})
+        fingerprint = fingerprint_bytes(body)
+        _fresh.write_listing(self.folder, fingerprint, self.records.values())
         scratch = self.folder / f".{MANIFEST_PARQUET}.{uuid.uuid4().hex}.tmp"
-        clean = [{k: v for k, v in e.items() if k != OBJECT} for e in entries]
         try:
-            scratch.write_bytes(write_parquet(clean, self.layout, {"built": True}))
+            scratch.write_bytes(body)
             scratch.replace(path)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 scratch.unlink()
-        shutil.rmtree(self.parts, ignore_errors=True)
-        return path
+        _fresh.prune_listings(self.folder, fingerprint)
+        self.release(remove=True)
+        return path, fingerprint
+
+    def release(self, remove: bool) -> None:
+        if self._parts is not None:
+            self._parts.release(remove)
+            self._parts = None
+
+
+def _with_etag(entry: dict, etag: str | None) -> dict:
+    if etag is not None:
+        entry[codec.ETAG_FIELD] = etag
+    return entry
+
+
+def _lasting(error: BaseException) -> bool:
+    """A failure the object's bytes cause (it stays while they do), not the network's."""
+    return isinstance(error, (CorruptObjectError, InvalidDocumentError))
 
 
 def build(objects: ObjectIO, layout: Layout, folder: Path, *, fields: list[str] | None = None,
           workers: int = 8, progress: bool | Callback | Callable | None = None,
-          cancel: threading.Event | None = None, chunk: int = 1000) -> BuildResult:
-    """Read every data object under the prefix and write ``folder/manifest.parquet``."""
+          cancel: threading.Event | None = None, chunk: int = 1000,
+          listed: dict[str, _fresh.Listed] | None = None,
+          reuse: dict[str, list[dict]] | None = None,
+          quiet: list[_fresh.Record] | None = None) -> BuildResult:
+    """Read every data object under the prefix and write ``folder/manifest.parquet``;
+    with ``reuse``, only the objects it does not hold (see ``Builder``)."""
     workers = check_workers(workers)
     started = time.perf_counter()
-    builder = Builder(objects, layout, folder, fields)
+    builder = Builder(objects, layout, folder, fields, listed=listed, reuse=reuse, quiet=quiet)
+    try:
+        return _run(builder, objects, workers, progress, cancel, chunk, started)
+    finally:
+        builder.release(remove=False)  # interrupted: the parts stay for the next build
+
+
+def _run(builder: Builder, objects: ObjectIO, workers: int, progress: Any, cancel: Any,
+         chunk: int, started: float) -> BuildResult:
     callback = as_callback(progress)
-    previous, seen = builder.done()
     listed = builder.data_objects()
+    sizes = {name: now.size for name, now in listed}
+    previous = [{**e, OBJECT: name, OBJECT_SIZE: sizes.get(name, 0)}
+                for name, found in builder.reuse.items() for e in found]
+    previous += builder.done()
+    seen = {e[OBJECT] for e in previous} | set(builder.records)
     todo = [item for item in listed if item[0] not in seen]
     result = BuildResult(None, objects=len(listed), resumed=len(listed) - len(todo))
     callback.set_total(len(listed))
@@ -212,13 +293,17 @@ def build(objects: ObjectIO, layout: Layout, folder: Path, *, fields: list[str] 
     try:
         for outcome in ordered_map(builder.entries_of, todo, objects.with_workers(workers),
                                    stop=cancel):
-            name = outcome.item[0]
+            name, now = outcome.item
             if outcome.error is not None:
                 result.failures.append(Failure(name, str(outcome.error), outcome.error))
+                if _lasting(outcome.error):  # not read again until the object changes
+                    builder.record(name, now.etag, now.size, 0, str(outcome.error)[:500])
                 callback.advance(failed=1)
                 continue
-            found, size = outcome.value
-            pending += [{**e, OBJECT: name} for e in found]
+            found, size, etag = outcome.value
+            if not found:
+                builder.record(name, etag, size, 0)
+            pending += [{**e, OBJECT: name, OBJECT_SIZE: size} for e in found]
             result.bytes += size
             callback.advance(docs=1, nbytes=size)
             if len(pending) >= chunk:
@@ -238,5 +323,5 @@ def build(objects: ObjectIO, layout: Layout, folder: Path, *, fields: list[str] 
              f"are not in the manifest: {shown}" + (" ..." if len(result.failures) > 10 else "")
              + f" (the first: {result.failures[0].reason[:300]})")
     if not result.cancelled:
-        result.path = builder.finish(previous)
+        result.path, result.fingerprint = builder.finish(previous)
     return result

@@ -43,6 +43,11 @@ def remote_fingerprint(objects: ObjectIO, name: str) -> str:
     return f"{head.get('ETag', '')}:{head.get('ContentLength', '')}"
 
 
+def fingerprint_bytes(body: bytes) -> str:
+    """The fingerprint of a local manifest's bytes (what ``local_fingerprint`` gives)."""
+    return hashlib.sha1(body, usedforsecurity=False).hexdigest()
+
+
 def local_fingerprint(path: str | os.PathLike) -> str:
     digest = hashlib.sha1(usedforsecurity=False)
     with open(path, "rb") as handle:

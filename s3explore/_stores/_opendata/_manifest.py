@@ -273,6 +273,19 @@ def _metadata(raw: bytes | None, name: str) -> tuple[dict, Layout | None]:
             "build one from the objects", key=name) from None
 
 
+def read_meta(source: bytes, name: str = MANIFEST_PARQUET) -> dict:
+    """The s3explore metadata of a Parquet manifest's bytes, without reading its rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        raw = (pq.read_schema(io.BytesIO(source)).metadata or {}).get(b"s3explore")
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise CorruptObjectError(f"{name!r} is not a readable Parquet file ({exc})",
+                                 key=str(name)) from None
+    return _metadata(raw, name)[0]
+
+
 def read_layout(path: str | os.PathLike) -> Layout | None:
     """The layout in a Parquet manifest's footer, without reading its rows."""
     import pyarrow as pa

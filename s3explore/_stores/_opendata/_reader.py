@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from s3explore import _codec as codec
-from s3explore._errors import CorruptObjectError, InvalidKeyError, ObjectNotFoundError
+from s3explore._errors import (
+    CorruptObjectError,
+    InvalidKeyError,
+    ObjectNotFoundError,
+    StaleObjectError,
+)
+from s3explore._s3engine import ObjectInfo
 from s3explore._stores._objects import ObjectIO
 from s3explore._stores._opendata import _json
 from s3explore._stores._opendata._manifest import Layout
@@ -26,6 +32,12 @@ from s3explore._transfer import Outcome, ordered_map
 
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 BAD_LINES = object()  # in Body.payloads: the lines of a grouped object that cannot be read
+
+
+def read_object(objects: ObjectIO, name: str) -> tuple[bytes, ObjectInfo]:
+    """The whole body of object ``name`` and what the GET said of it (its ETag above all);
+    a body larger than ``max_decoded_bytes`` is refused before it is read."""
+    return objects.read_whole(name)
 
 
 @dataclass
@@ -38,6 +50,7 @@ class Body:
     decoded_size: int
     compression: str | None
     seconds: float
+    etag: str | None = None  # as the GET answered, without quotes
 
 
 @dataclass
@@ -60,8 +73,11 @@ class DocumentReader:
     """Fetches and decodes the documents of manifest entries for one store."""
 
     def __init__(self, objects: ObjectIO, layout: Layout,
-                 cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+                 cache_bytes: int = DEFAULT_CACHE_BYTES,
+                 reopen_hint: str = "reopen the prefix with s3explore.open()") -> None:
         self.objects = objects
+        self.reopen_hint = reopen_hint
+        self.ensure_connected: Any = None  # called before fetching (offline stores connect)
         self.layout = layout
         self.cache_bytes = cache_bytes
         self.stats = ReadStats()
@@ -100,7 +116,7 @@ class DocumentReader:
     def fetch(self, name: str, entry: Mapping) -> Body:
         """GET one object and cut it into payloads (runs in worker threads)."""
         start = time.perf_counter()
-        raw, _, _, _ = self.objects.read(name)
+        raw, info = read_object(self.objects, name)
         kind = self.layout.kind
         if kind == "s3store":
             compression = entry.get("compression") or None
@@ -119,7 +135,7 @@ class DocumentReader:
             self.stats.gets += 1
             self.stats.bytes += len(raw)
         return Body(name, payloads, len(raw), decoded, compression,
-                    time.perf_counter() - start)
+                    time.perf_counter() - start, codec.bare_etag(info.etag))
 
     def _lines(self, plain: bytes, name: str) -> dict[str, Any]:
         """Lines by key. A line that cannot be read costs its own document only: it is
@@ -153,6 +169,13 @@ class DocumentReader:
         ``last_updated``: an S3Store object gets its entry's ``last_updated`` (which lives
         only in the index), as ``S3Store.query`` gives it."""
         key_value = entry[self.layout.key]
+        indexed = entry.get(codec.ETAG_FIELD)
+        if isinstance(indexed, str) and body.etag is not None and indexed != body.etag:
+            raise StaleObjectError(
+                f"{body.name!r} in {self.objects.name} changed since the manifest indexed "
+                f"{self.layout.key} = {key_value!r} (ETag {indexed!r} then, {body.etag!r} "
+                f"now), so its body may no longer match its entry and is not served; "
+                f"{self.reopen_hint} to index what the bucket holds now", key=str(key_value))
         payload = body.payloads.get(_key_text(key_value))
         if payload is None and BAD_LINES in body.payloads:
             bad = body.payloads[BAD_LINES]
@@ -197,6 +220,11 @@ class DocumentReader:
                 self.stats.cache_hits += 1
             else:
                 first[name] = entry
+        if first and self.ensure_connected is not None:
+            try:
+                self.ensure_connected()
+            except Exception as exc:  # offline and the bucket unreachable: every object
+                return {**out, **dict.fromkeys(first, exc)}
         if first:
             for outcome in ordered_map(lambda n: self.fetch(n, first[n]), list(first), workers):
                 if outcome.error is None:

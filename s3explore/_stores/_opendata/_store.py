@@ -15,12 +15,15 @@ from typing import Any, ClassVar
 from s3explore import _codec as codec
 from s3explore._errors import (
     ConfigurationError,
+    NotConnectedError,
     ObjectNotFoundError,
     ReadOnlyStoreError,
+    StoreConnectionError,
 )
 from s3explore._query import Properties, Query, SortSpec, has_path, project
 from s3explore._stores._duckdb import DuckDBStore
-from s3explore._stores._opendata import _index
+from s3explore._stores._hints import hinted
+from s3explore._stores._opendata import _fresh, _index
 from s3explore._stores._opendata._manifest import (
     MANIFEST_JSONL,
     MANIFEST_NAMES,
@@ -31,7 +34,7 @@ from s3explore._stores._opendata._manifest import (
 )
 from s3explore._stores._opendata._reader import DEFAULT_CACHE_BYTES, DocumentReader
 from s3explore._stores._results import StoredObject, VerifyReport
-from s3explore._stores._s3 import S3Store
+from s3explore._stores._s3 import ON_ERROR, ON_MISSING, S3Store
 from s3explore._transfer import Outcome, iter_batches
 
 
@@ -44,7 +47,12 @@ class ManifestStore(S3Store):
     ``s3explore.open``). ``cache_dir``: where the loaded index is kept between sessions
     (default ``~/.cache/s3explore``, or ``$S3EXPLORE_CACHE``); ``cache=False`` keeps it in
     memory only. ``cache_bytes``: memory for fetched objects kept for later reads.
-    Usually made by ``s3explore.open(url)``.
+    ``offline``: use the cached index without asking the bucket (connecting only when a
+    document is fetched). Usually made by ``s3explore.open(url)``.
+
+    An entry naming its object's ETag (``obj_etag``) is served only from that version of
+    the object: a body with another ETag is a ``StaleObjectError`` (a CorruptObjectError,
+    so ``on_error`` can skip the row) telling to reopen.
     """
 
     _transient: ClassVar[tuple[str, ...]] = ("_reader", "_entries")
@@ -57,8 +65,9 @@ class ManifestStore(S3Store):
                  s3_resource_kwargs: dict | None = None, retries: int = 5,
                  cache_dir: str | os.PathLike | None = None, cache: bool = True,
                  cache_bytes: int = DEFAULT_CACHE_BYTES, found: str = "",
-                 max_decoded_bytes: int | None = None,
-                 _entries: list[dict] | None = None, _objects: Any = None) -> None:
+                 max_decoded_bytes: int | None = None, offline: bool = False,
+                 _entries: list[dict] | None = None, _objects: Any = None,
+                 _fingerprint: str | None = None) -> None:
         if layout is None:
             raise ConfigurationError("layout is required; use s3explore.open(url), which "
                                      "detects it")
@@ -85,9 +94,23 @@ class ManifestStore(S3Store):
         self.cache = bool(cache)
         self.cache_bytes = cache_bytes
         self.found = found
+        self.offline = bool(offline)
         self._entries = _entries
-        self._reader = DocumentReader(self.objects, layout, cache_bytes)
+        self._fingerprint = _fingerprint  # of _entries, or of the cached index offline
+        self._reader = self._make_reader()
         self._loaded = False
+
+    def _make_reader(self) -> DocumentReader:
+        reader = DocumentReader(self.objects, self.layout, self.cache_bytes, reopen_hint=(
+            f"reopen it with s3explore.open({self.name!r}) (refresh=True to rebuild it all)"))
+        if self.offline:
+            reader.ensure_connected = self._online
+        return reader
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._reader = self._make_reader()  # runtime state, not copied to other processes
+        self._loaded = False  # the copy loads its own index on connect()
 
     def _config(self) -> dict[str, Any]:
         profile, client_kwargs = self.objects.sealed_settings()
@@ -98,7 +121,7 @@ class ManifestStore(S3Store):
                 "s3_workers": self.s3_workers, "s3_resource_kwargs": client_kwargs,
                 "retries": self._retries, "cache_dir": self.cache_dir, "cache": self.cache,
                 "cache_bytes": self.cache_bytes, "found": self.found,
-                "max_decoded_bytes": self.max_decoded_bytes}
+                "max_decoded_bytes": self.max_decoded_bytes, "offline": self.offline}
 
     def __repr__(self) -> str:
         where = self.manifest_path or f"{self.name}{self.manifest}"
@@ -118,23 +141,77 @@ class ManifestStore(S3Store):
     # ------------------------------------------------------------ connection
 
     def _connect(self, force_reset: bool) -> None:
-        self.objects.connect(force_reset)
+        if not self.offline:
+            self.objects.connect(force_reset)
         if self._loaded and not force_reset:
             return
         self.index.close()
         folder = self.cache_folder if self.cache else None
-        if self.manifest_path is not None:
-            path = self.manifest_path
-            fingerprint = _index.local_fingerprint(path)
-            read = lambda: _index.read_local(path)[0]  # noqa: E731
-        else:
-            name = self.manifest
-            fingerprint = _index.remote_fingerprint(self.objects, name) if folder else None
-            read = lambda: _index.read_remote(self.objects, name)[0]  # noqa: E731
+        fingerprint, read = self._manifest_source(folder)
         self.index = _index.load(self._entries, self.layout, fingerprint, folder, read)
         self._entries = None  # in the index now
+        if not self.offline:
+            self._fingerprint = None
         self._reader.clear()
         self._loaded = True
+
+    def _manifest_source(self, folder: Path | None) -> tuple[str | None, Any]:
+        """The manifest's fingerprint and how to read its entries, from one version of it."""
+        if self.manifest_path is not None:
+            if self._entries is not None and self._fingerprint is not None:
+                return self._fingerprint, None
+            # One read for both: a manifest replaced meanwhile (a twin's build, a refresh)
+            # can never have its entries cached under the other version's fingerprint.
+            with open(self.manifest_path, "rb") as handle:
+                raw = handle.read()
+            path = self.manifest_path
+            return _index.fingerprint_bytes(raw), lambda: _index.parse(raw, path)[0]
+        name = self.manifest
+        if self.offline:
+            note = _fresh.published(self.cache_folder) if self._fingerprint is None else None
+            if note is not None and note["manifest"] == name:
+                self._fingerprint = note["fingerprint"]
+            if self._fingerprint is None:
+                raise StoreConnectionError(
+                    f"{self.name} was opened offline, but {self.cache_folder} holds no "
+                    f"index of its {name}; open it once without offline=True")
+
+            def unavailable() -> list[dict]:
+                raise StoreConnectionError(
+                    f"{self.name} was opened offline and the cached index of its manifest "
+                    f"is gone from {self.cache_folder}; open it again without offline=True "
+                    "once the bucket can be reached")
+            return self._fingerprint, unavailable
+        fingerprint = _index.remote_fingerprint(self.objects, name) if folder else None
+        return fingerprint, lambda: _index.read_remote(self.objects, name)[0]
+
+    def _online(self) -> None:
+        """Connect to the bucket when first needed (offline stores only)."""
+        try:
+            self.objects.engine  # noqa: B018
+            return
+        except NotConnectedError:
+            pass
+        try:
+            self.objects.connect()
+        except StoreConnectionError as exc:
+            raise StoreConnectionError(
+                f"{self.name} was opened offline and its bucket cannot be reached, so no "
+                f"document can be fetched ({exc}); the index still answers count(), "
+                "distinct() and queries of the manifest's fields") from exc
+
+    def _read_settings(self, on_missing: str, on_error: str, workers: int | None) -> int:
+        if not self.offline:
+            return super()._read_settings(on_missing, on_error, workers)
+        # offline: the bucket is asked only when a document must be fetched
+        if on_missing not in ON_MISSING:
+            raise ConfigurationError(f"on_missing must be one of {ON_MISSING}, got {on_missing!r}")
+        if on_error not in ON_ERROR:
+            raise ConfigurationError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        if not self._loaded:
+            raise NotConnectedError(f"{self.name} is not connected; call connect() or use "
+                                    "`with`")
+        return self.objects.with_workers(workers)
 
     def _close(self) -> None:
         self.objects.close()
@@ -155,8 +232,8 @@ class ManifestStore(S3Store):
         q = Query.build(criteria, properties, sort, skip, limit)
         workers = self._read_settings(on_missing, on_error, workers)
         names = q.properties
-        entries = self.index.query(q.criteria, sort=q.sort and dict(q.sort), skip=q.skip,
-                                   limit=q.limit)
+        entries = hinted(self, q.criteria, self.index.query(  # typo hints when empty
+            q.criteria, sort=q.sort and dict(q.sort), skip=q.skip, limit=q.limit))
 
         def outcomes() -> Iterator[Outcome]:
             for batch in iter_batches(entries, 512):
@@ -235,6 +312,7 @@ class ManifestStore(S3Store):
         """
         if repair:
             self._refuse("verify(repair=True)")
+        self._online()
         listed = {name for name, _ in self.objects.list()
                   if name not in (MANIFEST_JSONL, MANIFEST_PARQUET)}
         by_object: dict[str, list] = {}
