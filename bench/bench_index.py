@@ -74,7 +74,7 @@ def entry(i: int) -> dict:
     }
 
 
-def make_store(kind: str, folder: str, server: Any = None) -> Any:
+def make_store(kind: str, folder: str, server: Any = None, path: str | None = None) -> Any:
     from s3explore import DuckDBStore, MemoryStore, MongoStore, MontyStore
 
     if kind == FERRETDB:
@@ -85,7 +85,7 @@ def make_store(kind: str, folder: str, server: Any = None) -> Any:
         return MontyStore("index", database_path=os.path.join(folder, "monty"))
     if kind == "DuckDBStore (memory)":
         return DuckDBStore("index")
-    return DuckDBStore("index", path=os.path.join(folder, "index.duckdb"))
+    return DuckDBStore("index", path=path or os.path.join(folder, "index.duckdb"))
 
 
 def _time(fn: Any) -> tuple[float, Any]:
@@ -94,8 +94,13 @@ def _time(fn: Any) -> tuple[float, Any]:
     return time.perf_counter() - start, value
 
 
-def run_case(kind: str, size: int, batch: int) -> dict:
-    """Build ``size`` entries into a fresh ``kind`` store and time every operation."""
+def run_case(kind: str, size: int, batch: int, reuse: str | None = None) -> dict:
+    """Build ``size`` entries into a fresh ``kind`` store and time every operation.
+
+    ``reuse`` (DuckDB file only) is a file kept between runs: built there when missing,
+    else opened as it is, so that the reads of a large index are measured without
+    rebuilding it."""
+    reused = reuse is not None and os.path.exists(reuse)
     folder = tempfile.mkdtemp(prefix="bench-index-")
     result: dict[str, Any] = {"store": kind, "size": size, "batch": batch, "seconds": {},
                               "checks": {}}
@@ -113,23 +118,28 @@ def run_case(kind: str, size: int, batch: int) -> dict:
     baseline = rss_bytes()
     try:
         with PeakRss() as peak:
-            store = make_store(kind, folder, server)
+            store = make_store(kind, folder, server, reuse)
             store.connect()
+            if reused and store.count() != size:
+                raise RuntimeError(f"{reuse} holds {store.count():,} entries, not {size:,}: "
+                                   "remove it or pass the size it was built with")
             batches = []
             # FerretDB answers an upsert in about 10 ms (its SQLite backend replaces one
             # document per statement): the bulk load goes through insert_many, and one batch
             # of upserts through update() is timed on its own.
             load = ((lambda docs: store.collection.insert_many(docs)) if kind == FERRETDB
                     else store.update)
-            for start in range(0, size, batch):
+            for start in range(0, 0 if reused else size, batch):
                 docs = [entry(i) for i in range(start, min(size, start + batch))]
                 took, _ = _time(lambda docs=docs: load(docs))
                 batches.append(took)
-            seconds["build" if kind != FERRETDB else "build (insert_many)"] = sum(batches)
+            if batches:
+                seconds["build" if kind != FERRETDB else "build (insert_many)"] = sum(batches)
             if kind == FERRETDB:
                 seconds["update() of 50 existing entries (upserts)"], _ = _time(
                     lambda: store.update([{**entry(i), "is_stable": True} for i in range(50)]))
-            result["first_batch"], result["last_batch"] = batches[0], batches[-1]
+            result["first_batch"], result["last_batch"] = (
+                (batches[0], batches[-1]) if batches else (None, None))
             seconds["count (filter)"], checks["count"] = _time(lambda: store.count(FILTER))
             seconds["page (filter, sort, skip 5000, limit 25)"], page = _time(
                 lambda: list(store.query(FILTER, ["task_id", "energy_above_hull"], SORT,
@@ -214,6 +224,7 @@ def table(size: int, results: dict[str, dict], skipped: dict[str, str]) -> str:
         lines.append(f"| {op} | " + " | ".join(cells) + " |")
     lines.append("| build: first / last batch | " + " | ".join(
         f"{results[k]['first_batch']:.2f} s / {results[k]['last_batch']:.2f} s"
+        if results[k]["first_batch"] is not None else "(reused file)"
         for k in kinds) + " |")
     lines.append("| peak RSS growth | " + " | ".join(
         f"{results[k]['peak_rss_mb']:,.0f} MB" for k in kinds) + " |")
@@ -243,6 +254,9 @@ def main() -> None:
     parser.add_argument("--monty-max", type=int, default=100_000)
     parser.add_argument("--memory-max", type=int, default=100_000)
     parser.add_argument("--ferretdb-max", type=int, default=100_000)
+    parser.add_argument("--reuse", metavar="PATH",
+                        help="DuckDBStore (file) only, one size: keep the index in PATH; "
+                             "build it there when missing, else measure the reads on it")
     parser.add_argument("--timeout", type=float, default=1800,
                         help="seconds one (store, size) case may take before it is stopped")
     args = parser.parse_args()
@@ -251,6 +265,8 @@ def main() -> None:
     unknown = sorted(set(kinds) - set(STORES))
     if unknown:
         parser.error(f"unknown stores {unknown}; choose from {STORES}")
+    if args.reuse and (kinds != [REFERENCE] or len(sizes) != 1):
+        parser.error(f"--reuse needs --stores \"{REFERENCE}\" and one size")
 
     record: dict[str, Any] = {
         "started": dt.datetime.now().isoformat(timespec="seconds"),
@@ -268,7 +284,7 @@ def main() -> None:
                 print(f"{kind}, {size:,} entries ...", flush=True)
                 try:
                     results[kind] = run_in_subprocess(run_case, kind, size, args.batch,
-                                                      timeout=args.timeout)
+                                                      args.reuse, timeout=args.timeout)
                     record["runs"].append(results[kind])
                 except TimeoutError:
                     why = f"stopped after {args.timeout:.0f} s (--timeout)"

@@ -193,7 +193,10 @@ def _open_and_write(path: str, name: str, start, errors) -> None:
     try:
         start.wait(30)
         for round_ in range(25):  # every open used to rewrite the config others were reading
-            store = MontyStore("shared", database_path=path)
+            # a generous lock wait: four writers on a loaded 2-core machine may queue for
+            # seconds, and waiting is not what this test is about (the config race is)
+            store = MontyStore("shared", database_path=path,
+                               client_kwargs={"wtimeout": 60_000})
             store.connect()
             store.update([{"task_id": f"{name}-{round_ % 5}", "by": name}])
             store.close()
