@@ -23,6 +23,8 @@ from s3explore._errors import UnknownFieldWarning, warn
 from s3explore._query import Query
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+# The widgets ask what the user typed in a filter box: their queries are the user's.
+_WIDGETS_DIR = _PACKAGE_DIR + "widgets" + os.sep
 SAMPLE = 200  # entries read once per store for its known fields
 PROBE_SECONDS = 0.5
 _CACHE = "_s3x_known_fields"
@@ -81,10 +83,13 @@ def _is_known(name: str, known: set[str]) -> bool:
 
 def from_user(depth: int = 2) -> bool:
     """Whether the public method calling this (``depth - 1`` frames up) was called from
-    outside s3explore: the package's own queries (e.g. for ``last_updated``) may name absent
-    fields on purpose."""
+    outside s3explore or from its widgets (a filter typed in a box): the package's own
+    queries (e.g. for ``last_updated``) may name absent fields on purpose."""
     caller = sys._getframe(depth)
-    return caller is not None and not caller.f_code.co_filename.startswith(_PACKAGE_DIR)
+    if caller is None:
+        return False
+    name = caller.f_code.co_filename
+    return not name.startswith(_PACKAGE_DIR) or name.startswith(_WIDGETS_DIR)
 
 
 def hinted(store: Any, criteria: dict, entries: Iterator[Any]) -> Iterator[Any]:

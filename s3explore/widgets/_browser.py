@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -10,7 +12,12 @@ import ipywidgets as widgets
 import pandas as pd
 from traitlets import Int, Unicode, observe
 
-from s3explore._errors import ConfigurationError, QueryError, S3ExploreError
+from s3explore._errors import (
+    ConfigurationError,
+    QueryError,
+    S3ExploreError,
+    UnknownFieldWarning,
+)
 from s3explore._stores import StoredObject
 from s3explore._stores._mongo_uri import query_time_limit
 from s3explore.widgets._base import ErrorBox, Hooks, StoreWidget
@@ -31,6 +38,22 @@ PAGE_SIZES = (10, 25, 50, 100)
 # not keep it busy for the API's default minute.
 PAGE_TIME_LIMIT_MS = 10_000
 
+
+
+@contextlib.contextmanager
+def _typo_hints(hints: list[str]) -> Iterator[None]:
+    """Collect into ``hints`` the typo hints the store gives for an empty result (a field
+    no entry has, and the close names that do), once each, for the error line; any other
+    warning is passed on as it came."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnknownFieldWarning)
+        yield
+    for warning in caught:
+        if not issubclass(warning.category, UnknownFieldWarning):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+        elif str(warning.message) not in hints:
+            hints.append(str(warning.message))
 
 class IndexBrowser(StoreWidget):
     """Browse an index page by page: count, filter, sort, and open rows in a DocumentViewer.
@@ -204,8 +227,9 @@ class IndexBrowser(StoreWidget):
         criteria = self._criteria if criteria is None else criteria
         pager = self._pager if pager is None else pager
         sort = self._sort if sort is None else sort
+        hints: list[str] = []
         try:
-            with query_time_limit(PAGE_TIME_LIMIT_MS):
+            with query_time_limit(PAGE_TIME_LIMIT_MS), _typo_hints(hints):
                 if recount:
                     pager = pager.with_total(self.store.count(criteria))
                     self._natural_keys = None
@@ -220,7 +244,11 @@ class IndexBrowser(StoreWidget):
             self._filter_text = filter_text
         self._hide_error()
         self._render()
+        if hints:  # "0 documents" after a typo: say which name no entry has
+            self._show_error("\n".join(hints))
         return True
+
+
 
     def _read_page(self, criteria: dict, pager: Pager, sort: SortState) -> pd.DataFrame:
         """One page of index rows as shown: keys in natural order when the order is the

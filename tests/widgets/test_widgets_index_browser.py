@@ -289,3 +289,16 @@ def _all_widgets(widget):
     yield widget
     for child in getattr(widget, "children", ()):
         yield from _all_widgets(child)
+
+
+def test_a_filter_on_a_misspelled_field_names_it_and_the_close_one(seeded):
+    """`band_gpa > 2` would say "0 documents" and nothing else; the store knows its fields,
+    so the error line says which name no entry has and which one is close."""
+    browser = IndexBrowser(seeded)
+    assert browser.apply_filter("band_gpa > 2")
+    assert browser.total == 0
+    assert "no field 'band_gpa'" in browser.error and "'band_gap'" in browser.error
+    assert browser.apply_filter("band_gap > 2")  # a known field: no hint, the line clears
+    assert browser.total > 0 and browser.error == ""
+    assert browser.apply_filter("nsites > 100")  # empty, but every name is known: no hint
+    assert browser.total == 0 and browser.error == ""
