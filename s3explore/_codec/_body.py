@@ -105,12 +105,17 @@ def check_map_keys(doc: Mapping, key: str | None = None) -> None:
     """InvalidDocumentError naming the field whose map has a key that would not read back
     (an enum, a tuple, a datetime, an object: msgpack writes it as a map or an array, which
     cannot be a key of the dict read back). Enum keys of str or int type are fine."""
-    stack: list[tuple[str, Any]] = [("", doc)]
+    # Every write pays this walk, so each container is judged by C-level passes over the
+    # types of its keys and values; paths are only spelled out for the error.
+    stack: list[tuple[Any, tuple | None, Any]] = [(doc, None, None)]
     while stack:
-        path, value = stack.pop()
-        if isinstance(value, Mapping):
-            for name, item in value.items():
+        node = stack.pop()
+        value = node[0]
+        is_map = isinstance(value, Mapping)
+        if is_map and not _PLAIN_KEYS.issuperset(map(type, value)):
+            for name in value:
                 if not isinstance(name, _KEY_TYPES):
+                    path = _path(node)
                     where = f"field {path!r}" if path else "the document"
                     shown = f"{type(name).__name__} {name!r}"[:120]
                     raise InvalidDocumentError(
@@ -118,14 +123,27 @@ def check_map_keys(doc: Mapping, key: str | None = None) -> None:
                         f"number ({shown}); it could not be read back. Use str keys, e.g. "
                         "{str(k): v for k, v in d.items()} (pymatgen's as_dict() and monty's "
                         "jsanitize do this), then update again", key=key)
-                if isinstance(item, (Mapping, list, tuple)):
-                    stack.append((f"{path}.{name}" if path else str(name), item))
-        elif any(issubclass(t, _CONTAINERS) for t in set(map(type, value))):  # one pass in C
-            stack.extend((f"{path}.{i}", item) for i, item in enumerate(value)
-                         if isinstance(item, (Mapping, list, tuple)))
+        items = value.values() if is_map else value
+        if _LEAVES.issuperset(map(type, items)):
+            continue  # nothing below to look into
+        pairs = value.items() if is_map else enumerate(value)
+        stack.extend((item, node, name) for name, item in pairs if isinstance(item, _CONTAINERS))
+
+
+def _path(node: tuple) -> str:
+    """The dotted path of a node of ``check_map_keys``' walk."""
+    names: list[str] = []
+    while node[1] is not None:
+        names.append(str(node[2]))
+        node = node[1]
+    return ".".join(reversed(names))
 
 
 _CONTAINERS = (Mapping, list, tuple)
+_PLAIN_KEYS = frozenset({str, int, float, bytes, type(None)})
+# values that are never containers (msgpack packs a numpy array's elements, never its keys)
+_LEAVES = frozenset({str, int, float, bool, bytes, type(None), np.ndarray, np.float64,
+                     np.int64, _dt.datetime})
 
 
 def pack(doc: Mapping, key: str | None = None) -> bytes:

@@ -34,6 +34,7 @@ from s3explore._codec._walk_leaf import (
     classify,
     combine_complex,
     container_header,
+    new_array,
     shape_at,
 )
 
@@ -294,7 +295,7 @@ class Walker:
         shape = shape_at(self._buf, self.pos - self._base, self._end - self._base, kind)
         if shape is None:
             return self.value(depth)
-        out = np.empty(shape, np.float64 if kind == "f" else np.int64)
+        out = new_array(shape, np.float64 if kind == "f" else np.int64)
         try:
             self._fill(out, depth)
         except _Switched as switched:

@@ -4,6 +4,7 @@ is one worth reading straight into numpy."""
 from __future__ import annotations
 
 import math
+import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,19 @@ MIN_ELEMENTS = 4096  # smaller arrays cost little through msgpack and the hook
 MAX_DIMS = 32
 SIG = b"\x84\xa7@module\xa5numpy\xa6@class\xa5array\xa5dtype"
 _STEP = 1 << 16  # elements combined at a time into a complex array
+OWN_PAGES = 1 << 20  # arrays of at least this many bytes get pages of their own
+
+
+def new_array(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+    """An uninitialised array; a large one in anonymous pages of its own, given back to the
+    system when the array is freed. Decoded in a worker thread, a large array from malloc
+    lands in that thread's arena, and glibc's growing mmap threshold keeps freed arenas
+    resident: reading ahead 20 MB documents held 6.8 of them instead of 4."""
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < OWN_PAGES:
+        return np.empty(shape, dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype).reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -112,7 +126,7 @@ def classify(buf: bytearray, i: int, base: int) -> Candidate | None:
 
 def combine_complex(real: np.ndarray, imag: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``(real + 1j * imag).astype(dtype)``, as the hook computes it, a slice at a time."""
-    out = np.empty(real.shape, dtype)
+    out = new_array(real.shape, dtype)
     flat, re, im = out.reshape(-1), real.reshape(-1), imag.reshape(-1)
     for a in range(0, flat.size, _STEP):
         flat[a: a + _STEP] = (re[a: a + _STEP] + 1j * im[a: a + _STEP]).astype(dtype)

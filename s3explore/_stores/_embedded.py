@@ -70,12 +70,12 @@ class MemoryStore(MongoLikeStore):
         if len(keys) != 1 or "." in keys[0]:
             return super()._write(docs, keys)
         (field,) = keys
-        latest = {repr(d[field]): d for d in docs}  # the last one of a key wins
+        latest = {_lookup(d[field]): d for d in docs}  # the last one of a key wins
         # one pass over the key field beats mongomock's $in, which compares every pair
         # (an aware key is compared as stored: naive UTC)
         raw = self._raw_documents()
         stored = raw if raw is not None else self._find(Query({}, [field]))
-        existing = {repr(as_stored(d.get(field))) for d in stored} & latest.keys()
+        existing = {_lookup(d.get(field)) for d in stored} & latest.keys()
         new = [d for k, d in latest.items() if k not in existing]
         if new:
             self.collection.insert_many([dict(d) for d in new])
@@ -95,10 +95,10 @@ class MemoryStore(MongoLikeStore):
         raw = self._raw_documents()
         if raw is None or "." in key or "." in field:
             return super()._versions(keys, key, field)
-        wanted = {repr(as_stored(k)): k for k in keys}
+        wanted = {_lookup(k): k for k in keys}
         found = {}
         for doc in raw:
-            hit = wanted.get(repr(doc.get(key)))
+            hit = wanted.get(_lookup(doc.get(key)))
             if hit is not None:
                 found[hit] = doc.get(field) or ""
         return found
@@ -112,6 +112,12 @@ class MemoryStore(MongoLikeStore):
     @property
     def name(self) -> str:
         return f"mem://{self.collection_name}"
+
+
+def _lookup(value: Any) -> Any:
+    """A key value as a dict key that tells apart what MongoDB's equality tells apart:
+    strings (nearly every key) as they are, anything else by the repr of its stored form."""
+    return value if type(value) is str else ("repr", repr(as_stored(value)))
 
 
 class MontyStore(MongoLikeStore):
