@@ -115,7 +115,7 @@ class UpdateError(S3ExploreError, RuntimeError):
     """Some documents of an update could not be stored; the others landed and were indexed.
 
     ``result`` is the ``UpdateResult`` (written, bytes, per-key ``failures``). Pass
-    ``errors="collect"`` to ``update`` to get the result back instead of this exception.
+    ``on_error="collect"`` to ``update`` to get the result back instead of this exception.
     """
 
     def __init__(self, message: str, result: object) -> None:

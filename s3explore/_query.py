@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from s3explore import _checks
 from s3explore._errors import QueryError
 
 try:  # the parser ``re`` itself uses; parsing only, after ``re.compile`` accepted the pattern
@@ -101,10 +102,9 @@ def project(doc: Mapping, names: list[str]) -> dict:
 
 
 def whole_number(value: Any, name: str, minimum: int = 0) -> int:
-    """``value`` when it is an int >= ``minimum`` (bools refused); QueryError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise QueryError(f"{name} must be a whole number >= {minimum}, got {value!r:.60}")
-    return value
+    """``value`` when it is an int >= ``minimum`` (bools refused); else an ArgumentError,
+    which is a QueryError (see ``s3explore._checks``)."""
+    return _checks.whole_number(value, name, minimum)
 
 
 def check_fields(fields: Any, what: str = "fields") -> list[str] | None:

@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from s3explore._checks import positive_int, positive_number
 from s3explore._errors import ConfigurationError
 
 T = TypeVar("T")
@@ -189,13 +190,8 @@ class RetryPolicy:
     deadline: float | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.attempts, int) or self.attempts < 1:
-            raise ConfigurationError(f"retries must be a whole number >= 1, got {self.attempts!r}")
-        if self.deadline is not None and (
-                isinstance(self.deadline, bool) or not isinstance(self.deadline, (int, float))
-                or not self.deadline > 0):
-            raise ConfigurationError(f"deadline must be a positive number of seconds or None, "
-                                     f"got {self.deadline!r}")
+        positive_int(self.attempts, "retries")
+        positive_number(self.deadline, "deadline", none_ok=True)
 
     def delay(self, attempt: int) -> float:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
@@ -230,9 +226,7 @@ class Outcome(Generic[T, R]):
 
 
 def check_workers(workers: Any, name: str = "workers") -> int:
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigurationError(f"{name} must be a whole number >= 1, got {workers!r}")
-    return workers
+    return positive_int(workers, name)
 
 
 _sizes = threading.local()
@@ -276,10 +270,7 @@ def ordered_map(
     """
     check_workers(workers)
     window = max(window or 2 * workers, workers)
-    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int)
-                                  or max_bytes < 1):
-        raise ConfigurationError(f"max_bytes must be a whole number >= 1 or None, "
-                                 f"got {max_bytes!r}")
+    positive_int(max_bytes, "max_bytes", none_ok=True)
     call: Callable = fn if max_bytes is None else _sized(fn)
     iterator = iter(items)
     pending: deque[tuple[T, Future]] = deque()

@@ -32,6 +32,10 @@ import msgpack
 from botocore.config import Config
 
 try:  # the embedded endpoint is an extra: pip install 's3explore[demo]'
+    # Flask first: without it moto's server module warns to install moto[server], which the
+    # demo does not need (moto[s3], flask and flask-cors are enough).
+    import flask  # noqa: F401
+    import flask_cors  # noqa: F401
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
     from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
@@ -39,8 +43,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     from s3explore._errors import MissingDependencyError
 
     raise MissingDependencyError(
-        "the local S3 endpoint (demo, tests) needs moto's server: "
-        "pip install 's3explore[demo]'") from exc
+        f"the local S3 endpoint (demo, tests) needs moto's S3 server, and {exc.name or exc} "
+        "is missing: pip install 's3explore[demo]'") from exc
 
 __all__ = ["LOCAL_CREDENTIALS", "LocalS3", "LocalS3Process"]
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import zstandard
 
+from s3explore._checks import positive_number
 from s3explore._errors import ConfigurationError, CorruptObjectError
 
 DEFAULT_COMPRESSION = "zlib"  # what compress=True means: maggma's codec
@@ -171,10 +172,7 @@ def max_decoded_bytes(limit: int | None = None) -> int:
         except ValueError:
             raise ConfigurationError(f"{MAX_DECODED_ENV}={text!r:.40} is not a number of "
                                      "bytes (e.g. 4294967296 for 4 GiB)") from None
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ConfigurationError(f"max_decoded_bytes must be a positive number of bytes, got "
-                                 f"{limit!r:.40}")
-    return limit
+    return positive_number(limit, "max_decoded_bytes", unit="bytes", integer=True)
 
 
 def _size(n: int) -> str:

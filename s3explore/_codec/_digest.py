@@ -20,6 +20,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
+from s3explore._checks import positive_int
+
 # The index entry's field for the ETag its object had when the entry was written: a listing
 # (1,000 objects a request) then tells which entries still describe their object.
 ETAG_FIELD = "obj_etag"
@@ -40,9 +42,7 @@ class BodyDigest:
     """SHA-1 and S3 ETag of a body fed piece by piece (multipart parts of ``part_size``)."""
 
     def __init__(self, part_size: int) -> None:
-        if part_size < 1:
-            raise ValueError(f"part_size must be at least 1 byte, got {part_size}")
-        self.part_size = part_size
+        self.part_size = positive_int(part_size, "part_size")
         self.size = 0
         self._sha1 = hashlib.sha1()
         self._md5 = hashlib.md5()  # the whole body: the ETag of a single PUT

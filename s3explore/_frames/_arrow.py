@@ -85,6 +85,8 @@ def conform(arrays: Mapping[str, pa.Array], rows: int, schema: pa.Schema) -> pa.
     columns = []
     for field in schema:
         array = arrays.get(field.name)
+        if isinstance(array, pa.ChunkedArray):  # a whole table's column: one array here
+            array = array.combine_chunks()
         if array is None:
             columns.append(pa.nulls(rows, field.type))
         elif pa.types.is_string(field.type) and not pa.types.is_string(array.type):

@@ -1,8 +1,10 @@
-"""Reading an index in batches of columns, through the store's hooks, and ``fetch=``.
+"""Reading an index in batches of columns, and ``fetch=``.
 
-The index is asked once per call: through ``_find_arrow`` (a whole Arrow table, when the
-backend has a columnar reader) or ``_find`` in batches of dicts. An S3Store's index may be
-any store with maggma's API (maggma's own too); without our hooks its public ``query`` is used.
+The index is asked once per call: through ``Store._entry_table`` (a whole Arrow table, when
+the backend has a columnar reader) or ``Store._index_entries`` in batches of dicts; objects
+are read through ``S3Store._parallel_reads``. Frames use only these documented protected
+methods of stores, never the backend hooks. An S3Store's index may be any store with
+maggma's API (maggma's own too); then its public ``query`` is used.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from s3explore._checks import ON_ERROR_READ, one_of
 from s3explore._codec import ETAG_FIELD
 from s3explore._errors import (
     ConfigurationError,
@@ -33,7 +36,7 @@ from s3explore._frames._columns import (
 from s3explore._frames._recipes import parse_fetch
 from s3explore._query import Query, check_fields, get_path
 from s3explore._stores import S3Store, Store
-from s3explore._transfer import iter_batches, ordered_map
+from s3explore._transfer import iter_batches
 
 BATCH_SIZE = 50_000
 # Index fields S3Store writes for its own use; left out of S3Store frames unless asked for.
@@ -65,17 +68,23 @@ def index_query(index: Any, criteria: Any, properties: list[str] | None, sort: A
                 skip: Any, limit: Any) -> Query:
     """The validated Query, with the index's own operator checks when it is one of ours."""
     if isinstance(index, Store):
-        return index._query(criteria, properties, sort, skip, limit)
+        return index._entry_query(criteria, properties, sort, skip, limit)
     return Query.build(criteria, properties, sort, skip, limit)
 
 
 def find(index: Any, q: Query) -> Iterator[dict]:
-    """Index documents for ``q``: the ``_find`` hook, or the public query of a foreign store."""
+    """Index documents for ``q``: ``Store._index_entries``, or a foreign store's ``query``."""
     if isinstance(index, Store):
-        return index._find(q)
+        return index._index_entries(q)
     return _without_ids(index.query(criteria=q.criteria, properties=q.properties,
                                     sort=dict(q.sort) if q.sort else None, skip=q.skip,
                                     limit=q.limit))
+
+
+def entry_table(index: Any, q: Query) -> Any:
+    """The entries for ``q`` as one Arrow table, when the index is one of ours and its
+    engine reads columns; else None."""
+    return index._entry_table(q) if isinstance(index, Store) else None
 
 
 def _without_ids(docs: Iterator[dict]) -> Iterator[dict]:
@@ -93,7 +102,7 @@ def fetch_spec(store: Any, fetch: Any) -> tuple[list[str], dict[str, Callable]]:
     return paths, derived
 
 
-ON_ERROR = ("raise", "skip", "null")
+ON_ERROR = ON_ERROR_READ
 _CORRUPT = object()
 
 
@@ -130,8 +139,7 @@ def _fetched_docs(store: S3Store, keys: list, on_error: str, paths: list[str],
             return _CORRUPT
         return _pick(doc, key, paths, derived)
 
-    workers = store.objects.with_workers(None)
-    for outcome in ordered_map(load, keys, workers, max_bytes=store.objects.read_ahead_bytes):
+    for outcome in store._parallel_reads(load, keys):
         if outcome.error is not None:
             raise outcome.error
         yield outcome.value
@@ -182,9 +190,7 @@ class Reader:
         paths, self.derived = fetch_spec(store, fetch)
         self.paths = paths
         self.fetch = paths + [n for n in self.derived if n not in paths]  # column names
-        if on_error not in ON_ERROR:
-            raise ConfigurationError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-        self.on_error = on_error
+        self.on_error = one_of(on_error, "on_error", ON_ERROR)
         self.corrupt_objects: list = []
         self.flatten = bool(flatten)
         self.batch_size = setting(batch_size, "batch_size")
@@ -201,14 +207,13 @@ class Reader:
 
     def pieces(self, streaming: bool = False) -> Iterator[Piece]:
         """Batches of columns. Unless ``streaming`` or not flattening, a backend that reads
-        the whole result as one Arrow table (``_find_arrow``) is asked first."""
+        the whole result as one Arrow table (``Store._entry_table``) is asked first."""
         table = None
         # flatten=False keeps sub-documents as stored: only documents tell which keys each
         # has (a struct column has all of them in every row; DuckDB's come flattened)
         columnar = self.flatten and not streaming
-        find_arrow = hook(self.index, "_find_arrow") if columnar else None
-        if find_arrow is not None:
-            table = find_arrow(self.query)
+        if columnar:
+            table = entry_table(self.index, self.query)
         found = self._dict_pieces() if table is None else self._table_pieces(table)
         for rows, columns in found:
             self.rows += rows

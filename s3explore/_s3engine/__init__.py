@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from s3explore._errors import ConfigurationError
+from s3explore._checks import one_of
 from s3explore._s3engine._types import (
     Download,
     Engine,
@@ -27,7 +27,7 @@ DEFAULT_ENGINE = "obstore"
 
 def check_engine(engine: object) -> str:
     if engine not in ENGINES:
-        raise ConfigurationError(f"engine must be one of {ENGINES}, got {engine!r}")
+        one_of(engine, "engine", ENGINES)
     return str(engine)
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import itertools
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from s3explore._checks import ArgumentError, one_of
 from s3explore._errors import ConfigurationError, InvalidDocumentError, QueryError
 from s3explore._query import (
     Properties,
@@ -30,6 +30,7 @@ from s3explore._query import (
     whole_number,
 )
 from s3explore._stores._config import ConfigMixin
+from s3explore._stores._dataframes import DataFrameMethods
 from s3explore._stores._hints import check, from_user, hint_if_empty
 from s3explore._stores._sanitize import sanitize
 from s3explore._stores._swap import check_swap, swap_in_process, versions
@@ -39,6 +40,13 @@ from s3explore._stores._timezones import (
     to_index,
     utc_criteria,
     with_aware_field,
+)
+from s3explore._stores._values import (
+    _from_isoformat,
+    _identity,
+    _to_isoformat,
+    sortable,
+    to_datetime,
 )
 
 if TYPE_CHECKING:
@@ -55,35 +63,7 @@ _MISSING = object()
 LAST_UPDATED_TYPES = ("datetime", "isoformat")
 
 
-def _identity(value: Any) -> Any:
-    return value
-
-
-def _from_isoformat(value: Any) -> Any:
-    return _dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-
-
-def _to_isoformat(value: Any) -> Any:
-    # maggma's LU_KEY_ISOFORMAT writes milliseconds, rounded up
-    if isinstance(value, _dt.datetime):
-        value = value + _dt.timedelta(microseconds=(1000 - value.microsecond % 1000) % 1000)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-    return value
-
-
-def to_datetime(value: Any) -> _dt.datetime | None:
-    """A last_updated value as maggma compares them: naive UTC (aware ones converted)."""
-    if isinstance(value, str):
-        try:
-            value = _dt.datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    if isinstance(value, _dt.datetime):
-        return value if value.tzinfo is None else value.astimezone(_dt.UTC).replace(tzinfo=None)
-    return None
-
-
-class Store(ConfigMixin, ABC):
+class Store(DataFrameMethods, ConfigMixin, ABC):
     """A queryable collection of documents with a key field: maggma's Store interface.
 
     Public methods validate their arguments once, then call the backend's hooks. Stores are
@@ -103,9 +83,7 @@ class Store(ConfigMixin, ABC):
             if not isinstance(value, str) or not value:
                 raise ConfigurationError(f"{name} must be a non-empty field name, got {value!r}")
         lu_type = getattr(last_updated_type, "value", last_updated_type)  # maggma's enum
-        if lu_type not in LAST_UPDATED_TYPES:
-            raise ConfigurationError(f"last_updated_type must be one of {LAST_UPDATED_TYPES}, "
-                                     f"got {last_updated_type!r}")
+        one_of(lu_type, "last_updated_type", LAST_UPDATED_TYPES)
         if validator is not None and not callable(getattr(validator, "is_valid", None)):
             raise ConfigurationError("validator must have is_valid(doc) and "
                                      "validation_errors(doc), like maggma's JSONSchemaValidator")
@@ -257,7 +235,7 @@ class Store(ConfigMixin, ABC):
     def remove_docs(self, criteria: dict) -> None:
         """Remove every document matching ``criteria`` (``{}`` removes all)."""
         if criteria is None:
-            raise QueryError("remove_docs needs criteria; pass {} to remove everything")
+            raise ArgumentError("remove_docs needs criteria; pass {} to remove everything")
         self._delete(self._criteria(criteria))
 
     def ensure_index(self, key: str, unique: bool = False) -> bool:
@@ -295,76 +273,24 @@ class Store(ConfigMixin, ABC):
         }
         return [k for k, t in theirs.items() if k not in mine or t > mine[k]]
 
-    # ------------------------------------------------------------ DataFrames (frames layer)
-    # pandas and pyarrow load on first use, so `import s3explore` stays light.
+    # ------------------------------------------------------------ for the frames layer
+    # Documented protected methods: the frames layer (query_df, to_arrow, to_dask, fields)
+    # reads index entries through these, not through the backend hooks, which only a
+    # backend implements and only this class calls.
 
-    def query_df(self, criteria: dict | None = None, fields: list[str] | None = None,
-                 sort: SortSpec = None, skip: int = 0, limit: int = 0, *,
-                 fetch: list[str] | None = None, flatten: bool = True,
-                 **kwargs: Any) -> pd.DataFrame:
-        """One row per index entry: the key, index ``fields`` and ``fetch`` paths from objects.
+    def _entry_query(self, criteria: Any = None, properties: Any = None, sort: Any = None,
+                     skip: Any = 0, limit: Any = 0) -> Query:
+        """The validated Query of a read of index entries (this store's operator checks)."""
+        return self._query(criteria, properties, sort, skip, limit)
 
-        See ``s3explore._frames.query_df`` for the arguments (fields, fetch, flatten,
-        batch_size) and the column conventions.
-        """
-        from s3explore import _frames
+    def _index_entries(self, q: Query) -> Iterator[dict]:
+        """Index entries for a validated ``q``, without ``_id`` and without typo hints."""
+        return self._find(q)
 
-        frame = _frames.query_df(self, criteria, fields, sort, skip, limit, fetch=fetch,
-                                 flatten=flatten, **kwargs)
-        if not len(frame) and from_user():
-            check(self, self._criteria(criteria))  # unknown fields= raise in _frames
-        return frame
-
-    def to_dask(self, criteria: dict | None = None, fields: list[str] | None = None, *,
-                fetch: list[str] | dict | None = None, partition_size: int | None = None,
-                **kwargs: Any) -> Any:
-        """``query_df`` as a Dask DataFrame, one partition per key range of the index.
-
-        Needs ``s3explore[dask]``. See ``s3explore._frames._dask.to_dask``.
-        """
-        from s3explore._frames import _dask
-
-        return _dask.to_dask(self, criteria, fields, fetch=fetch,
-                             partition_size=partition_size, **kwargs)
-
-    def map_objects(self, func: Any, criteria: dict | None = None, **kwargs: Any) -> Any:
-        """``func(doc)`` for every matching document, on Dask (a bag, or futures with
-        ``client=``). Needs ``s3explore[dask]``. See ``s3explore._frames._dask.map_objects``.
-        """
-        from s3explore._frames import _dask
-
-        return _dask.map_objects(self, func, criteria, **kwargs)
-
-    def fields(self, sample: int = 1000) -> pd.DataFrame:
-        """Every dotted path in the index: types, count and fraction, distinct values, example.
-
-        Counts every entry when the index has at most ``sample`` entries (or computes the
-        table itself), else a sample, and says so in the table's caption and ``attrs``. See
-        ``s3explore._frames.inventory``.
-        """
-        from s3explore import _frames
-
-        return _frames.inventory(self, sample)
-
-    def to_arrow(self, criteria: dict | None = None, fields: list[str] | None = None,
-                 **kwargs: Any) -> pa.Table:
-        """The matching index documents as an Arrow table, read ``batch_size`` at a time.
-
-        See ``s3explore._frames.to_arrow``.
-        """
-        from s3explore import _frames
-
-        return _frames.to_arrow(self, criteria, fields, **kwargs)
-
-    def to_parquet(self, path: str | os.PathLike, criteria: dict | None = None,
-                   fields: list[str] | None = None, **kwargs: Any) -> int:
-        """Stream the matching index documents to a Parquet file; returns the rows written.
-
-        See ``s3explore._frames.to_parquet``.
-        """
-        from s3explore import _frames
-
-        return _frames.to_parquet(self, path, criteria, fields, **kwargs)
+    def _entry_table(self, q: Query) -> pa.Table | None:
+        """The entries for ``q`` as one Arrow table, or None when the engine has no
+        columnar reader (then read ``_index_entries``)."""
+        return self._find_arrow(q)
 
     # ------------------------------------------------------------ validation
 
@@ -479,19 +405,3 @@ class Store(ConfigMixin, ABC):
 
     def _inventory(self) -> pd.DataFrame | None:
         return None
-
-
-def sortable(value: Any) -> tuple:
-    """Order mixed types the way MongoDB does: null, numbers, strings, the rest."""
-    if value is None:
-        return (0, 0)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return (1, value)
-    if isinstance(value, str):
-        return (2, value)
-    if isinstance(value, bool):
-        return (4, value)
-    if isinstance(value, _dt.datetime):
-        return (5, value.timestamp() if value.tzinfo else value.replace(
-            tzinfo=_dt.UTC).timestamp())
-    return (3, repr(value))

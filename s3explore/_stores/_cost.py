@@ -39,11 +39,12 @@ def _size(n: float) -> str:
 
 
 def _duration(s: float) -> str:
+    """How long, read after "in": "under a second", "about 8 s", "about 3 min"."""
     if s < 1:
-        return "under 1 s"
+        return "under a second"
     if s < 120:
-        return f"{s:.0f} s"
-    return f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
+        return f"about {s:.0f} s"
+    return f"about {s / 60:.0f} min" if s < 7200 else f"about {s / 3600:.1f} h"
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class CostEstimate:
         objects = f"{'at least ' if not self.entries.exact else ''}{self.objects:,} objects"
         if self.bytes is None or self.seconds is None:
             return f"{entries}, {objects} to GET (no GET measured: size and time unknown)"
-        return (f"{entries}, {objects} to GET, about {_size(self.bytes)} in about "
+        return (f"{entries}, {objects} to GET, about {_size(self.bytes)} in "
                 f"{_duration(self.seconds)} ({self.workers} at a time; measured on "
                 f"{self.timed} GETs)")
 

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from s3explore._checks import positive_number
 from s3explore._errors import QueryError
 from s3explore._query import Query
 
@@ -37,13 +38,8 @@ class Deadline:
 
 
 def check_max_time(max_time: Any, name: str = "max_time") -> float | None:
-    if max_time is None:
-        return None
-    if isinstance(max_time, bool) or not isinstance(max_time, (int, float)) or not (
-            max_time > 0) or max_time == float("inf"):
-        raise QueryError(f"{name} must be a positive number of seconds or None (no limit), "
-                         f"got {max_time!r}")
-    return float(max_time)
+    found = positive_number(max_time, name, none_ok=True, none_means="no limit")
+    return None if found is None else float(found)
 
 
 @dataclass(frozen=True)

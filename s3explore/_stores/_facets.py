@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from s3explore._checks import ArgumentError
 from s3explore._errors import QueryError
 from s3explore._query import Query, check_fields, whole_number
 from s3explore._stores._base import Store, sortable
@@ -103,8 +104,8 @@ def check_bins(bins: Any) -> int | None:
     if bins is None:
         return None
     if isinstance(bins, bool) or not isinstance(bins, int) or not 0 <= bins <= 10_000:
-        raise QueryError(f"bins must be None (decide from the values), 0 (count values) or a "
-                         f"number of histogram bins up to 10000, got {bins!r}")
+        raise ArgumentError(f"bins must be None (decide from the values), 0 (count values) or "
+                            f"a number of histogram bins up to 10000, got {bins!r}")
     return bins
 
 

@@ -40,14 +40,10 @@ from s3explore._stores._mongo_uri import (  # noqa: F401 -- query_time_limit: im
     write_failure,
     write_reason,
 )
+from s3explore._stores._portable import PORTABLE_OPERATORS
 from s3explore._stores._swap import swap_in_mongo
 from s3explore._stores._timezones import AWARE_FIELD, from_index_all
 
-# Query operators every embedded engine here understands; MongoDB itself accepts more.
-PORTABLE_OPERATORS = frozenset(
-    "$eq $ne $gt $gte $lt $lte $in $nin $and $or $nor $not $exists $type $regex $options "
-    "$all $elemMatch $size $mod".split()
-)
 STORE_ARGS = frozenset({"key", "last_updated_field", "last_updated_type", "validator"})
 # pymongo options that carry secrets (any name with a word of _secrets.SECRET_WORDS counts
 # too): never shown, never serialized

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode
 
+from s3explore._checks import whole_number
 from s3explore._errors import (
     AccessDeniedError,
     ConfigurationError,
@@ -44,10 +45,7 @@ def query_time_limit(ms: int | None) -> Iterator[None]:
 
 
 def _check_ms(ms: Any, name: str) -> int | None:
-    if ms is not None and (isinstance(ms, bool) or not isinstance(ms, int) or ms < 1):
-        raise ConfigurationError(f"{name} must be a whole number of milliseconds >= 1 or None, "
-                                 f"got {ms!r:.40}")
-    return ms
+    return whole_number(ms, name, 1, none_ok=True, unit="milliseconds")
 
 
 _SCHEMES = ("mongodb://", "mongodb+srv://")

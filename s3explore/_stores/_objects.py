@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from s3explore import _codec as codec
+from s3explore._checks import DEFAULT_WORKERS, positive_number
 from s3explore._errors import (
     ConfigurationError,
     NotConnectedError,
@@ -87,10 +88,8 @@ def declared_compression(head: bytes, metadata: Mapping[str, str]) -> str | None
 
 
 def check_timeout(timeout: Any) -> float:
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ConfigurationError(f"timeout must be a positive number of seconds, got "
-                                 f"{timeout!r} (20 by default; raise it for a slow link)")
-    return float(timeout)
+    return float(positive_number(timeout, "timeout",
+                                 hint=" (20 by default; raise it for a slow link)"))
 
 
 class ObjectIO:
@@ -102,7 +101,7 @@ class ObjectIO:
     def __init__(self, bucket: str, sub_dir: str | None = None, *,
                  s3_profile: str | Mapping | None = None, endpoint_url: str | None = None,
                  anonymous: bool = False, client_kwargs: Mapping | None = None,
-                 workers: int = 4, retries: int = 5,
+                 workers: int = DEFAULT_WORKERS, retries: int = 5,
                  timeout: float = DEFAULT_TIMEOUT, engine: str = DEFAULT_ENGINE) -> None:
         if not isinstance(bucket, str) or not bucket:
             raise ConfigurationError(f"bucket must be a non-empty string, got {bucket!r}")

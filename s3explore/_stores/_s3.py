@@ -5,20 +5,21 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from s3explore import _codec as codec
+from s3explore._checks import (
+    DEFAULT_WORKERS,
+    ArgumentError,
+    positive_int,
+    renamed,
+)
 from s3explore._errors import (
     ConfigurationError,
-    CorruptObjectError,
     InvalidDocumentError,
-    ObjectNotFoundError,
     S3ExploreError,
     S3RequestError,
-    TransientS3Error,
     warn,
 )
 from s3explore._query import Properties, Query, SortSpec, check_criteria, has_path, project
@@ -27,40 +28,26 @@ from s3explore._stores._base import Store
 from s3explore._stores._config import seal
 from s3explore._stores._hints import hinted
 from s3explore._stores._maintenance import MaintenanceMixin
-from s3explore._stores._objects import DEFAULT_TIMEOUT, Fetched, ObjectIO
+from s3explore._stores._objects import DEFAULT_TIMEOUT, ObjectIO
 from s3explore._stores._results import StoredObject, UpdateResult
+from s3explore._stores._s3reads import (  # noqa: F401 -- ON_ERROR, ON_MISSING: importable here
+    ON_ERROR,
+    ON_MISSING,
+    ObjectReads,
+    Replaced,
+    check_read_choices,
+    describes,
+    missing_choice,
+)
 from s3explore._stores._writer import write_documents
-from s3explore._transfer import Callback, ordered_map
+from s3explore._transfer import Callback
 
 logger = logging.getLogger("s3explore")
 
-ON_MISSING = ("skip", "raise", "none")
-ON_ERROR = ("raise", "skip", "null")
 INDEX_METHODS = ("connect", "close", "query", "count", "update", "remove_docs", "distinct")
 # boto3 client arguments whose values carry no secret, shown as they are
 _SHOWN_CLIENT_ARGUMENTS = frozenset({"region_name", "api_version", "use_ssl", "verify",
                                      "config", "aws_account_id"})
-# A query reading an object another writer just replaced waits for that writer's entry.
-REREAD_ROUNDS = 6
-REREAD_PAUSE = 0.05  # seconds, doubled each round: about 3 s in all
-
-
-@dataclass
-class _Replaced:
-    """A query's entry whose object another writer replaced (see ``S3Store._settle``)."""
-
-    key: str
-    entry: dict
-
-
-def _describes(entry: Mapping, got: Fetched) -> bool:
-    """Whether the body read is the one the entry was written for: the SHA-1 its writer
-    recorded in its metadata is the entry's (either may be missing: maggma's objects, or
-    store_hash=False, and then there is nothing to compare)."""
-    claimed, expected = codec.claimed_hash(got.metadata), entry.get("obj_hash")
-    return not (claimed and expected) or claimed == expected
-
-
 def _names(value: Any, what: str) -> list[str]:
     if value is None:
         return []
@@ -81,7 +68,7 @@ def check_index(index: Any) -> None:
             f"{type(index).__name__}" + (f", which lacks {missing}" if missing else ""))
 
 
-class S3Store(MaintenanceMixin, Store):
+class S3Store(ObjectReads, MaintenanceMixin, Store):
     """Documents in an S3 bucket, indexed in another store; reads and writes maggma's layout.
 
     ``index``: any store with maggma's Store API; its ``key`` is this store's key. ``None``
@@ -108,7 +95,7 @@ class S3Store(MaintenanceMixin, Store):
         compress: bool | str = False,
         endpoint_url: str | None = None,
         sub_dir: str | None = None,
-        s3_workers: int = 4,
+        s3_workers: int = DEFAULT_WORKERS,
         s3_resource_kwargs: dict | None = None,
         ssh_tunnel: Any = None,
         key: str | None = None,
@@ -158,13 +145,7 @@ class S3Store(MaintenanceMixin, Store):
         self.store_hash = bool(store_hash)
         self.unpack_data = bool(unpack_data)
         self.searchable_fields = _names(searchable_fields, "searchable_fields")
-        if metadata_limit is not None and (
-            isinstance(metadata_limit, bool) or not isinstance(metadata_limit, int)
-            or metadata_limit < 1
-        ):
-            raise ConfigurationError(
-                f"metadata_limit must be a positive int or None, got {metadata_limit!r}")
-        self.metadata_limit = metadata_limit
+        self.metadata_limit = positive_int(metadata_limit, "metadata_limit", none_ok=True)
         self._retries = retries
         self.decode_objects = list(codec.check_decode_objects(decode_objects))
         self.__resource_kwargs = seal(dict(s3_resource_kwargs or {}))
@@ -257,9 +238,6 @@ class S3Store(MaintenanceMixin, Store):
         q = Query.build(criteria, properties, sort, skip, limit)
         return self.index.groupby(keys, q.criteria, q.properties, sort, q.skip, q.limit)
 
-    def ensure_index(self, key: str, unique: bool = False) -> bool:
-        return self.index.ensure_index(key, unique)
-
     @property
     def last_updated(self) -> _dt.datetime:
         return self.index.last_updated
@@ -267,18 +245,28 @@ class S3Store(MaintenanceMixin, Store):
     def newer_in(self, target: Any, criteria: dict | None = None, exhaustive: bool = False):
         return self.index.newer_in(getattr(target, "index", target), criteria, exhaustive)
 
-    # The Store hooks, for completeness: S3Store answers from its index.
+    # The Store hooks: the base's public methods call these with validated input; they
+    # never call back into the public methods.
     def _count(self, criteria: dict) -> int:
         return self.index.count(criteria)
 
     def _find(self, q: Query) -> Iterator[dict]:
-        return self.query(q.criteria, q.properties, q.sort, q.skip, q.limit)
+        return self._documents(q, self._entries_of(q), None, "skip", "raise",
+                               self._prefixes(None))
 
     def _upsert(self, docs: list[dict], keys: list[str]) -> None:
-        self.update(docs, keys)
+        write_documents(self, docs, self._fields(keys, None), workers=None, chunk_size=100,
+                        progress=None, cancel=None, retries=None, on_error="raise")
 
     def _delete(self, criteria: dict) -> None:
-        self.remove_docs(criteria)
+        self._remove(criteria, remove_s3_object=False)
+
+    def _create_index(self, field: str, unique: bool) -> bool:
+        return self.index.ensure_index(field, unique)
+
+    def _entries_of(self, q: Query) -> Iterator[dict]:
+        return self.index.query(q.criteria, sort=q.sort and dict(q.sort), skip=q.skip,
+                                limit=q.limit)
 
     # ------------------------------------------------------------ reads
 
@@ -307,13 +295,15 @@ class S3Store(MaintenanceMixin, Store):
                  ) -> Iterator[dict | None]:
         """Fetch documents in parallel, yielded in the order of ``keys``.
 
-        ``on_missing`` (no object): "skip", "raise" or "none" (yield None in its place).
+        ``on_missing`` (no object): "skip", "raise" or "null" (yield None in its place;
+        "none" is its deprecated spelling).
         ``on_error`` (an object that cannot be decoded): "raise", "skip" or "null" (None),
         the last two with a warning naming the keys.
         """
         prefixes = self._prefixes(decode_objects)
         return self._fetch_in_order(keys, lambda k: self.get(k, decode_objects=prefixes),
-                                    workers, on_missing, lambda k: k, on_error=on_error)
+                                    workers, missing_choice(on_missing), lambda k: k,
+                                    on_error=on_error)
 
     def query(
         self,
@@ -341,10 +331,14 @@ class S3Store(MaintenanceMixin, Store):
         None, with a warning naming its key. ``decode_objects``: as for ``get``.
         """
         q = Query.build(criteria, properties, sort, skip, limit)
+        entries = hinted(self, q.criteria, self._entries_of(q))  # typo hints when empty
+        return self._documents(q, entries, workers, missing_choice(on_missing), on_error,
+                               self._prefixes(decode_objects))
+
+    def _documents(self, q: Query, entries: Iterator[dict], workers: int | None,
+                   on_missing: str, on_error: str, prefixes: tuple[str, ...]) -> Iterator:
+        """The documents of ``entries`` (those of ``q``), fetched in order (see ``query``)."""
         names = q.properties
-        prefixes = self._prefixes(decode_objects)
-        entries = hinted(self, q.criteria, self.index.query(  # typo hints when empty
-            q.criteria, sort=q.sort and dict(q.sort), skip=q.skip, limit=q.limit))
 
         def load(entry: dict) -> Any:
             if names is not None and all(has_path(entry, n) for n in names):
@@ -353,8 +347,8 @@ class S3Store(MaintenanceMixin, Store):
             if not self.unpack_data:
                 return self.objects.read(key)[0]
             got = self.objects.read_doc(key, entry.get("compression"))  # as it downloads
-            if not _describes(entry, got):
-                return _Replaced(key, entry)  # settled in the caller's thread (owns the index)
+            if not describes(entry, got):
+                return Replaced(key, entry)  # settled in the caller's thread (owns the index)
             return finish(got.doc, entry)
 
         def finish(doc: Any, entry: dict) -> Any:
@@ -367,74 +361,6 @@ class S3Store(MaintenanceMixin, Store):
                                      lambda e: str(e.get(self.key)), skip_none=True,
                                      on_error=on_error)
         return self._settled(found, q.criteria, finish)
-
-    def _settled(self, found: Iterator, criteria: dict, finish: Callable) -> Iterator:
-        for doc in found:
-            if isinstance(doc, _Replaced):
-                settled = self._settle(doc, criteria)
-                if settled is None:
-                    continue  # its object now holds a document this query does not match
-                doc = finish(*settled)
-            yield doc
-
-    def _settle(self, replaced: _Replaced, criteria: dict) -> tuple[Any, dict] | None:
-        """The body and entry of an object another writer replaced after its entry was read
-        (its metadata names another SHA-1 than the entry): ``(document, entry)`` once the
-        index has the new body's entry, None when that entry no longer matches ``criteria``.
-        So a query never yields a body its entry does not describe, while writers race."""
-        key, entry = replaced.key, replaced.entry
-        this = {self.key: entry[self.key]}
-        for attempt in range(REREAD_ROUNDS):
-            time.sleep(REREAD_PAUSE * 2 ** attempt)  # the other writer's entry follows its put
-            current = self.index.query_one({"$and": [criteria, this]} if criteria else this)
-            if current is None:
-                return None
-            got = self.objects.read_doc(key, current.get("compression"))
-            if _describes(current, got):
-                return got.doc, current
-        raise TransientS3Error(
-            f"the object under {key!r} in {self.name} kept changing while it was read "
-            f"({REREAD_ROUNDS} reads, each replaced before its index entry caught up); run "
-            "the query again once the writers are done")
-
-    def _read_settings(self, on_missing: str, on_error: str, workers: int | None) -> int:
-        """Check a read's arguments and the connection; the worker count to use."""
-        if on_missing not in ON_MISSING:
-            raise ConfigurationError(f"on_missing must be one of {ON_MISSING}, got {on_missing!r}")
-        if on_error not in ON_ERROR:
-            raise ConfigurationError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-        workers = self.objects.with_workers(workers)
-        self.client  # noqa: B018 -- fail now, not on the first item, when not connected
-        return workers
-
-    def _fetch_in_order(self, items, load, workers, on_missing, key_of, skip_none=False,
-                        on_error="raise"):
-        workers = self._read_settings(on_missing, on_error, workers)
-        outcomes = ordered_map(load, items, workers, max_bytes=self.objects.read_ahead_bytes)
-        return self._outcomes(outcomes, on_missing, key_of, skip_none, on_error)
-
-    def _outcomes(self, outcomes, on_missing, key_of, skip_none, on_error) -> Iterator:
-        corrupt: list[str] = []
-        try:
-            for outcome in outcomes:
-                if outcome.error is None:
-                    yield outcome.value
-                elif isinstance(outcome.error, ObjectNotFoundError) and on_missing != "raise":
-                    logger.warning("no object for key %r in %s; skipped", key_of(outcome.item),
-                                   self.name)
-                    if on_missing == "none" and not skip_none:
-                        yield None
-                elif isinstance(outcome.error, CorruptObjectError) and on_error != "raise":
-                    corrupt.append(key_of(outcome.item))
-                    if on_error == "null":
-                        yield None
-                else:
-                    raise outcome.error
-        finally:
-            if corrupt:
-                shown = ", ".join(map(repr, corrupt[:10])) + (" ..." if len(corrupt) > 10 else "")
-                warn(f"{len(corrupt)} object(s) in {self.name} could not be decoded and were "
-                     f"{'left out' if on_error == 'skip' else 'returned as None'}: {shown}")
 
     # ------------------------------------------------------------ writes
 
@@ -449,7 +375,8 @@ class S3Store(MaintenanceMixin, Store):
         progress: bool | Callback | Callable | None = None,
         cancel: threading.Event | None = None,
         retries: int | None = None,
-        errors: str = "raise",
+        on_error: str = "raise",
+        errors: str | None = None,
     ) -> UpdateResult:
         """Store documents: objects first, then their index entries in batches as they land.
 
@@ -457,20 +384,26 @@ class S3Store(MaintenanceMixin, Store):
         lands and is indexed; no index entry is ever written for an object that did not
         land. Documents that could not be stored (invalid, metadata too large, retries
         exhausted) then raise ``UpdateError`` naming their keys and reasons, with the
-        ``UpdateResult`` attached; ``errors="collect"`` returns the result instead. Rerunning
-        the same update is idempotent.
+        ``UpdateResult`` attached; ``on_error="collect"`` returns the result instead
+        (``errors=`` is its deprecated name). Rerunning the same update is idempotent.
         """
+        on_error = renamed("errors", "on_error", errors, on_error, "raise")
         if isinstance(docs, Mapping):
             docs = [docs]
         if isinstance(docs, (str, bytes)) or not isinstance(docs, Iterable):
             raise InvalidDocumentError(
                 f"docs must be a dict or an iterable of dicts, not {type(docs).__name__}")
-        # maggma's field order: the key field(s), additional metadata, searchable fields
-        fields = list(dict.fromkeys((_names(key, "key") or [self.key])
-                                    + _names(additional_metadata, "additional_metadata")
-                                    + self.searchable_fields))
+        fields = self._fields(key, additional_metadata)
         return write_documents(self, docs, fields, workers=workers, chunk_size=chunk_size,
-                               progress=progress, cancel=cancel, retries=retries, errors=errors)
+                               progress=progress, cancel=cancel, retries=retries,
+                               on_error=on_error)
+
+    def _fields(self, key: Any, additional_metadata: Any) -> list[str]:
+        """The index fields of an update, in maggma's order: the key field(s), additional
+        metadata, searchable fields."""
+        return list(dict.fromkeys((_names(key, "key") or [self.key])
+                                  + _names(additional_metadata, "additional_metadata")
+                                  + self.searchable_fields))
 
     def write_manifest(self, formats: Any = ("parquet", "jsonl"),
                        criteria: dict | None = None) -> Any:
@@ -484,8 +417,10 @@ class S3Store(MaintenanceMixin, Store):
     def remove_docs(self, criteria: dict, remove_s3_object: bool = False) -> None:
         """Remove index entries (first) and, when asked, their objects."""
         if criteria is None:
-            raise ConfigurationError("remove_docs needs criteria; pass {} to remove everything")
-        criteria = check_criteria(criteria)
+            raise ArgumentError("remove_docs needs criteria; pass {} to remove everything")
+        self._remove(check_criteria(criteria), bool(remove_s3_object))
+
+    def _remove(self, criteria: dict, remove_s3_object: bool) -> None:
         keys = self.index.distinct(self.key, criteria) if remove_s3_object else []
         self.index.remove_docs(criteria)
         try:

@@ -15,8 +15,10 @@ are turned into naive UTC before any engine sees them.
 from __future__ import annotations
 
 import datetime as _dt
+import operator
 import re
 from collections.abc import Iterable, Iterator
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -135,10 +137,19 @@ def aware_groups(groups: Iterator[tuple[dict, list[dict]]],
     from s3explore._query import get_path, nested
 
     for values, docs in groups:
-        docs = [from_index(d) for d in docs]
+        if _any_marked(docs):
+            docs = [from_index(d) for d in docs]
         if docs:
             values = nested({k: get_path(docs[0], k) for k in keys})
         yield values, docs
+
+
+def _any_marked(docs: list) -> bool:
+    """Whether some of ``docs`` lists aware paths: one pass in C over millions of members."""
+    try:
+        return any(map(operator.contains, docs, repeat(AWARE_FIELD)))
+    except TypeError:  # not all of them mappings: from_index tells
+        return True
 
 
 def _holds_datetime(value: Any) -> bool:

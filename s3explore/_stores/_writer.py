@@ -2,7 +2,7 @@
 
 No index entry is ever written for an object that did not land. Every document that cannot
 be stored is counted once, by key, and raised (``UpdateError``) or handed back
-(``errors="collect"``): nothing is dropped silently. Entries go in by compare-and-set over
+(``on_error="collect"``): nothing is dropped silently. Entries go in by compare-and-set over
 the versions noted before the puts, or are confirmed against their objects afterwards, so
 concurrent writers leave each entry describing its object (``_confirm.py``).
 """
@@ -16,8 +16,8 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from s3explore import _codec as codec
+from s3explore._checks import ON_ERROR_WRITE, one_of, positive_int
 from s3explore._errors import (
-    ConfigurationError,
     InvalidDocumentError,
     S3ExploreError,
     StoreConnectionError,
@@ -30,19 +30,17 @@ from s3explore._transfer import Callback, RetryPolicy, as_callback, ordered_map
 if TYPE_CHECKING:
     from s3explore._stores._s3 import S3Store
 
-ERRORS = ("raise", "collect")
+ERRORS = ON_ERROR_WRITE  # kept importable under its old name
 
 
 def write_documents(store: S3Store, docs: Iterable[Any], fields: list[str], *,
                     workers: int | None, chunk_size: int,
                     progress: bool | Callback | Callable | None,
                     cancel: threading.Event | None, retries: int | None,
-                    errors: str) -> UpdateResult:
+                    on_error: str) -> UpdateResult:
     """The body of ``S3Store.update`` (see there)."""
-    if errors not in ERRORS:
-        raise ConfigurationError(f"errors must be one of {ERRORS}, got {errors!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ConfigurationError(f"chunk_size must be a whole number >= 1, got {chunk_size!r}")
+    one_of(on_error, "on_error", ON_ERROR_WRITE)
+    positive_int(chunk_size, "chunk_size")
     workers = store.objects.with_workers(workers)
     # retries= changes the attempts only: the store's deadline (its timeout) still holds
     policy = store.objects.retry if retries is None else RetryPolicy(
@@ -136,7 +134,7 @@ def write_documents(store: S3Store, docs: Iterable[Any], fields: list[str], *,
         result.cancelled = cancel is not None and cancel.is_set()
         result.seconds = time.perf_counter() - started
         callback.close()
-    if result.failures and errors == "raise":
+    if result.failures and on_error == "raise":
         raise UpdateError(_summary(store, result), result)
     return result
 
@@ -167,7 +165,8 @@ def _summary(store: S3Store, result: UpdateResult) -> str:
     more = f" (and {len(result.failures) - 5} more)" if len(result.failures) > 5 else ""
     return (f"{len(result.failures)} document(s) could not be stored in {store.name} "
             f"({result.written} were stored and indexed): {shown}{more}. The error's .result "
-            "lists them all; pass errors='collect' to get the result instead of this error")
+            "lists them all; pass on_error='collect' (formerly errors='collect') to get the "
+            "result instead of this error")
 
 
 def _keyed(store: S3Store, docs: Iterable[Any],

@@ -11,7 +11,12 @@ CSS classes on the rendered page, kept stable for tests and custom styling:
 ``s3x-stale`` while an error keeps the last good page on screen), ``s3x-filter`` (the
 filter box; the ``<input>`` is inside it), ``s3x-doc`` (viewer root), ``s3x-upload`` (upload
 Start button), ``s3x-cancel``, ``s3x-progress`` (progress bar; its label reads
-``done / total``) and ``s3x-status`` (upload status text).
+``done / total``) and ``s3x-status`` (upload status text). The browser's export panel:
+``s3x-export-toggle`` (the Export button that shows it), ``s3x-export`` (panel root),
+``s3x-cost`` (the cost line), ``s3x-export-fetch``, ``s3x-export-name`` and
+``s3x-export-path`` (boxes; the ``<input>`` is inside), ``s3x-export-df``,
+``s3x-export-file`` and ``s3x-export-cancel`` (buttons), ``s3x-export-progress`` and
+``s3x-export-status``.
 """
 
 from s3explore.widgets._browser import IndexBrowser

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from html import escape
@@ -18,8 +19,7 @@ from s3explore._errors import (
     S3ExploreError,
     UnknownFieldWarning,
 )
-from s3explore._stores import StoredObject
-from s3explore._stores._mongo_uri import query_time_limit
+from s3explore._stores import StoredObject, query_time_limit
 from s3explore.widgets._base import ErrorBox, Hooks, StoreWidget
 from s3explore.widgets._display import (
     NATURAL_SORT_LIMIT,
@@ -27,6 +27,8 @@ from s3explore.widgets._display import (
     natural_order,
     parse_iso_columns,
 )
+from s3explore.widgets._export import ExportPanel
+from s3explore.widgets._exportrun import Selection
 from s3explore.widgets._filters import EXAMPLES, combine, parse_filter
 from s3explore.widgets._state import Pager, SortState, check_page_size
 from s3explore.widgets._style import html
@@ -70,6 +72,9 @@ class IndexBrowser(StoreWidget):
     count says it is the last good result; ``error`` holds the message and ``state`` is
     ``error`` until a load succeeds (else ``ready``). ``on_open(callback)`` registers a
     function called with the key and the StoredObject whenever a document is opened.
+    "Export" opens ``export_panel`` (see ``_export``): the cost line of the current filter,
+    and the whole selection to a DataFrame (``selection_df``, ``export_df``) or to a Parquet
+    or CSV file (``export``) in a background thread.
     The root element carries the CSS class ``s3x-browser``.
     """
 
@@ -127,11 +132,17 @@ class IndexBrowser(StoreWidget):
         self._size_box.add_class("s3x-pagesize")
         self._size_box.observe(self._on_page_size, "value")
 
-        toolbar = widgets.HBox([self._filter_box, self._count])
+        self.export_panel = ExportPanel(store, self.selection)
+        self.export_panel.layout.display = "none"
+        self._export_toggle = widgets.ToggleButton(description="Export ▾", value=False)
+        self._export_toggle.add_class("s3x-export-toggle")
+        self._export_toggle.observe(lambda c: self.show_export(c["new"]), "value")
+        toolbar = widgets.HBox([self._filter_box, self._count, self._export_toggle])
         toolbar.add_class("s3x-toolbar")
         footer = widgets.HBox([self._prev, self._page_info, self._next, self._size_box])
         footer.add_class("s3x-footer")
-        card = widgets.VBox([toolbar, self._error, self._table.widget, footer])
+        card = widgets.VBox([toolbar, self.export_panel, self._error, self._table.widget,
+                             footer])
         card.add_class("s3x-card")
         super().__init__([card] + ([self.viewer] if show_viewer else []), **kwargs)
         # The first page: bad criteria or fields raise here, there is no good page to keep.
@@ -198,6 +209,45 @@ class IndexBrowser(StoreWidget):
         """Count again and reload the page (the index may have changed)."""
         return self._load(recount=True)
 
+    # ------------------------------------------------------------ export (see _export)
+
+    def selection(self) -> Selection:
+        """What the browser shows: criteria with the filter, sort, and visible fields."""
+        return Selection(self.criteria, self._sort.as_sort(self.store.key), self.fields)
+
+    def selection_df(self, fetch: Sequence[str] | str | None = None) -> pd.DataFrame:
+        """Every entry matching the filter (not only the page shown) as a DataFrame: the
+        visible fields, in the browser's sort, with ``fetch`` paths read from the objects
+        (S3Store). Blocks until read; for many objects prefer ``export`` to a file."""
+        sel = self.selection()
+        frame = self.store.query_df(sel.criteria, fields=sel.fields, sort=sel.sort,
+                                    fetch=self.export_panel.fetch_paths(fetch or []))
+        return frame if sel.fields is not None else default_columns(frame, self.store.key)
+
+    def export(self, path: str | os.PathLike,
+               fetch: Sequence[str] | str | None = None) -> int | None:
+        """Write the selection (filter and visible fields; files are in key order) to
+        ``path``, ending in .parquet or .csv, through the resumable ``store.to_parquet``.
+        Plain Python: blocks and returns the rows written; in a kernel: runs in the
+        background, shows progress in the panel and returns None (``export_panel.task``)."""
+        return self.export_panel.to_file(path, fetch or [])
+
+    def export_df(self, name: str = "selection",
+                  fetch: Sequence[str] | str | None = None) -> pd.DataFrame | None:
+        """``selection_df`` stored as the variable ``name`` in IPython's user namespace (when
+        running in IPython) and as ``export_panel.dataframe``; in a kernel it reads in the
+        background and returns None, in plain Python it blocks and returns the DataFrame."""
+        return self.export_panel.to_dataframe(name, fetch or [])
+
+    def show_export(self, visible: bool = True) -> None:
+        """Show (or hide) the export panel; shown, its cost line is estimated afresh."""
+        if self._export_toggle.value != visible:
+            self._export_toggle.value = visible  # its observer comes back here
+            return
+        self.export_panel.layout.display = None if visible else "none"
+        if visible:
+            self.export_panel.refresh_cost()
+
     def open_document(self, key: Any) -> StoredObject | None:
         """Show the document under ``key`` in the viewer and mark its row; the StoredObject,
         or None when it could not be fetched (the viewer shows why). ``on_open`` callbacks
@@ -246,6 +296,8 @@ class IndexBrowser(StoreWidget):
         self._render()
         if hints:  # "0 documents" after a typo: say which name no entry has
             self._show_error("\n".join(hints))
+        if recount and self.export_panel.layout.display != "none":
+            self.export_panel.refresh_cost()  # the cost line follows the filter
         return True
 
 

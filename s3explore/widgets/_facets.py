@@ -46,8 +46,19 @@ class Choice:
     def label(self, count: int) -> str:
         if self.is_range:
             close = "]" if self.last else ")"
-            return f"[{self.lower:g}, {self.upper:g}{close}  {count:,}"
+            lower, upper = _edges(self.lower, self.upper)
+            return f"[{lower}, {upper}{close}  {count:,}"
         return f"{self.value}  {count:,}"
+
+
+def _edges(lower: Any, upper: Any) -> tuple[str, str]:
+    """A bin's edges with the fewest significant digits (3 at least) that tell them apart:
+    a label, not the criteria, which keep the exact edges."""
+    for digits in range(3, 18):
+        shown = f"{lower:.{digits}g}", f"{upper:.{digits}g}"
+        if shown[0] != shown[1]:
+            return shown
+    return f"{lower!r}", f"{upper!r}"
 
 
 def selection_criteria(field: str, choices: Sequence[Choice]) -> dict:

@@ -64,7 +64,7 @@ class BackgroundUpdate:
             # "collect": per-document failures come back in the result and are listed;
             # only an error that stops the whole run (the index went away) raises.
             result = self.store.update(docs, workers=self.workers, progress=self.counter,
-                                       cancel=self.cancel_event, errors="collect")
+                                       cancel=self.cancel_event, on_error="collect")
         except Exception as exc:
             self.error = exc
             result = getattr(exc, "result", None)

@@ -69,6 +69,26 @@ CSS = """
   font-variant-numeric: tabular-nums; }
 .s3x-footer button { width: auto !important; padding: 0 12px; border-radius: 6px; }
 .s3x-footer .widget-dropdown { width: 110px !important; }
+.s3x-export-toggle { width: auto !important; padding: 0 12px; border-radius: 6px; }
+.s3x-export { border: 1px solid var(--s3x-border); border-radius: 6px; padding: 6px 10px;
+  margin: 0 0 6px 0 !important; background: var(--s3x-soft); gap: 4px; }
+.s3x-export input { font-family: var(--s3x-mono); font-size: 12.5px; border-radius: 6px; }
+.s3x-export-row { align-items: center; gap: 8px; }
+.s3x-export-row .widget-text { flex: 1 1 auto; width: auto !important; margin: 0 !important; }
+.s3x-export-row button { flex: 0 0 auto; width: auto !important; min-width: 7.5em;
+  padding: 0 12px; border-radius: 6px; margin: 0 !important;
+  border: 1px solid var(--s3x-border) !important; }
+.s3x-export-row .s3x-label { flex: 0 0 4.5em; width: 4.5em !important;
+  color: var(--s3x-muted); margin: 0 !important; }
+.s3x-cost { margin: 0 !important; font-variant-numeric: tabular-nums; }
+.s3x-cost i { color: var(--s3x-muted); }
+.s3x-export-progress { width: 100% !important; margin: 2px 0 !important; }
+.s3x-export-progress .widget-label { width: auto !important; min-width: 4.5em;
+  max-width: none !important; overflow: visible; flex: 0 0 auto; text-align: left;
+  font-variant-numeric: tabular-nums; padding-right: 8px; }
+.s3x-export-progress .progress { border-radius: 6px; height: 12px; align-self: center; }
+.s3x-export-status { margin: 0 !important; }
+.s3x-bad { color: var(--jp-error-color1, #cf222e); }
 .s3x-viewer { margin-top: 8px !important; }
 .s3x-facts-grid { display: flex; flex-wrap: wrap; gap: 2px 16px; margin: 2px 0 6px; }
 .s3x-sites { border-collapse: collapse; font-family: var(--s3x-mono); font-size: 12px; }

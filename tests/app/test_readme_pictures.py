@@ -1,12 +1,14 @@
-"""The README's pictures of the DocumentViewer and the UploadWidget, on the demo store.
+"""The README's pictures of the DocumentViewer, the UploadWidget, the FacetPanel and the
+IndexBrowser's export panel, on the demo store.
 
 ``S3X_SCREENSHOTS=docs/img pytest tests/app/test_readme_pictures.py`` refreshes
-``viewer.png``, ``upload.png``, ``structure.png`` and ``plots.png``; without it they go to a
-temporary folder. The viewer shows the tour's document (the oxide with the largest band
-gap); the upload sends 500 demo documents into an empty demo store, as notebook 03 does;
-the structure picture shows ``structure_document()`` (hematite built with pymatgen), which
-the notebook imports from here, so the test compares the page with what pymatgen computes
-from the same structure. The plots picture shows a CompleteDos and a band structure built in
+``viewer.png``, ``upload.png``, ``structure.png``, ``plots.png``, ``facets.png`` and
+``export.png``; without it they go to a temporary folder. The viewer shows the tour's
+document (the oxide with the largest band gap); the upload sends 500 demo documents into an
+empty demo store, as notebook 03 does; the structure picture shows
+``structure_document()`` (hematite built with pymatgen), which the notebook imports from
+here, so the test compares the page with what pymatgen computes from the same structure.
+The plots picture shows a CompleteDos and a band structure built in
 tests/widgets/test_widgets_plots.py.
 """
 
@@ -86,6 +88,56 @@ def test_viewer_and_upload_pictures(chromium, tmp_path_factory, shots: Path) -> 
             expect_visible(page, server, f".s3x-doc .s3x-key >> text={STRUCTURE_KEY}")
             check_structure_summary(structure_viewer, hematite())
             structure_viewer.screenshot(path=str(shots / "structure.png"))
+        finally:
+            context.close()
+
+
+def test_facets_and_export_pictures(chromium, tmp_path_factory,  # noqa: F811
+                                    tmp_path: Path, shots: Path) -> None:  # noqa: F811
+    """``facets.png``: a FacetPanel linked to an IndexBrowser, one crystal system chosen;
+    ``export.png``: that browser's export panel with its cost line and a finished Parquet
+    export, whose rows are checked against the demo documents."""
+    import pyarrow.parquet as pq
+
+    from s3explore.demo import demo_documents
+
+    cubic = {d["material_id"]: d for d in demo_documents(2000, seed=0)
+             if d["symmetry"]["crystal_system"] == "Cubic"}
+    with serve(NOTEBOOK, tmp_path_factory.mktemp("jupyter-facets"),
+               {"S3X_EXPORT_DIR": str(tmp_path)}) as server:
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            page = context.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.goto(server.url, wait_until="domcontentloaded")
+            expect_visible(page, server, ".s3x-facets .s3x-facet-value")
+            page.locator(".s3x-facets .s3x-facet-value",
+                         has_text=re.compile(r"^Cubic\s")).first.click()
+            n = len(cubic)
+            wait_text(page.locator(".s3x-facet-count"), rf"^{n:,} entries match")
+            browser = page.locator(".s3x-browser", has=page.locator(".s3x-export-toggle"))
+            # the panel sets the browser's criteria: a count, not "match the filter"
+            wait_text(browser.locator(".s3x-count"), rf"^{n} documents")
+            pair = page.locator(".widget-hbox", has=page.locator(".s3x-facets")).first
+            pair.screenshot(path=str(shots / "facets.png"))
+
+            browser.locator(".s3x-export-toggle").click()
+            fetch = browser.locator(".s3x-export-fetch input")
+            fetch.fill("dos.efermi")
+            fetch.press("Enter")
+            wait_text(browser.locator(".s3x-cost"),
+                      rf"^Cost: {n:,} entries, {n:,} objects to GET, about")
+            target = tmp_path / "cubic.parquet"
+            browser.locator(".s3x-export-path input").fill(target.name)  # in the kernel's cwd
+            browser.locator(".s3x-export-file").click()
+            wait_text(browser.locator(".s3x-export-status"),
+                      rf"^Done: {n:,} rows written to cubic\.parquet\.")
+            rows = pq.read_table(target).to_pylist()
+            assert sorted(r["material_id"] for r in rows) == sorted(cubic)
+            for row in rows:
+                efermi = cubic[row["material_id"]]["dos"]["efermi"]
+                assert row["dos.efermi"] == pytest.approx(efermi)
+            browser.screenshot(path=str(shots / "export.png"))
         finally:
             context.close()
 

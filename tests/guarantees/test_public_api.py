@@ -91,8 +91,8 @@ def test_errors_of_clients_imported_after_s3explore_are_still_ours():
 
 
 # Layers, bottom to top; a module may import its own layer and the ones below.
-LAYERS = [{"_errors", "_codec", "_query", "_secrets"}, {"_s3client", "_s3engine"}, {"_transfer"},
-          {"_stores"}, {"_frames"}, {"widgets"}]
+LAYERS = [{"_errors", "_checks", "_codec", "_query", "_secrets"}, {"_s3client", "_s3engine"},
+          {"_transfer"}, {"_stores"}, {"_frames"}, {"widgets"}]
 # Beside the top: they may use every layer.
 APPLICATIONS = {"__init__", "demo", "local_s3", "_cli", "open"}
 # The one sanctioned upward reference: Store's DataFrame entry points call the frames layer

@@ -62,3 +62,8 @@ def test_index_stores_have_no_objects_to_fetch():
 def test_fetch_is_checked(filled, fetch):
     with pytest.raises(QueryError):
         filled.estimate(fetch=fetch)
+
+
+def test_durations_read_as_plain_english_after_in():
+    assert [_cost._duration(s) for s in (0.2, 8.4, 500, 3 * 3600)] == [
+        "under a second", "about 8 s", "about 8 min", "about 3.0 h"]

@@ -40,6 +40,14 @@ def test_bins_are_ranges_and_the_last_holds_its_upper_edge():
     assert last.label(3) == "[5, 10]  3" and first.label(1200) == "[0, 5)  1,200"
 
 
+def test_bin_labels_are_short_but_tell_the_edges_apart():
+    assert Choice(lower=0.0, upper=0.891272).label(5) == "[0, 0.891)  5"
+    assert Choice(lower=1000.1234, upper=1000.1299, last=True).label(2) == \
+        "[1000.12, 1000.13]  2"
+    assert Choice(lower=1.0, upper=1.0 + 1e-15, last=True).label(1) == \
+        "[1, 1.000000000000001]  1"
+
+
 def test_a_fields_own_choices_are_left_out_of_its_counts():
     selected = {"formula": [Choice("Si")], "crystal": [Choice("cubic")]}
     assert facet_criteria({"nsites": {"$gt": 1}}, selected) == {"$and": [

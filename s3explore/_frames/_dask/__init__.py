@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from s3explore._checks import ON_ERROR_READ, deprecated_choice, one_of
 from s3explore._errors import ConfigurationError, MissingDependencyError, QueryError, warn
 from s3explore._frames._columns import setting
 from s3explore._frames._dask._meta import build_meta, conform, covered, gaps
@@ -208,6 +209,10 @@ def map_objects(store: Any, func: Any, criteria: dict | None = None, *,
         raise ConfigurationError(f"func must be callable, such as a function of one "
                                  f"document, got {type(func).__name__}")
     properties = check_fields(properties, "properties")
+    # checked here, not in every task: "none" is the deprecated spelling of "null"
+    on_missing = deprecated_choice(on_missing, "on_missing", "none", "null")
+    one_of(on_missing, "on_missing", ("skip", "raise", "null"))
+    one_of(on_error, "on_error", ON_ERROR_READ)
     slices = plan(store, criteria, partition_size)
     check_travel(store, client)
     ref = StoreRef(store)

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from s3explore._frames._columns import setting
-from s3explore._frames._read import find, hook, index_of, index_query
+from s3explore._frames._read import entry_table, find, index_of, index_query
 from s3explore._query import get_path, has_path
 
 
@@ -59,8 +59,7 @@ def keys_in_order(store: Any, criteria: Any) -> tuple[Any, int, bool]:
     index = index_of(store)
     key = index.key
     q = index_query(index, criteria, [key], {key: 1}, 0, 0)
-    find_arrow = hook(index, "_find_arrow")
-    table = find_arrow(q) if find_arrow is not None else None
+    table = entry_table(index, q)
     if table is not None and key in table.column_names:
         column = table.column(key)
         if _arrow_ranged(column.type):

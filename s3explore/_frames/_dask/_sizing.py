@@ -19,7 +19,6 @@ from s3explore import _codec as codec
 from s3explore._errors import ObjectNotFoundError
 from s3explore._frames._dask._plan import at
 from s3explore._frames._dask._workers import current_client
-from s3explore._transfer import ordered_map
 
 PARTITION_SIZE = 10_000  # entries per partition without fetch=, and at most with it
 PARTITION_BYTES = 64 * 2**20  # stored bytes a fetch= partition downloads, at most
@@ -47,12 +46,9 @@ def mean_object_bytes(store: Any, keys: Any) -> float | None:
     positions = sorted({round(i * (count - 1) / max(picks - 1, 1)) for i in range(picks)})
     sample = [codec.key_string(k, store.key) for k in at(keys, positions)]
 
-    def size(key: str) -> int:
-        return store.objects.stat(key).size
-
     sizes = []
-    workers = store.objects.with_workers(None)
-    for outcome in ordered_map(size, sample, min(workers, len(sample))):
+    workers = min(store._read_workers(), len(sample))
+    for outcome in store._parallel_reads(store._object_size, sample, workers):
         if isinstance(outcome.error, ObjectNotFoundError):
             continue  # its row will be nulls and a warning; the others tell the size
         if outcome.error is not None:

@@ -26,8 +26,7 @@ from typing import Any
 
 from s3explore._errors import ConfigurationError
 from s3explore._frames._read import index_of
-from s3explore._stores import DuckDBStore, MemoryStore, MontyStore
-from s3explore._stores._config import Sealed
+from s3explore._stores import DuckDBStore, MemoryStore, MontyStore, Sealed
 
 PROCESS = uuid.uuid4().hex  # tells this process apart from workers, whatever their pid
 _SALT = os.urandom(32)  # tokens are keyed digests: equal within a session, opaque outside

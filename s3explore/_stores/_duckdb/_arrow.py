@@ -117,23 +117,17 @@ def inventory(store: DuckDBStore) -> pd.DataFrame:
             selects = []
             for info in group:
                 t = info.col("t")
-                here = f"{t} <> {DICT}"
-                distinct = " + ".join(
-                    f"count(DISTINCT CASE WHEN {here} THEN {info.col(s)} END)"
-                    for s in ("n", "s", "b", "d", "k") if info.col(s))
-                if info.col("ek"):  # arrays: their elements' encodings tell them apart
-                    distinct += (" + " if distinct else "") + (
-                        f"count(DISTINCT CASE WHEN {t} = {LIST} THEN {info.col('ek')} END)")
-                distinct = distinct or "0"
+                # a FILTER costs a pass of its own: left out where no dict was ever stored
+                here = f" FILTER (WHERE {t} <> {DICT})" if info.tags >> DICT & 1 else ""
                 items = f"bit_or({info.col('it')})" if info.col("it") else "0"
-                selects += [f"count({t}) FILTER (WHERE {here})",
-                            f"bit_or(1::INTEGER << {t}) FILTER (WHERE {here})",
-                            items, distinct,
-                            f"arg_min(_rid, _rid) FILTER (WHERE {here} AND {t} <> {NONE})"]
+                selects += [f"count({t}){here}", f"bit_or(1::INTEGER << {t}){here}", items,
+                            f"min(_rid) FILTER (WHERE {t} NOT IN ({DICT}, {NONE}))"]
             row = store._execute(f"SELECT {', '.join(selects)} FROM {catalog.data}",
                                  []).fetchone()
             for i, info in enumerate(group):
-                found.append((info, *row[5 * i:5 * i + 5]))
+                count, tags, items, rid = row[4 * i:4 * i + 4]
+                distinct = _distinct(store, info, store.key) if count else 0
+                found.append((info, count, tags, items, distinct, rid))
         rids = sorted({f[5] for f in found if f[5] is not None})
         docs = {}
         if rids:
@@ -149,6 +143,40 @@ def inventory(store: DuckDBStore) -> pd.DataFrame:
                      "distinct": distinct, "example": example})
     rows.sort(key=lambda r: (r["field"] != store.key, r["field"]))
     return _sampled(pd.DataFrame(rows, columns=columns), total)
+
+
+def _distinct(store: DuckDBStore, info: PathInfo, key: str) -> int:
+    """Distinct values of one path, one query per column: DuckDB counts a lone
+    ``count(DISTINCT ...)`` on all cores, but several in one query (beside other aggregates)
+    take twice as long. Direct value columns hold nothing where the path holds a dict or an
+    array (``_rows``); arrays are told apart by their elements' encodings."""
+    t = info.col("t")
+    if path_is_key(store, info, key):
+        return store._execute(f"SELECT count({info.col('s')}) FROM {store._catalog.data}",
+                              []).fetchone()[0]
+    counts = [f"count(DISTINCT {info.col(s)})" for s in ("n", "s", "b", "d", "k")
+              if info.col(s)]
+    if info.col("ek"):
+        counts.append(f"count(DISTINCT {info.col('ek')}) FILTER (WHERE {t} = {LIST})")
+    total = 0
+    for count in counts:
+        total += store._execute(f"SELECT {count} FROM {store._catalog.data}", []).fetchone()[0]
+    return total
+
+
+def path_is_key(store: DuckDBStore, info: PathInfo, key: str) -> bool:
+    """Whether every string at the key path is the one its entry is stored under: then
+    (``_key`` being unique) they are all distinct, and counting them is a scan instead of a
+    hash table of millions of strings. The store's key is checked, not assumed: the file may
+    have been built with another one. A string holding NUL is encoded otherwise (``enc``):
+    the check then fails, and the values are counted one by one."""
+    s = info.col("s")
+    if info.path != key or info.multi or s is None or bits(info.tags) - {STR, NONE}:
+        return False
+    found = store._execute(
+        f"SELECT bool_and(_key = '\\x0F'::BLOB || encode({s}) || '\\x00\\x00'::BLOB) "
+        f"FROM {store._catalog.data} WHERE {s} IS NOT NULL", []).fetchone()[0]
+    return found is True
 
 
 def _sampled(frame: pd.DataFrame, total: int) -> pd.DataFrame:

@@ -10,6 +10,7 @@ for a scalar ``a``) at the cost of reading a few columns.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import repeat
 from typing import Any
 
 from s3explore._stores._duckdb._rows import VALUE_COLUMN
@@ -49,6 +50,21 @@ class ColumnReader:
         _fill(doc, self.nodes, row, offset)
         return doc
 
+    def batch_docs(self, columns: list) -> list[dict]:
+        """The documents of a batch of rows given as Arrow arrays (this reader's columns, in
+        order), built column by column: each column becomes Python values in one call and
+        the dicts are made by comprehensions, about a third of the cost of ``doc`` per row.
+        A batch where some row lacks a field, holds null where others hold a dict, or mixes
+        ints and floats in one column of an inner dict, is built row by row."""
+        rows = len(columns[0]) if columns else 0
+        fields = _fields(self.nodes, columns, rows)
+        if fields is None:
+            values = [col.to_pylist() for col in columns]
+            return [self.doc(row) for row in zip(*values, strict=True)]
+        if self.with_id:
+            fields.insert(0, ("_id", columns[0].to_pylist()))
+        return _dicts(fields, rows)
+
     def docs(self, cursor: Any) -> Iterator[dict]:
         try:
             while rows := cursor.fetchmany(FETCH):
@@ -70,6 +86,79 @@ def _fill(doc: dict, nodes: list[_Node], row: tuple, offset: int) -> None:
             inner: dict = {}
             _fill(inner, node.children, row, offset)
             doc[node.name] = inner
+
+
+def _fields(nodes: list[_Node], columns: list, rows: int) -> list[tuple[str, list]] | None:
+    """``(name, values)`` for ``nodes`` when every row holds every one of them (a dict where
+    a node has children), else None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    fields = []
+    for node in nodes:
+        tags = columns[node.t]
+        if tags.null_count:
+            return None  # a row without this field: row by row
+        if node.children is not None:
+            low, high = pc.min_max(tags).values()
+            if not low.as_py() == high.as_py() == DICT:
+                return None
+            inner = _fields(node.children, columns, rows)
+            if inner is None:
+                return None
+            fields.append((node.name, _dicts(inner, rows)))
+            continue
+        if node.v is None:  # a path that only ever held null
+            fields.append((node.name, [None] * rows))
+            continue
+        values = columns[node.v]
+        ints = pc.equal(tags, INT)
+        if pc.any(ints).as_py():
+            if pc.all(pc.or_(ints, pc.equal(tags, NONE))).as_py():
+                values = values.cast(pa.int64())  # exact: ints beyond 2**53 have no column
+            else:  # ints beside floats: each int made one again
+                fields.append((node.name, [int(v) if t == INT else v for t, v in zip(
+                    tags.to_pylist(), values.to_pylist(), strict=True)]))
+                continue
+        fields.append((node.name, _python(values, rows)))
+    return fields
+
+
+def _python(values: Any, rows: int) -> list:
+    """``values.to_pylist()``; one string (or bool, datetime) shared by all rows when they
+    hold the same one, as a group's key does (numbers excluded: -0.0 equals 0.0)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = values.type
+    if rows > 1 and not values.null_count and not (
+            pa.types.is_floating(kind) or pa.types.is_integer(kind)):
+        low, high = pc.min_max(values).values()
+        if low.as_py() == high.as_py():
+            return [low.as_py()] * rows
+    return values.to_pylist()
+
+
+def _dicts(fields: list[tuple[str, list]], rows: int) -> list[dict]:
+    """One dict per row from columns of values; literal dicts for up to four keys (the
+    usual projections), the fastest way CPython has to make them."""
+    names = [name for name, _ in fields]
+    values = [column for _, column in fields]
+    if not fields:
+        return [{} for _ in range(rows)]
+    if len(fields) == 1:
+        (a,), (va,) = names, values
+        return [{a: x} for x in va]
+    if len(fields) == 2:
+        (a, b), (va, vb) = names, values
+        return [{a: x, b: y} for x, y in zip(va, vb, strict=True)]
+    if len(fields) == 3:
+        (a, b, c), (va, vb, vc) = names, values
+        return [{a: x, b: y, c: z} for x, y, z in zip(va, vb, vc, strict=True)]
+    if len(fields) == 4:
+        (a, b, c, d), (va, vb, vc, vd) = names, values
+        return [{a: x, b: y, c: z, d: w} for x, y, z, w in zip(va, vb, vc, vd, strict=True)]
+    return list(map(dict, map(zip, repeat(names), zip(*values, strict=True))))
 
 
 def _leaf_column(info: Any) -> str | bool | None:

@@ -116,7 +116,7 @@ def value_counts(store: DuckDBStore, field: str, criteria: dict, limit: int,
                "count(*) OVER () AS groups, sum(count(*)) OVER () AS total FROM v "
                f"GROUP BY g, vn, vs, vb, vd ORDER BY c DESC, g, vn, vs, vb, vd "
                f"LIMIT {tr.p(limit)}")
-        rows = _run(store, sql, tr.args(sql), seconds)
+        rows = _run(store, sql, tr.params, seconds)
     if rows is _OUT_OF_TIME:
         return False
     top = []
@@ -145,7 +145,7 @@ def histogram(store: DuckDBStore, field: str, criteria: dict, bins: int,
             return [], [], 0
         sql = (f"WITH v AS ({items}) SELECT min(vn), max(vn), count(vn), "
                "count(*) - count(vn) FROM v")
-        rows = _run(store, sql, tr.args(sql), seconds)
+        rows = _run(store, sql, tr.params, seconds)
         if rows is _OUT_OF_TIME:
             return False
         lo, hi, numbers, other = rows[0]
@@ -157,7 +157,7 @@ def histogram(store: DuckDBStore, field: str, criteria: dict, bins: int,
                   f"least(floor((vn - {tr.p(lo)}) / {tr.p(width)}), {tr.p(bins - 1)})")
         sql = (f"WITH v AS ({items}) SELECT {bucket}::BIGINT AS b, count(*) FROM v "
                "WHERE vn IS NOT NULL GROUP BY b")
-        rows = _run(store, sql, tr.args(sql), deadline.left())
+        rows = _run(store, sql, tr.params, deadline.left())
     if rows is _OUT_OF_TIME:
         return False
     counts = [0] * (bins if width else 1)

@@ -9,10 +9,11 @@ numbers, strings, dicts, arrays, bytes, booleans, dates; dicts, arrays and bytes
 whole value), ``skip``/``limit`` count groups, members keep the query's sort, and a group's
 key is the value in its first member.
 
-One query does it all: ``dense_rank()`` over the key columns numbers the groups, QUALIFY
-keeps the wanted ones, and the rows come ordered by group then by the query's sort, so the
-groups are cut one after the other while reading. Members are rebuilt from the shadow
-columns when their fields are plain (``_columns``), else decoded from the stored documents.
+One query does it all: the distinct key values are numbered in order (``skip``/``limit``
+keep the wanted numbers), every matching row is joined to its group's number, and the rows
+come ordered by group then by the query's sort, in Arrow batches, so the groups are cut one
+after the other while reading. Members are built column by column from the shadow columns
+when their fields are plain (``_columns``), else decoded from the stored documents.
 
 Where the columns cannot tell values apart, ``groupby_from_documents`` reads the documents
 and groups in Python: ints beyond 2**53 (the number column is a DOUBLE), ``_id`` or
@@ -26,9 +27,10 @@ import itertools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from s3explore._errors import QueryError
 from s3explore._query import Query, get_path, has_path, nested
 from s3explore._stores._duckdb import _match
-from s3explore._stores._duckdb._columns import FETCH, column_reader
+from s3explore._stores._duckdb._columns import column_reader
 from s3explore._stores._duckdb._project import project
 from s3explore._stores._duckdb._values import BYTES, DICT, FLOAT, LIST, enc, unpack_doc
 
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from s3explore._stores._duckdb._store import DuckDBStore
 
 Groups = Iterator[tuple[dict, list[dict]]]
+FETCH_ARROW = 65_536  # rows per Arrow batch while reading members
 
 
 def _key_terms(tr: Translator, path: str) -> list[str] | None:
@@ -87,28 +90,66 @@ def groupby(store: DuckDBStore, keys: list[str], q: Query) -> Groups:
         present = [f"{tr.info(k).col('t')} IS NOT NULL" for k in keys]
         reader = column_reader(catalog, props)
         columns = reader.select if reader is not None else "_rid, _doc"
-        sql = (f"SELECT dense_rank() OVER (ORDER BY {', '.join(terms)}) AS s3x_group, "
-               f"{columns} FROM {catalog.data} WHERE {tr.where(q.criteria)} AND "
-               f"{' AND '.join(present)}")
+        where = f"{tr.where(q.criteria)} AND {' AND '.join(present)}"
+        # The groups' key values, numbered in order, then every member joined to its
+        # number: a hash join, where numbering the rows with a window function sorted all
+        # of them once more (twice the time at 10 million rows).
+        names = [f"s3x_k{i}" for i in range(len(terms))]
+        numbered = (f"SELECT {', '.join(names)}, row_number() OVER (ORDER BY "
+                    f"{', '.join(names)}) AS s3x_group FROM (SELECT DISTINCT "
+                    f"{', '.join(f'{t} AS {n}' for t, n in zip(terms, names, strict=True))} "
+                    f"FROM {catalog.data} WHERE {where})")
         if q.skip or q.limit:
-            sql += f" QUALIFY s3x_group > {tr.p(q.skip)}"
+            numbered = f"SELECT * FROM ({numbered}) WHERE s3x_group > {tr.p(q.skip)}"
             if q.limit:
-                sql += f" AND s3x_group <= {tr.p(q.skip + q.limit)}"
-        sql += f" ORDER BY s3x_group, {tr.order_by(q.sort)}"
-        cursor = store._execute(sql, tr.args(sql))
+                numbered += f" AND s3x_group <= {tr.p(q.skip + q.limit)}"
+        same = " AND ".join(f"({t}) IS NOT DISTINCT FROM s3x_keys.{n}"
+                            for t, n in zip(terms, names, strict=True))
+        sql = (f"WITH s3x_keys AS ({numbered}) SELECT s3x_group, {columns} FROM "
+               f"{catalog.data} JOIN s3x_keys ON {same} WHERE {where} "
+               f"ORDER BY s3x_group, {tr.order_by(q.sort)}")
+        batches = _arrow_batches(store, sql, tr.params)
     if reader is not None:
-        docs = ((row[0], reader.doc(row, 1)) for row in _rows(cursor))
+        build = reader.batch_docs
     else:
-        docs = ((g, _member(data, rid, props)) for g, rid, data in _rows(cursor))
-    return _cut(docs, keys)
+        def build(columns: list) -> list[dict]:
+            return [_member(data, rid, props) for rid, data in zip(
+                columns[0].to_pylist(), columns[1].to_pylist(), strict=True)]
+    return _cut(_runs(batches, build), keys)
 
 
-def _rows(cursor: Any) -> Iterator[tuple]:
+def _arrow_batches(store: DuckDBStore, sql: str, params: dict) -> Iterator[Any]:
+    """The result in Arrow record batches, the query run now (under the caller's lock)."""
+    import duckdb
+
+    cursor = store.connection.cursor()
     try:
-        while rows := cursor.fetchmany(FETCH):
-            yield from rows
+        reader = cursor.sql(sql, params=params).to_arrow_reader(FETCH_ARROW)
+    except duckdb.Error as exc:
+        cursor.close()
+        raise QueryError(f"the index {store.name} could not run the query: {exc}") from None
+    return _batches(cursor, reader)
+
+
+def _batches(cursor: Any, reader: Any) -> Iterator[Any]:
+    try:
+        yield from reader
     finally:
         cursor.close()
+
+
+def _runs(batches: Iterator[Any], build: Any) -> Iterator[tuple[int, list[dict]]]:
+    """(group number, members) for each run of one group within a batch of rows."""
+    import numpy as np
+
+    for batch in batches:
+        numbers = batch.column(0).to_numpy()
+        if not len(numbers):
+            continue
+        docs = build(batch.columns[1:])
+        cuts = [0, *(np.flatnonzero(numbers[1:] != numbers[:-1]) + 1).tolist(), len(docs)]
+        for start, stop in itertools.pairwise(cuts):
+            yield int(numbers[start]), docs[start:stop]
 
 
 def _member(data: bytes, rid: int, props: list[str] | None) -> dict:
@@ -116,8 +157,8 @@ def _member(data: bytes, rid: int, props: list[str] | None) -> dict:
     return doc if props is None else project(doc, props, rid)
 
 
-def _cut(numbered: Iterator[tuple[int, dict]], keys: list[str]) -> Groups:
-    groups = itertools.groupby(numbered, key=lambda pair: pair[0])
+def _cut(runs: Iterator[tuple[int, list[dict]]], keys: list[str]) -> Groups:
+    number, docs = None, []
     while True:
         # The collector is paused while a group's members are built (not while the caller
         # holds them): new dicts by the million make it traverse everything alive, again and
@@ -125,14 +166,26 @@ def _cut(numbered: Iterator[tuple[int, dict]], keys: list[str]) -> Groups:
         paused = gc.isenabled()
         gc.disable()
         try:
-            group = next(groups, None)
-            docs = [doc for _, doc in group[1]] if group is not None else None
+            done = True
+            for found, members in runs:
+                if found != number and docs:
+                    group, docs, number = docs, members, found
+                    done = False
+                    break
+                number = found
+                if docs:
+                    docs.extend(members)
+                else:
+                    docs = members
+            else:
+                group, docs = docs, []
         finally:
             if paused:
                 gc.enable()
-        if docs is None:
+        if group:
+            yield nested({k: get_path(group[0], k) for k in keys}), group
+        if done:
             return
-        yield nested({k: get_path(docs[0], k) for k in keys}), docs
 
 
 def groupby_from_documents(store: DuckDBStore, keys: list[str], q: Query) -> Groups:

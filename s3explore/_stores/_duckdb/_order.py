@@ -3,25 +3,28 @@ value; arrays by their first element (as MemoryStore); ties in insertion order."
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any
 
 from s3explore._stores._duckdb import _match
+from s3explore._stores._duckdb._logic import Frag
 from s3explore._stores._duckdb._rows import VALUE_COLUMN
-from s3explore._stores._duckdb._schema import ROW_ID, bits
+from s3explore._stores._duckdb._schema import ROW_ID, PathInfo, bits
 from s3explore._stores._duckdb._values import BRACKET, DICT, FLOAT, NONE
-
-if TYPE_CHECKING:
-    from s3explore._stores._duckdb._sql import Translator
 
 _SORT_PAIRS = (("n", "on"), ("s", "os"), ("k", "ok"), ("b", "obb"), ("d", "od"))
 
 
-def order_by(tr: Translator, sort: list[tuple[str, int]] | None) -> str:
-    """MongoDB's order: by type bracket, then value; ties in insertion order."""
+def order_by(info_of: Callable[[str], PathInfo | None],
+             bind: Callable[[dict[str, Any], Any], str],
+             sort: list[tuple[str, int]] | None) -> Frag:
+    """MongoDB's order: by type bracket, then value; ties in insertion order. ``info_of``
+    gives a path's catalog entry, ``bind`` names a parameter (``_sql.Emitter.bind``)."""
     terms: list[str] = []
+    params: dict[str, Any] = {}
     for path, direction in sort or []:
         way = " DESC" if direction < 0 else ""
-        info = tr.info(path)
+        info = info_of(path)
         if info is None:
             continue  # missing everywhere: every entry ties
         if info is ROW_ID:
@@ -44,7 +47,7 @@ def order_by(tr: Translator, sort: list[tuple[str, int]] | None) -> str:
         for direct, override in _SORT_PAIRS:
             value = info.col(direct)
             if direct == "k" and info.tags >> DICT & 1:  # dicts: encoded when sorted
-                key = f"{_match.SORT_KEY}(_doc, {tr.p(path)})"
+                key = f"{_match.SORT_KEY}(_doc, {bind(params, path)})"
                 value = f"CASE WHEN {t} = {DICT} THEN {key} ELSE {value or 'NULL'} END"
             override = info.col(override) if ob else None
             if ob and (value or override):  # rows with a sort key of their own use it
@@ -52,4 +55,4 @@ def order_by(tr: Translator, sort: list[tuple[str, int]] | None) -> str:
                              f"ELSE {value or 'NULL'} END){way}")
             elif value:
                 terms.append(f"{value}{way}")
-    return ", ".join([*terms, "_rid"])
+    return Frag(", ".join([*terms, "_rid"]), params)

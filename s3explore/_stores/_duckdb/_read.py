@@ -104,7 +104,7 @@ def distinct(store: DuckDBStore, field: str, criteria: dict) -> list:
                f"WHERE {tr.where(criteria)} AND {t} IS NOT NULL "
                f"GROUP BY {t} - ({t} >= 3)::UTINYINT, {', '.join(cols[1:])} "
                "ORDER BY min(_rid)")
-        rows = store._execute(sql, tr.args(sql)).fetchall()
+        rows = store._execute(sql, tr.params).fetchall()
     out = []
     for tag, n, s, b, d in rows:
         if tag == NONE:

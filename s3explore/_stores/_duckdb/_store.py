@@ -27,7 +27,7 @@ from s3explore._stores._duckdb._read import distinct, find
 from s3explore._stores._duckdb._schema import Catalog
 from s3explore._stores._duckdb._sql import Translator
 from s3explore._stores._duckdb._write import Batch, KeyConflict, write_batch
-from s3explore._stores._mongo import PORTABLE_OPERATORS
+from s3explore._stores._portable import PORTABLE_OPERATORS
 from s3explore._transfer import side_thread
 
 CHUNK = 20_000  # documents per write transaction
@@ -198,7 +198,7 @@ class DuckDBStore(Store):
     # ------------------------------------------------------------ reading
 
     def _translator(self) -> Translator:
-        return Translator(self._catalog, _match.register, self._re2_accepts)
+        return Translator(self._catalog, self._re2_accepts)
 
     def _re2_accepts(self, pattern: str) -> bool:
         try:
@@ -217,7 +217,7 @@ class DuckDBStore(Store):
             sql += f" LIMIT {tr.p(q.limit)}"
         if q.skip:
             sql += f" OFFSET {tr.p(q.skip)}"
-        return sql, tr.args(sql)
+        return sql, tr.params
 
     def _execute(self, sql: str, params: list) -> Any:
         import duckdb
@@ -333,7 +333,7 @@ class DuckDBStore(Store):
         with self._state.lock:
             tr = self._translator()
             sql = f"DELETE FROM {catalog.data} WHERE {tr.where(criteria)}"
-            self._transaction(conn, lambda: conn.execute(sql, tr.args(sql)))
+            self._transaction(conn, lambda: conn.execute(sql, tr.params))
 
     def _create_index(self, field: str, unique: bool) -> bool:
         # Column scans with zone maps need no index; uniqueness is kept for the key only.

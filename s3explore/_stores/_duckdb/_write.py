@@ -151,7 +151,7 @@ def _replace_by_other_keys(conn: Any, catalog: Any, translator: Any, batch: Batc
         tr = translator()
         sql = (f"SELECT _rid FROM {catalog.data} WHERE "
                f"{tr.where({k: get_path(doc, k) for k in batch.keys})} ORDER BY _rid LIMIT 1")
-        found = conn.execute(sql, tr.args(sql)).fetchone()
+        found = conn.execute(sql, tr.params).fetchone()
         if found is not None:
             conn.execute(f"DELETE FROM {catalog.data} WHERE _rid = ?", [found[0]])
             batch.rids[i] = found[0]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from s3explore import _codec as codec
+from s3explore._checks import DEFAULT_WORKERS
 from s3explore._errors import CorruptObjectError, InvalidDocumentError, warn
 from s3explore._query import check_fields, get_path, nested
 from s3explore._stores._objects import ObjectIO
@@ -260,7 +261,7 @@ def _lasting(error: BaseException) -> bool:
 
 
 def build(objects: ObjectIO, layout: Layout, folder: Path, *, fields: list[str] | None = None,
-          workers: int = 8, progress: bool | Callback | Callable | None = None,
+          workers: int = DEFAULT_WORKERS, progress: bool | Callback | Callable | None = None,
           cancel: threading.Event | None = None, chunk: int = 1000,
           listed: dict[str, _fresh.Listed] | None = None,
           reuse: dict[str, list[dict]] | None = None,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from s3explore import _codec as codec
+from s3explore._checks import one_of
 from s3explore._errors import ConfigurationError, CorruptObjectError, InvalidKeyError
 from s3explore._query import nested
 from s3explore._stores._objects import (  # noqa: F401 - the names live there, used here too
@@ -54,7 +55,7 @@ class Layout:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ConfigurationError(f"layout kind must be one of {KINDS}, got {self.kind!r}")
+            one_of(self.kind, "layout kind", KINDS)
         if not isinstance(self.key, str) or not self.key:
             raise ConfigurationError(f"the key field must be a non-empty name, got {self.key!r}")
         if self.kind == "grouped-jsonl" and not self.grouping:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from s3explore import _codec as codec
+from s3explore._checks import DEFAULT_WORKERS
 from s3explore._errors import (
     AccessDeniedError,
     CancelledBuildError,
@@ -72,7 +73,7 @@ def open(url: str, *, anonymous: bool | None = None, key: str | None = None,
          build_manifest: bool = True, fields: list[str] | None = None,
          publish: bool | str = "auto", refresh: bool = False,
          cache_dir: str | os.PathLike | None = None, cache: bool = True,
-         workers: int = 8, progress: bool | Callback | Callable | None = None,
+         workers: int = DEFAULT_WORKERS, progress: bool | Callback | Callable | None = None,
          cancel: threading.Event | None = None, cache_bytes: int = DEFAULT_CACHE_BYTES,
          s3_resource_kwargs: dict | None = None,
          max_decoded_bytes: int | None = None, offline: bool = False) -> ManifestStore:

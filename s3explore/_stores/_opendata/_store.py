@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from s3explore import _codec as codec
+from s3explore._checks import DEFAULT_WORKERS, one_of, whole_number
 from s3explore._errors import (
     ConfigurationError,
+    CorruptObjectError,
     NotConnectedError,
     ObjectNotFoundError,
     ReadOnlyStoreError,
@@ -34,7 +36,7 @@ from s3explore._stores._opendata._manifest import (
 )
 from s3explore._stores._opendata._reader import DEFAULT_CACHE_BYTES, DocumentReader
 from s3explore._stores._results import StoredObject, VerifyReport
-from s3explore._stores._s3 import ON_ERROR, ON_MISSING, S3Store
+from s3explore._stores._s3 import S3Store, check_read_choices, missing_choice
 from s3explore._transfer import Outcome, iter_batches
 
 
@@ -61,7 +63,7 @@ class ManifestStore(S3Store):
                  = None, manifest: str | None = MANIFEST_PARQUET, *,
                  manifest_path: str | os.PathLike | None = None,
                  s3_profile: str | dict | None = None, endpoint_url: str | None = None,
-                 anonymous: bool = False, s3_workers: int = 8,
+                 anonymous: bool = False, s3_workers: int = DEFAULT_WORKERS,
                  s3_resource_kwargs: dict | None = None, retries: int = 5,
                  cache_dir: str | os.PathLike | None = None, cache: bool = True,
                  cache_bytes: int = DEFAULT_CACHE_BYTES, found: str = "",
@@ -72,12 +74,9 @@ class ManifestStore(S3Store):
             raise ConfigurationError("layout is required; use s3explore.open(url), which "
                                      "detects it")
         layout = layout if isinstance(layout, Layout) else Layout.from_dict(layout)
-        if manifest_path is None and manifest not in MANIFEST_NAMES:
-            raise ConfigurationError(f"manifest must be one of {MANIFEST_NAMES} (a name "
-                                     f"under the prefix), got {manifest!r}")
-        if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0:
-            raise ConfigurationError(f"cache_bytes must be a whole number >= 0, got "
-                                     f"{cache_bytes!r}")
+        if manifest_path is None:
+            one_of(manifest, "manifest", MANIFEST_NAMES, hint=" (a name under the prefix)")
+        whole_number(cache_bytes, "cache_bytes", 0)
         super().__init__(DuckDBStore(_index.COLLECTION, key=layout.key), bucket,
                          s3_profile=s3_profile, endpoint_url=endpoint_url, sub_dir=prefix,
                          s3_workers=s3_workers, s3_resource_kwargs=s3_resource_kwargs,
@@ -204,10 +203,7 @@ class ManifestStore(S3Store):
         if not self.offline:
             return super()._read_settings(on_missing, on_error, workers)
         # offline: the bucket is asked only when a document must be fetched
-        if on_missing not in ON_MISSING:
-            raise ConfigurationError(f"on_missing must be one of {ON_MISSING}, got {on_missing!r}")
-        if on_error not in ON_ERROR:
-            raise ConfigurationError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        check_read_choices(on_missing, on_error)
         if not self._loaded:
             raise NotConnectedError(f"{self.name} is not connected; call connect() or use "
                                     "`with`")
@@ -230,10 +226,15 @@ class ManifestStore(S3Store):
         and corrupt objects behave as in ``S3Store.query``.
         """
         q = Query.build(criteria, properties, sort, skip, limit)
+        entries = hinted(self, q.criteria, self._entries_of(q))  # typo hints when empty
+        return self._documents(q, entries, workers, missing_choice(on_missing), on_error, ())
+
+    def _documents(self, q: Query, entries: Iterator[dict], workers: int | None,
+                   on_missing: str, on_error: str, prefixes: tuple[str, ...]) -> Iterator:
+        """The documents of ``entries`` (those of ``q``), read through the layout; the hook
+        ``_find`` (inherited) comes here too."""
         workers = self._read_settings(on_missing, on_error, workers)
         names = q.properties
-        entries = hinted(self, q.criteria, self.index.query(  # typo hints when empty
-            q.criteria, sort=q.sort and dict(q.sort), skip=q.skip, limit=q.limit))
 
         def outcomes() -> Iterator[Outcome]:
             for batch in iter_batches(entries, 512):
@@ -266,7 +267,9 @@ class ManifestStore(S3Store):
 
     def get_many(self, keys: Iterable[str | int], workers: int | None = None,
                  on_missing: str = "skip", on_error: str = "raise") -> Iterator[dict | None]:
-        """Documents for ``keys``, in their order; documents sharing an object share a GET."""
+        """Documents for ``keys``, in their order; documents sharing an object share a GET.
+        ``on_missing`` and ``on_error`` as in ``S3Store.get_many``."""
+        on_missing = missing_choice(on_missing)
         workers = self._read_settings(on_missing, on_error, workers)
 
         def outcomes() -> Iterator[Outcome]:
@@ -304,14 +307,20 @@ class ManifestStore(S3Store):
     # ------------------------------------------------------------ checks
 
     def verify(self, repair: bool = False, check_hashes: bool = True,
-               workers: int | None = None) -> VerifyReport:
+               workers: int | None = None, *, deep: bool = False,
+               quarantine: str | None = None) -> VerifyReport:
         """Compare the manifest with the objects under the prefix (read-only: no repair).
 
         ``orphans``: objects no entry points at; ``dangling``: keys whose object is missing;
         ``mismatched`` (s3store layout, with ``check_hashes``): ``obj_hash`` differs.
+        ``deep=True`` also downloads and decodes every object an entry points at: those that
+        cannot be decoded are listed in ``unreadable``. ``repair`` and ``quarantine`` (which
+        move or rewrite) raise ReadOnlyStoreError, as on any read-only store.
         """
         if repair:
             self._refuse("verify(repair=True)")
+        if quarantine is not None:
+            self._refuse("verify(quarantine=...)")
         self._online()
         listed = {name for name, _ in self.objects.list()
                   if name not in (MANIFEST_JSONL, MANIFEST_PARQUET)}
@@ -344,7 +353,25 @@ class ManifestStore(S3Store):
                     raise outcome.error
                 if outcome.value:
                     report.mismatched.append(outcome.item)
+        if deep:
+            self._decode_all(report, listed, self.objects.with_workers(workers))
         return report
+
+    def _decode_all(self, report: VerifyReport, listed: set[str], workers: int) -> None:
+        """``verify(deep=True)``: every listed object an entry points at, decoded."""
+        unreadable: dict[str, None] = {}
+        fetched: set[str] = set()
+        present = (e for e in self.index.query() if self.layout.object_name(e) in listed)
+        for outcome in self._reader.outcomes(present, workers):
+            name = self.layout.object_name(outcome.item)
+            fetched.add(name)
+            if isinstance(outcome.error, CorruptObjectError):
+                unreadable.setdefault(name)
+            elif outcome.error is not None and not isinstance(outcome.error,
+                                                              ObjectNotFoundError):
+                raise outcome.error
+        report.bodies_read += len(fetched)
+        report.unreadable = sorted(unreadable)
 
     def _is_data(self, name: str) -> bool:
         if self.layout.kind == "grouped-jsonl":

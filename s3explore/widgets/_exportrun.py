@@ -1,0 +1,185 @@
+"""One export of the browser's selection in one background thread that only reports into a
+ProgressCounter; the browser's thread polls it and alone touches the widgets (ipywidgets
+updates from worker threads are fragile under ipykernel 7), as ``_run`` does for uploads.
+
+Files go through ``store.to_parquet(..., fetch=...)``, which runs in parts and resumes an
+interrupted export; a CSV file is that Parquet file turned into CSV batch by batch.
+"""
+
+from __future__ import annotations
+
+import keyword
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from s3explore._errors import ConfigurationError
+from s3explore._transfer import ProgressCounter, ProgressSnapshot
+
+FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+# Entries a resumable part holds when the widget exports: small enough that the bar moves
+# and an interruption loses little; the same for every widget export, so reruns resume.
+PART_SIZE = 500
+CSV_BATCH_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the browser shows: its criteria (filter included), sort and visible fields."""
+
+    criteria: dict
+    sort: dict | None
+    fields: list[str] | None
+
+
+def check_fetch(fetch: Any) -> list[str] | None:
+    """``fetch`` as a list of dotted paths (text is split at commas), or None."""
+    if fetch is None:
+        return None
+    if isinstance(fetch, str):
+        fetch = [p.strip() for p in fetch.split(",")]
+    if not isinstance(fetch, (list, tuple)) or not all(isinstance(p, str) for p in fetch):
+        raise ConfigurationError(f"fetch must be dotted paths in the objects, such as "
+                                 f"['structure.lattice'] or 'a.b, c', got {fetch!r:.80}")
+    paths = [p for p in fetch if p]
+    return paths or None
+
+
+def check_target(path: Any) -> tuple[Path, str]:
+    """The export file and its format, from its suffix (.parquet, .pq or .csv)."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise ConfigurationError(f"the export path must be a file name ending in .parquet or "
+                                 f".csv, got {path!r:.80}")
+    target = Path(os.path.expanduser(str(path).strip()))
+    fmt = FORMATS.get(target.suffix.lower())
+    if fmt is None:
+        raise ConfigurationError(f"cannot tell the format of {str(target)!r}: end the file "
+                                 "name in .parquet or .csv")
+    if not target.parent.is_dir():
+        raise ConfigurationError(f"cannot write {str(target)!r}: the folder "
+                                 f"{str(target.parent)!r} does not exist; create it first")
+    if target.is_dir():
+        raise ConfigurationError(f"{str(target)!r} is a folder; give a file name")
+    return target, fmt
+
+
+def check_variable(name: Any, namespace: Mapping[str, Any] | None) -> str:
+    """A Python name a DataFrame may be stored under, without replacing something else."""
+    if not isinstance(name, str) or not name.strip().isidentifier() or keyword.iskeyword(
+            name.strip()) or name.strip().startswith("_"):
+        raise ConfigurationError(f"the variable name must be a Python name such as "
+                                 f"'selection' (letters, digits, _; not starting with _ or a "
+                                 f"digit), got {name!r:.60}")
+    name = name.strip()
+    held = None if namespace is None else namespace.get(name)
+    if held is not None and type(held).__name__ != "DataFrame":
+        raise ConfigurationError(f"the variable {name!r} already holds a "
+                                 f"{type(held).__name__}; choose another name")
+    return name
+
+
+def user_namespace() -> dict | None:
+    """IPython's user namespace when running in IPython (a Jupyter or Voila kernel)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return getattr(shell, "user_ns", None) if shell is not None else None
+
+
+class ExportCancelled(Exception):
+    """Raised in the export thread at the next part once cancel() was asked for."""
+
+
+class _CancellableCounter(ProgressCounter):
+    """A ProgressCounter that stops the export at the next part boundary once cancelled:
+    the parts written stay, so running the export again resumes."""
+
+    def __init__(self, cancel: threading.Event) -> None:
+        super().__init__()
+        self._cancel = cancel
+
+    def advance(self, docs: int = 0, nbytes: int = 0, failed: int = 0) -> None:
+        super().advance(docs, nbytes, failed)
+        if self._cancel.is_set():
+            raise ExportCancelled
+
+
+class BackgroundExport:
+    """``start()`` runs ``work(counter)`` in a thread; ``result`` is what it returned, ``error``
+    the exception it raised (``ExportCancelled`` after ``cancel()``)."""
+
+    def __init__(self, work: Callable[[ProgressCounter], Any], what: str) -> None:
+        self.what = what  # "a DataFrame" or the file's path, for the status line
+        self.cancel_event = threading.Event()
+        self.counter = _CancellableCounter(self.cancel_event)
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self._work = work
+        self._thread = threading.Thread(target=self._run, name="s3explore-export", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.result = self._work(self.counter)
+        except BaseException as exc:  # reported by the owner; KeyboardInterrupt included
+            self.error = exc
+        finally:
+            self.counter.close()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def done(self) -> bool:
+        return self._thread.ident is not None and not self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def snapshot(self) -> ProgressSnapshot:
+        return self.counter.snapshot()
+
+
+def write_file(store: Any, selection: Selection, target: Path, fmt: str,
+               fetch: list[str] | None, counter: ProgressCounter) -> int:
+    """The selection to ``target``; the rows written. Runs in the export thread."""
+    if fmt == "parquet":
+        return _to_parquet(store, selection, target, fetch, counter)
+    staging = target.with_name(target.name + ".parquet")  # resumable like any export
+    rows = _to_parquet(store, selection, staging, fetch, counter)
+    _parquet_to_csv(staging, target)
+    staging.unlink()
+    return rows
+
+
+def _to_parquet(store: Any, selection: Selection, target: Path, fetch: list[str] | None,
+                counter: ProgressCounter) -> int:
+    if fetch:
+        return store.to_parquet(target, selection.criteria, selection.fields, fetch=fetch,
+                                progress=counter, part_size=PART_SIZE)
+    # Index fields only: one streaming pass, no parts to resume and no progress to report.
+    counter.set_total(None)
+    rows = store.to_parquet(target, selection.criteria, selection.fields)
+    counter.advance(docs=rows)
+    return rows
+
+
+def _parquet_to_csv(source: Path, target: Path) -> None:
+    """Batch by batch, so memory stays at one batch; nested values are written as text."""
+    import pyarrow.parquet as pq
+
+    partial = target.with_name(target.name + ".partial")
+    parquet = pq.ParquetFile(source)
+    with partial.open("w", newline="", encoding="utf-8") as out:
+        for n, batch in enumerate(parquet.iter_batches(batch_size=CSV_BATCH_ROWS)):
+            batch.to_pandas().to_csv(out, header=n == 0, index=False)
+        if parquet.metadata.num_rows == 0:
+            out.write(",".join(parquet.schema_arrow.names) + "\n")
+    os.replace(partial, target)
