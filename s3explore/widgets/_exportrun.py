@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from s3explore._errors import ConfigurationError
-from s3explore._transfer import ProgressCounter, ProgressSnapshot
+from s3explore._transfer import ProgressCounter
+from s3explore.widgets._run import BackgroundRun
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 # Entries a resumable part holds when the widget exports: small enough that the bar moves
@@ -109,18 +110,17 @@ class _CancellableCounter(ProgressCounter):
             raise ExportCancelled
 
 
-class BackgroundExport:
+class BackgroundExport(BackgroundRun):
     """``start()`` runs ``work(counter)`` in a thread; ``result`` is what it returned, ``error``
     the exception it raised (``ExportCancelled`` after ``cancel()``)."""
 
     def __init__(self, work: Callable[[ProgressCounter], Any], what: str) -> None:
+        cancel = threading.Event()
+        super().__init__("s3explore-export", _CancellableCounter(cancel))
+        self.cancel_event = cancel  # the counter watches this one
         self.what = what  # "a DataFrame" or the file's path, for the status line
-        self.cancel_event = threading.Event()
-        self.counter = _CancellableCounter(self.cancel_event)
         self.result: Any = None
-        self.error: BaseException | None = None
         self._work = work
-        self._thread = threading.Thread(target=self._run, name="s3explore-export", daemon=True)
 
     def _run(self) -> None:
         try:
@@ -129,22 +129,6 @@ class BackgroundExport:
             self.error = exc
         finally:
             self.counter.close()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    def done(self) -> bool:
-        return self._thread.ident is not None and not self._thread.is_alive()
-
-    def join(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def snapshot(self) -> ProgressSnapshot:
-        return self.counter.snapshot()
 
 
 def write_file(store: Any, selection: Selection, target: Path, fmt: str,

@@ -1,4 +1,6 @@
-"""One ``store.update`` in one background thread that only reports into a ProgressCounter.
+"""Work in one background thread that only reports into a ProgressCounter: ``BackgroundRun``
+(the thread's life) and ``BackgroundUpdate`` (one ``store.update``; exports subclass the
+same base in ``_exportrun``).
 
 The widget that owns a run polls ``snapshot()`` from its own thread (the kernel's event loop,
 or the caller in plain Python) and is the only one that touches widgets: ipywidgets updates
@@ -18,59 +20,21 @@ from s3explore._transfer import ProgressCounter, ProgressSnapshot
 OnUnreadable = Callable[[Failure], None]
 
 
-class BackgroundUpdate:
-    """``start()`` runs ``store.update(open_docs(report_unreadable), ...)``; ``cancel()``
-    stops new uploads.
+class BackgroundRun:
+    """``start()`` runs ``self._run`` in a daemon thread; ``cancel()`` sets ``cancel_event``,
+    which the work watches; the owner polls ``snapshot()`` and ``done()``."""
 
-    After ``done()``: ``result`` is the UpdateResult (also when the update raised part way,
-    if the error carried one) and ``error`` the exception, if any. ``source_failures`` are
-    documents that could not even be read (reported by the source); they are counted like the
-    store's own failures, so ``result.failures`` holds them first, then the store's.
-    """
-
-    def __init__(self, store: Any, open_docs: Callable[[OnUnreadable], Iterable],
-                 workers: int | None = None) -> None:
-        self.store = store
-        self._open_docs = open_docs
-        self.workers = workers
-        self.counter = ProgressCounter()
+    def __init__(self, name: str, counter: ProgressCounter | None = None) -> None:
+        self.counter = counter if counter is not None else ProgressCounter()
         self.cancel_event = threading.Event()
-        self.result: UpdateResult | None = None
         self.error: BaseException | None = None
-        self.source_failures: list[Failure] = []
-        self.skipped = 0  # documents left out because the store holds them unchanged
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="s3explore-upload", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def report_unreadable(self, failure: Failure) -> None:
-        """Called by the source, in the upload thread, for a document it could not read."""
-        with self._lock:
-            self.source_failures.append(failure)
-        self.counter.advance(failed=1)
-
-    def report_skipped(self, n: int) -> None:
-        """Called in the upload thread for documents left out of the upload: they count as
-        handled, so the bar still reaches the total."""
-        with self._lock:
-            self.skipped += n
-        self.counter.advance(docs=n)
+    def _run(self) -> None:  # pragma: no cover -- every run says what it does
+        raise NotImplementedError
 
     def start(self) -> None:
         self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            docs = self._open_docs(self.report_unreadable)
-            # "collect": per-document failures come back in the result and are listed;
-            # only an error that stops the whole run (the index went away) raises.
-            result = self.store.update(docs, workers=self.workers, progress=self.counter,
-                                       cancel=self.cancel_event, on_error="collect")
-        except Exception as exc:
-            self.error = exc
-            result = getattr(exc, "result", None)
-        finally:
-            self.counter.close()
-        self.result = self._with_unreadable(result)
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -91,6 +55,55 @@ class BackgroundUpdate:
 
     def snapshot(self) -> ProgressSnapshot:
         return self.counter.snapshot()
+
+
+class BackgroundUpdate(BackgroundRun):
+    """``start()`` runs ``store.update(open_docs(report_unreadable), ...)``; ``cancel()``
+    stops new uploads.
+
+    After ``done()``: ``result`` is the UpdateResult (also when the update raised part way,
+    if the error carried one) and ``error`` the exception, if any. ``source_failures`` are
+    documents that could not even be read (reported by the source); they are counted like the
+    store's own failures, so ``result.failures`` holds them first, then the store's.
+    """
+
+    def __init__(self, store: Any, open_docs: Callable[[OnUnreadable], Iterable],
+                 workers: int | None = None) -> None:
+        super().__init__("s3explore-upload")
+        self.store = store
+        self._open_docs = open_docs
+        self.workers = workers
+        self.result: UpdateResult | None = None
+        self.source_failures: list[Failure] = []
+        self.skipped = 0  # documents left out because the store holds them unchanged
+        self._lock = threading.Lock()
+
+    def report_unreadable(self, failure: Failure) -> None:
+        """Called by the source, in the upload thread, for a document it could not read."""
+        with self._lock:
+            self.source_failures.append(failure)
+        self.counter.advance(failed=1)
+
+    def report_skipped(self, n: int) -> None:
+        """Called in the upload thread for documents left out of the upload: they count as
+        handled, so the bar still reaches the total."""
+        with self._lock:
+            self.skipped += n
+        self.counter.advance(docs=n)
+
+    def _run(self) -> None:
+        try:
+            docs = self._open_docs(self.report_unreadable)
+            # "collect": per-document failures come back in the result and are listed;
+            # only an error that stops the whole run (the index went away) raises.
+            result = self.store.update(docs, workers=self.workers, progress=self.counter,
+                                       cancel=self.cancel_event, on_error="collect")
+        except Exception as exc:
+            self.error = exc
+            result = getattr(exc, "result", None)
+        finally:
+            self.counter.close()
+        self.result = self._with_unreadable(result)
 
     def _with_unreadable(self, result: UpdateResult | None) -> UpdateResult | None:
         """``result`` with the unreadable documents as its first failures (a copy: the
