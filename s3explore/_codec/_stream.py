@@ -323,7 +323,7 @@ def decode_stream(source: BinaryIO, compression: str | None, key: str | None = N
     errors: tuple[type[BaseException], ...] = codec.errors if codec is not None else ()
     try:
         if decode:  # big numpy arrays straight into numpy, the rest by msgpack
-            walker = Walker(plain)
+            walker = Walker(plain, limit)
             doc = walker.document()
             unpacker = None if walker.finished else msgpack.Unpacker(
                 PrefixedReader(walker.rest(), plain), read_size=CHUNK, max_buffer_size=0)

@@ -17,6 +17,7 @@ the general way and the hook decides, as it always did.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from itertools import chain
 from typing import Any, BinaryIO
@@ -25,6 +26,7 @@ import msgpack
 import numpy as np
 
 from s3explore._codec._body import _decode_hook
+from s3explore._codec._compression import DecodedTooLarge
 from s3explore._codec._walk_leaf import (
     ARRAY,
     MAP,
@@ -70,8 +72,9 @@ def unpacker() -> msgpack.Unpacker:
 class Walker:
     """One body, read from ``reader`` (decompressed bytes) as it is needed."""
 
-    def __init__(self, reader: BinaryIO) -> None:
+    def __init__(self, reader: BinaryIO, max_bytes: int | None = None) -> None:
         self._reader = reader
+        self._max_bytes = max_bytes  # the decoded-bytes limit, checked before allocating
         self._buf = bytearray()
         self._base = 0  # absolute offset of _buf[0]
         self._eof = False
@@ -295,6 +298,11 @@ class Walker:
         shape = shape_at(self._buf, self.pos - self._base, self._end - self._base, kind)
         if shape is None:
             return self.value(depth)
+        # Headers claim the element count: more elements than the decoded-bytes limit could
+        # hold (9 bytes a float, at least 1 an integer) is refused before allocating.
+        if (self._max_bytes is not None
+                and math.prod(shape) * (9 if kind == "f" else 1) > self._max_bytes):
+            raise DecodedTooLarge
         out = new_array(shape, np.float64 if kind == "f" else np.int64)
         try:
             self._fill(out, depth)

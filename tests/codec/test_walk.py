@@ -298,3 +298,15 @@ def test_large_arrays_get_pages_of_their_own_and_behave_as_any_array():
     assert not _own_pages(got["small"])  # below a megabyte: numpy's own allocation
     got["f"][0] = -1.0
     assert got["f"][0] == -1.0 and doc["f"][0] != -1.0
+
+
+@pytest.mark.parametrize("dims", [[2**32 - 1], [2**31, 2**31], [70_000, 70_000]])
+def test_an_array_header_claiming_more_than_the_limit_is_refused_before_allocating(dims):
+    # a few KB whose headers claim terabytes: one corrupt object, not a MemoryError, an
+    # OSError from mmap or an OverflowError that would stop the whole query
+    tag = b"\x84\xa7@module\xa5numpy\xa6@class\xa5array\xa5dtype\xa7float64\xa4data"
+    data = b"".join(b"\xdd" + struct.pack(">I", d) for d in dims)
+    body = (b"\x82\xa7task_id\xa1x\xa1a" + tag + data
+            + (b"\xcb" + struct.pack(">d", 1.0)) * 5000)
+    with pytest.raises(CorruptObjectError, match="'k' decodes to more than"):
+        codec.decode_stream(io.BytesIO(zlib.compress(body)), "zlib", "k")
