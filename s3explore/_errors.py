@@ -123,6 +123,17 @@ class UpdateError(S3ExploreError, RuntimeError):
         self.result = result
 
 
+class InvalidDocumentsError(UpdateError, InvalidDocumentError):
+    """An update whose every failure is an invalid document: an ``UpdateError`` (the other
+    documents landed; ``result`` lists the failures) that ``except InvalidDocumentError``
+    catches too, as it catches an index store's refusal of the same documents."""
+
+    def __init__(self, message: str, result: object) -> None:
+        UpdateError.__init__(self, message, result)
+        failures = getattr(result, "failures", None) or [None]
+        self.key = getattr(failures[0], "key", None)
+
+
 class UnknownFieldWarning(UserWarning):
     """A query names a field that no entry of the store has (a typo?); the message names
     the closest field. A warning, not an error: such a query is legal in MongoDB."""

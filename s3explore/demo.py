@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from s3explore import _codec as codec
-from s3explore._errors import ConfigurationError, NotConnectedError
+from s3explore._checks import DEFAULT_WORKERS, positive_int, whole_number
+from s3explore._errors import NotConnectedError
 from s3explore._stores import DuckDBStore, S3Store
 from s3explore._stores._objects import PART_SIZE
 from s3explore.local_s3 import LocalS3, LocalS3Process
@@ -277,10 +278,8 @@ def _document(rng: np.random.Generator, number: int) -> dict[str, Any]:
 
 def iter_demo_documents(n: int = 2000, seed: int = 0) -> Iterator[dict[str, Any]]:
     """The documents of ``demo_documents``, made one at a time (for large ``n``)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ConfigurationError(f"n must be a whole number >= 0, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ConfigurationError(f"seed must be an int, got {seed!r}")
+    whole_number(n, "n", 0)
+    whole_number(seed, "seed", 0, hint=" (numpy's generators take no negative seeds)")
     rng = np.random.default_rng(seed)
     # Sparse ids like a real database's: unique, drawn from a range ten times larger.
     numbers = rng.choice(max(10 * n, 10_000), size=n, replace=False) + 1
@@ -369,7 +368,7 @@ def demo_server_pid() -> int | None:
         return _server.pid if _server is not None else None
 
 
-def demo_store(n: int = 2000, seed: int = 0, *, workers: int = 8,
+def demo_store(n: int = 2000, seed: int = 0, *, workers: int = DEFAULT_WORKERS,
                compress: bool | str = True) -> DemoStore:
     """A connected S3Store holding ``demo_documents(n, seed)``, with no services needed.
 
@@ -384,7 +383,10 @@ def demo_store(n: int = 2000, seed: int = 0, *, workers: int = 8,
     ``store.close()`` (or leaving a ``with`` block) deletes the bucket and the index; the
     server stops with the last open demo store, and also if this process dies.
     """
-    documents = iter_demo_documents(n, seed)  # validates n and seed before a server starts
+    # every argument is checked before a server starts
+    documents = iter_demo_documents(n, seed)
+    positive_int(workers, "workers")
+    codec.normalize_compression(compress)
     with ThreadPoolExecutor(1, thread_name_prefix="s3explore-demo") as sender:
         # The server starts in its own process while this one makes the first documents.
         starting = sender.submit(_acquire_server)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,6 +59,20 @@ SLOW_FOLDERS = frozenset({"app", "browser", "dask", "hardening", "untrusted"})
 SLOW_VARIANTS = frozenset({"versitygw", "mongo-ferretdb"})
 FAST_LANE_LIMIT = 0.8  # seconds a test of the fast lane may take before the summary names it
 _unmarked_slow: list[tuple[float, str]] = []
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+def _fast_lane(config: pytest.Config) -> bool:
+    return " ".join(str(config.getoption("markexpr", "")).split()) == "not slow"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    # Every test in these folders is slow, so the fast lane does not even import them
+    # (Jupyter, nbformat and Dask take seconds to import); the summary says so.
+    if (_fast_lane(config) and collection_path.name in SLOW_FOLDERS
+            and collection_path.parent == TESTS_DIR):
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -75,6 +90,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _fast_lane(terminalreporter.config):
+        terminalreporter.write_line(
+            "fast lane: tests/{" + ",".join(sorted(SLOW_FOLDERS)) + "}/ are slow by rule and "
+            "were not collected; CI runs them (plain `pytest`)")
     if _unmarked_slow:
         terminalreporter.section("fast lane")
         terminalreporter.write_line(

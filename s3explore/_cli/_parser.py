@@ -3,18 +3,38 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
+from s3explore._checks import DEFAULT_WORKERS, ArgumentError, positive_int
 from s3explore._cli._notebooks import NOTEBOOKS_ENV
+
+MAX_PORT = 65535
+
+
+def _checked(check: Callable[[Any, str], int], text: str) -> int:
+    """``check`` (one of the package's shared checkers) on the option's text as a whole
+    number, its ArgumentError as argparse's: ``argument --port: the value must be ...``."""
+    try:
+        value: Any = int(text)
+    except ValueError:
+        value = text  # the checker words the refusal, naming what was given
+    try:
+        return check(value, "the value")
+    except ArgumentError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    return _checked(positive_int, text)
+
+
+def _port(text: str) -> int:
+    port = _checked(positive_int, text)
+    if port > MAX_PORT:
+        raise argparse.ArgumentTypeError(f"the value must be a port number from 1 to "
+                                         f"{MAX_PORT}, got {port}")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--check", action="store_true",
                       help="run every notebook headless and report pass/fail per notebook; "
                            "exits 1 if any fails")
-    demo_parser.add_argument("--port", type=_positive_int,
+    demo_parser.add_argument("--port", type=_port,
                              help="server port (default 8888 for JupyterLab, 8866 for Voila)")
     demo_parser.add_argument("--no-browser", action="store_true",
                              help="do not open a browser; print the URL instead")
@@ -87,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "dangling entries, after showing the plan")
     verify_parser.add_argument("--yes", action="store_true",
                                help="with --repair: do not ask for confirmation")
-    verify_parser.add_argument("--workers", type=_positive_int, default=8,
-                               help="parallel S3 requests (default 8)")
+    verify_parser.add_argument("--workers", type=_positive_int, default=DEFAULT_WORKERS,
+                               help=f"parallel S3 requests (default {DEFAULT_WORKERS})")
     verify_parser.set_defaults(handler="verify")
 
     open_parser = commands.add_parser(
@@ -113,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "be out of date); for when the bucket cannot be reached")
     open_parser.add_argument("--check", action="store_true",
                              help="open it, print what was found and the first rows, exit")
-    open_parser.add_argument("--port", type=_positive_int, help="server port (default 8888)")
+    open_parser.add_argument("--port", type=_port, help="server port (default 8888)")
     open_parser.add_argument("--no-browser", action="store_true",
                              help="do not open a browser; print the URL instead")
     open_parser.add_argument("--workdir", metavar="DIR", default="~/s3explore-open",

@@ -111,7 +111,7 @@ def check_map_keys(doc: Mapping, key: str | None = None) -> None:
     while stack:
         node = stack.pop()
         value = node[0]
-        is_map = isinstance(value, Mapping)
+        is_map = type(value) is dict or isinstance(value, Mapping)  # skips the ABC check
         if is_map and not _PLAIN_KEYS.issuperset(map(type, value)):
             for name in value:
                 if not isinstance(name, _KEY_TYPES):
@@ -139,7 +139,7 @@ def _path(node: tuple) -> str:
     return ".".join(reversed(names))
 
 
-_CONTAINERS = (Mapping, list, tuple)
+_CONTAINERS = (dict, list, tuple, Mapping)  # isinstance tries these in order: ABC last
 _PLAIN_KEYS = frozenset({str, int, float, bytes, type(None)})
 # values that are never containers (msgpack packs a numpy array's elements, never its keys)
 _LEAVES = frozenset({str, int, float, bool, bytes, type(None), np.ndarray, np.float64,

@@ -15,6 +15,9 @@ Conventions (the same for every store):
   objects decoded by ``fetch``); in Arrow they are list columns;
 - datetimes become ``datetime64``, integers with gaps nullable ``Int64``, booleans with gaps
   ``boolean``, strings pandas' ``str`` dtype;
+- in ``query_df``, a text column (but the key) whose every value is an ISO 8601 date or date
+  and time becomes ``datetime64`` too (UTC-aware when the values carry offsets;
+  ``parse_dates=False`` keeps the text; ``to_arrow``, ``to_parquet`` and ``to_dask`` keep it);
 - a column whose values Arrow cannot hold in one type (``1`` in one document, ``"x"`` in
   another) stays an ``object`` column of the original values in ``query_df``; in
   ``to_arrow``/``to_parquet`` it is written as strings, with a warning naming the column;
@@ -22,11 +25,12 @@ Conventions (the same for every store):
   only absent from the current result or page gives an all-null column instead): QueryError
   naming it, with close matches.
 
-The index is read through the store's hooks: ``_find_arrow`` when the backend can return the
-whole result as one Arrow table (MongoStore with pymongoarrow installed; see
-``s3explore._stores._mongo_arrow``), else ``_find`` in batches of dicts; ``fields()`` uses
-``_inventory`` and ``_sample``. An S3Store's index without these hooks (a maggma store) is
-read through its public ``query``. ``to_parquet`` always reads in batches.
+The index is read through the store's documented protected methods (``Store`` in
+``s3explore._stores._base``), never an engine's hooks: ``_entry_table`` when the backend can
+return the whole result as one Arrow table (DuckDB; MongoStore with pymongoarrow installed),
+else ``_index_entries`` in batches of dicts; ``fields()`` uses ``_entry_inventory`` and
+``_entry_sample``. An object store's index that is not one of ours (a maggma store) is read
+through its public ``query``. ``to_parquet`` always reads in batches.
 
 Modules: ``_columns`` (flattening, Arrow chunks, column order), ``_read`` (the index and
 ``fetch=``), ``_pandas``, ``_arrow`` (tables, schema unification, Parquet), ``_inventory``.
@@ -40,8 +44,10 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from s3explore._checks import ArgumentError
 from s3explore._errors import ConfigurationError
 from s3explore._frames._arrow import table_from_pieces, write_parquet
+from s3explore._frames._dates import iso_datetimes
 from s3explore._frames._export import PART_SIZE, export_parquet
 from s3explore._frames._inventory import FieldsFrame, inventory
 from s3explore._frames._pandas import frame_from_pieces
@@ -54,7 +60,8 @@ __all__ = ["BATCH_SIZE", "BOOKKEEPING_FIELDS", "FieldsFrame", "inventory", "quer
 def query_df(store: Any, criteria: dict | None = None, fields: list[str] | None = None,
              sort: Any = None, skip: int = 0, limit: int = 0, *,
              fetch: list[str] | None = None, flatten: bool = True,
-             batch_size: int = BATCH_SIZE, on_error: str = "raise") -> pd.DataFrame:
+             batch_size: int = BATCH_SIZE, on_error: str = "raise",
+             parse_dates: bool = True) -> pd.DataFrame:
     """One row per index document matching ``criteria``, as a typed DataFrame.
 
     ``fields``: dotted paths to read (pushed down to the index as a projection; the key
@@ -68,18 +75,24 @@ def query_df(store: Any, criteria: dict | None = None, fields: list[str] | None 
     at a time. Raises QueryError for malformed criteria, an operator the index store does
     not support, or a field no index document has. A fetch over many objects that may be
     interrupted is better run as ``to_parquet(path, ..., fetch=...)``, which resumes.
+    ``parse_dates``: a text column (but the key) whose every value is an ISO 8601 date or
+    date and time becomes datetime64, UTC-aware when the values carry offsets (see
+    ``_dates``); False keeps such columns as text.
     """
+    if not isinstance(parse_dates, bool):
+        raise ArgumentError(f"parse_dates must be True or False, got {parse_dates!r:.60}")
     reader = Reader(store, criteria, fields, sort, skip, limit, fetch, flatten, batch_size,
                     on_error)
     reader.keep_containers = True
     try:
-        return frame_from_pieces(reader.pieces(), reader)
+        frame = frame_from_pieces(reader.pieces(), reader)
     except KeyboardInterrupt as stop:
         if fetch:  # what was fetched is lost: say how not to lose it next time
             stop.add_note(f"query_df keeps nothing of an interrupted fetch ({reader.rows} "
                           "rows were done); store.to_parquet(path, criteria, fields, "
                           "fetch=[...]) runs in parts and resumes where it stopped")
         raise
+    return iso_datetimes(frame, reader.key) if parse_dates else frame
 
 
 def to_arrow(store: Any, criteria: dict | None = None, fields: list[str] | None = None, *,
@@ -95,7 +108,7 @@ def to_arrow(store: Any, criteria: dict | None = None, fields: list[str] | None 
 
 
 def to_parquet(store: Any, path: str | os.PathLike, criteria: dict | None = None,
-               fields: list[str] | None = None, *, fetch: Any = None,
+               fields: list[str] | None = None, *, fetch: Any = None, sort: Any = None,
                on_error: str = "raise", part_size: int = PART_SIZE, resume: bool = True,
                progress: Any = None, batch_size: int = BATCH_SIZE,
                **parquet_kwargs: Any) -> int:
@@ -106,7 +119,9 @@ def to_parquet(store: Any, path: str | os.PathLike, criteria: dict | None = None
     kept in ``<path>.parts/`` with a record of the finished ones, and run again with the
     same arguments after a crash or Ctrl-C it fetches only what is missing (``resume=False``
     starts afresh). ``progress``: True for a tqdm bar, or a Callback; ``on_error`` as in
-    ``query_df``. The parts become ``path`` once all are in.
+    ``query_df``. The parts become ``path`` once all are in. ``sort`` (``{field: 1 | -1}``,
+    as in ``query_df``; the key breaks ties) orders the rows; the parts are then taken in that
+    order and resume only with the same sort.
 
     Memory stays at about one batch, whatever the size of the index: each batch goes to
     a temporary Arrow file beside ``path`` (removed at the end), and the Parquet file is
@@ -116,12 +131,12 @@ def to_parquet(store: Any, path: str | os.PathLike, criteria: dict | None = None
     ``pyarrow.parquet.ParquetWriter`` (e.g. ``compression="zstd"``).
     """
     if fetch is not None:
-        return export_parquet(store, path, criteria, fields, fetch, on_error=on_error,
+        return export_parquet(store, path, criteria, fields, fetch, sort=sort, on_error=on_error,
                               part_size=part_size, resume=resume, progress=progress,
                               batch_size=batch_size, **parquet_kwargs)
     if progress is not None or on_error != "raise" or part_size != PART_SIZE or not resume:
         raise ConfigurationError("part_size, resume, progress and on_error apply to exports "
                                  "that fetch objects: pass fetch=[...] too")
-    reader = Reader(store, criteria, fields, None, 0, 0, batch_size=batch_size)
+    reader = Reader(store, criteria, fields, sort, 0, 0, batch_size=batch_size)
     # streaming: a backend's whole-result Arrow reader (_find_arrow) would hold it all
     return write_parquet(reader.pieces(streaming=True), reader, path, **parquet_kwargs)

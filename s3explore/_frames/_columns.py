@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from s3explore._errors import ConfigurationError, QueryError
-from s3explore._query import whole_number
+from s3explore._checks import whole_number
 from s3explore._stores import AWARE_FIELD, from_index
 
 ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
@@ -69,11 +68,9 @@ def python_values(array: pa.Array | pa.ChunkedArray) -> list:
 
 
 def setting(value: Any, name: str, minimum: int = 1) -> int:
-    """A whole-number setting (batch_size, sample); ConfigurationError, as for any option."""
-    try:
-        return whole_number(value, name, minimum)
-    except QueryError as exc:
-        raise ConfigurationError(str(exc)) from None
+    """A whole-number setting (batch_size, sample, part_size): ArgumentError, which is the
+    ConfigurationError of any option and the QueryError of a query argument both."""
+    return whole_number(value, name, minimum)
 
 
 def _columns(docs: list[dict], prefix: str, flatten: bool, fill: Any, skip: frozenset,

@@ -1,13 +1,17 @@
 """A Parquet export that survives interruption: ``to_parquet(..., fetch=...)``.
 
 Fetching thousands of objects takes long enough to be interrupted (a crash, a closed laptop,
-Ctrl-C). So the export runs in parts of ``part_size`` entries taken in key order: each
-part's rows go to an Arrow file in a folder beside the target, ``<path>.parts/``, and
-``progress.json`` there records each finished part with the last key it covers, both written
-atomically. Run again with the same arguments, the export starts after the last finished
-part, fetching only what is missing; a part cut off midway is fetched again whole. When the
-last part is in, the parts become one Parquet file (types unified across parts, as
-``to_parquet`` does across batches) and the folder is removed.
+Ctrl-C). So the export runs in parts of ``part_size`` entries taken in key order (or in
+``sort`` order, the key breaking ties): each part's rows go to an Arrow file in a folder
+beside the target, ``<path>.parts/``, and ``progress.json`` there records each finished part
+with the last key it covers, both written atomically. Run again with the same arguments, the
+export starts after the last finished part, fetching only what is missing; a part cut off
+midway is fetched again whole. The record names the export (criteria, fields, sort, fetch),
+so parts of another export are never mixed in. In key order a part starts after the last
+key; in another order it starts at the count of entries done, so a resumed sorted export
+checks first that the index still has the last key done at that place. When the last part is
+in, the parts become one Parquet file (types unified across parts, as ``to_parquet`` does
+across batches) and the folder is removed.
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ from s3explore._errors import ConfigurationError, warn
 from s3explore._frames._arrow import SchemaTracker, conform, table_from_pieces
 from s3explore._frames._columns import setting
 from s3explore._frames._read import BATCH_SIZE, Reader, index_of, under
+from s3explore._query import check_sort
 from s3explore._transfer import Callback, as_callback
 
 PROGRESS = "progress.json"
 PART_SIZE = 2_000  # entries a part: a few minutes of fetching at worst, lost on a crash
+KEY_WINDOW = 50_000  # sorted keys read at a time: one index sort serves many parts
 
 
 def parts_folder(path: str | os.PathLike) -> Path:
@@ -37,8 +43,9 @@ def parts_folder(path: str | os.PathLike) -> Path:
 
 
 def export_parquet(store: Any, path: str | os.PathLike, criteria: dict | None,
-                   fields: list[str] | None, fetch: Any, *, on_error: str = "raise",
-                   part_size: int = PART_SIZE, batch_size: int = BATCH_SIZE,
+                   fields: list[str] | None, fetch: Any, *, sort: Any = None,
+                   on_error: str = "raise", part_size: int = PART_SIZE,
+                   batch_size: int = BATCH_SIZE,
                    resume: bool = True,
                    progress: bool | Callback | Callable | None = None,
                    **parquet_kwargs: Any) -> int:
@@ -54,9 +61,12 @@ def export_parquet(store: Any, path: str | os.PathLike, criteria: dict | None,
     Reader(store, criteria, fields, None, 0, 1, fetch, True, batch_size,
            on_error).check_fields_known()
     key = index_of(store).key
-    signature = _signature(store, key, criteria, fields, fetch, on_error)
+    order = _full_sort(key, sort)
+    signature = _signature(store, key, criteria, fields, fetch, on_error, order)
     work = parts_folder(target)
     parts = _resumed(work, signature) if resume else []
+    if order is not None and parts:
+        _check_same_place(store, key, criteria, order, parts, work)
     if not resume:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(exist_ok=True)
@@ -65,10 +75,16 @@ def export_parquet(store: Any, path: str | os.PathLike, criteria: dict | None,
     try:
         callback.set_total(store.count(criteria or {}))
         callback.advance(docs=sum(p["entries"] for p in parts))
-        last = parts[-1]["last_key"] if parts else None
-        while keys := _next_keys(store, key, criteria, last, part_size):
-            reader = Reader(store, {key: {"$in": keys}}, fields, {key: 1}, 0, 0, fetch, True,
-                            batch_size, on_error)
+        if order is None:
+            pieces = _parts_in_key_order(store, key, criteria,
+                                         parts[-1]["last_key"] if parts else None, part_size)
+        else:
+            pieces = _parts_in_sort(store, key, criteria, order,
+                                    sum(p["entries"] for p in parts), part_size)
+        for keys in pieces:
+            # the part's rows in the export's order: the index sorts the part as the whole
+            reader = Reader(store, {key: {"$in": keys}}, fields, order or {key: 1}, 0, 0, fetch,
+                            True, batch_size, on_error)
             reader.warn_unseen_paths = False
             table = table_from_pieces(reader.pieces(), reader)
             name = f"part-{len(parts):06d}.arrow"
@@ -86,8 +102,54 @@ def export_parquet(store: Any, path: str | os.PathLike, criteria: dict | None,
     return rows
 
 
+def _full_sort(key: str, sort: Any) -> dict | None:
+    """``sort`` with the key last, so the order is total and parts are the same on a rerun;
+    None for plain key order (parts then resume after their last key)."""
+    pairs = dict(check_sort(sort) or [])
+    pairs.setdefault(key, 1)
+    return None if pairs == {key: 1} else pairs
+
+
+def _parts_in_key_order(store: Any, key: str, criteria: dict | None, last: Any,
+                        part_size: int) -> Iterator[list]:
+    while keys := _next_keys(store, key, criteria, last, part_size):
+        yield keys
+        last = keys[-1]
+
+
+def _parts_in_sort(store: Any, key: str, criteria: dict | None, order: dict, done: int,
+                   part_size: int) -> Iterator[list]:
+    """The keys after the first ``done`` in ``order``, ``part_size`` at a time; each window of
+    keys is read whole before its parts are fetched (no index cursor stays open)."""
+    window = max(part_size, KEY_WINDOW)
+    while True:
+        found = list(store.query(criteria or {}, properties=[key], sort=order, skip=done,
+                                 limit=window))
+        keys = [e[key] for e in found if key in e]
+        for start in range(0, len(keys), part_size):
+            yield keys[start:start + part_size]
+        if len(found) < window:
+            return
+        done += len(found)
+
+
+def _check_same_place(store: Any, key: str, criteria: dict | None, order: dict,
+                      parts: list[dict], work: Path) -> None:
+    """A sorted export resumes at a count: refuse when the last key done is no longer
+    there (entries added, removed or changed since), rather than skip or repeat rows."""
+    done = sum(p["entries"] for p in parts)
+    found = list(store.query(criteria or {}, properties=[key], sort=order, skip=done - 1,
+                             limit=1))
+    now = json.loads(json.dumps(found[0].get(key), default=str)) if found else None
+    if now != parts[-1]["last_key"]:
+        raise ConfigurationError(
+            f"the index changed since the parts in {str(work)!r} were written (entry {done} "
+            f"in the export's order is now {now!r:.60}, was {parts[-1]['last_key']!r:.60}); "
+            "pass resume=False to start the export afresh")
+
+
 def _signature(store: Any, key: str, criteria: Any, fields: Any, fetch: Any,
-               on_error: str) -> dict:
+               on_error: str, order: dict | None) -> dict:
     """What must be equal for parts to belong to one export (functions by their names)."""
     def named(spec: Any) -> Any:
         if callable(spec):
@@ -98,9 +160,11 @@ def _signature(store: Any, key: str, criteria: Any, fields: Any, fetch: Any,
             return [named(v) for v in spec]
         return spec
 
-    return json.loads(json.dumps({"store": store.name, "key": key, "criteria": criteria,
-                                  "fields": fields, "fetch": named(fetch),
-                                  "on_error": on_error}, default=str, sort_keys=True))
+    signature = {"store": store.name, "key": key, "criteria": criteria, "fields": fields,
+                 "fetch": named(fetch), "on_error": on_error}
+    if order is not None:  # pairs: the order of the fields matters (key order: as before)
+        signature["sort"] = [[field, direction] for field, direction in order.items()]
+    return json.loads(json.dumps(signature, default=str, sort_keys=True))
 
 
 def _resumed(work: Path, signature: dict) -> list[dict]:
@@ -118,7 +182,7 @@ def _resumed(work: Path, signature: dict) -> list[dict]:
     if not same:
         raise ConfigurationError(
             f"{str(work)!r} holds the parts of another export (other store, criteria, "
-            "fields, fetch or on_error); remove it, pass resume=False to start afresh, or "
+            "fields, sort, fetch or on_error); remove it, pass resume=False to start afresh, or "
             "choose another path")
     missing = [p["file"] for p in parts if not (work / p["file"]).exists()]
     if missing:

@@ -8,9 +8,9 @@ from typing import Any
 import pandas as pd
 
 from s3explore._frames._columns import ABSENT, ColumnBuilder, column_order, setting
-from s3explore._frames._read import BOOKKEEPING_FIELDS, find, hook, index_of
+from s3explore._frames._read import BOOKKEEPING_FIELDS, find, index_of
 from s3explore._query import Query
-from s3explore._stores import S3Store
+from s3explore._stores import ObjectBackedStore, Store
 
 COLUMNS = ["field", "types", "count", "fraction", "distinct", "example"]
 DEFAULT_SAMPLE = 1000
@@ -64,9 +64,11 @@ def _distinct(values: list) -> int:
 
 
 def draw(index: Any, size: int) -> list[dict]:
-    """``size`` documents: random ones through the ``_sample`` hook, else the first ones."""
-    sample = hook(index, "_sample")
-    return list(sample(size)) if sample is not None else list(find(index, Query({}, limit=size)))
+    """``size`` documents: ``Store._entry_sample`` (random where the engine can), else the
+    first ones of a foreign index."""
+    if isinstance(index, Store):
+        return index._entry_sample(size)
+    return list(find(index, Query({}, limit=size)))
 
 
 def table(docs: list[dict], key: str, skip: frozenset[str] | tuple = ()) -> pd.DataFrame:
@@ -100,10 +102,9 @@ def inventory(store: Any, sample: int | None = DEFAULT_SAMPLE) -> pd.DataFrame:
     """
     index = index_of(store)
     size = DEFAULT_SAMPLE if sample is None else setting(sample, "sample")
-    skip = BOOKKEEPING_FIELDS if isinstance(store, S3Store) else frozenset()
+    skip = BOOKKEEPING_FIELDS if isinstance(store, ObjectBackedStore) else frozenset()
     total = index.count()
-    ready = hook(index, "_inventory")
-    frame = ready() if ready is not None else None
+    frame = index._entry_inventory() if isinstance(index, Store) else None
     if frame is not None:  # computed by the backend over the whole index
         frame = frame[~frame["field"].isin(skip)].reset_index(drop=True)
         read = total

@@ -2,9 +2,10 @@
 
 The index is asked once per call: through ``Store._entry_table`` (a whole Arrow table, when
 the backend has a columnar reader) or ``Store._index_entries`` in batches of dicts; objects
-are read through ``S3Store._parallel_reads``. Frames use only these documented protected
-methods of stores, never the backend hooks. An S3Store's index may be any store with
-maggma's API (maggma's own too); then its public ``query`` is used.
+are read through ``ObjectBackedStore._parallel_reads`` (S3Store, ManifestStore). Frames use
+only these documented protected methods of stores, never the backend hooks. An S3Store's
+index may be any store with maggma's API (maggma's own too); then its public ``query`` is
+used.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from s3explore._frames._columns import (
 )
 from s3explore._frames._recipes import parse_fetch
 from s3explore._query import Query, check_fields, get_path
-from s3explore._stores import S3Store, Store
+from s3explore._stores import ObjectBackedStore, Store
 from s3explore._transfer import iter_batches
 
 BATCH_SIZE = 50_000
@@ -46,13 +47,7 @@ MAX_MISSING_WARNINGS = 20
 
 
 def index_of(store: Any) -> Any:
-    return store.index if isinstance(store, S3Store) else store
-
-
-def hook(index: Any, name: str) -> Any:
-    """The backend hook ``name`` of ``index``, or None for a store without our hooks."""
-    found = getattr(index, name, None)
-    return found if callable(found) else None
+    return store.index if isinstance(store, ObjectBackedStore) else store
 
 
 def projection(key: str, fields: list[str] | None) -> list[str] | None:
@@ -95,7 +90,7 @@ def _without_ids(docs: Iterator[dict]) -> Iterator[dict]:
 
 def fetch_spec(store: Any, fetch: Any) -> tuple[list[str], dict[str, Callable]]:
     paths, derived = parse_fetch(fetch)
-    if (paths or derived) and not isinstance(store, S3Store):
+    if (paths or derived) and not isinstance(store, ObjectBackedStore):
         raise ConfigurationError(
             f"fetch= reads fields from the S3 objects, but {store.name} is an index store "
             "without objects; select index fields with fields= instead")
@@ -123,7 +118,7 @@ def _pick(doc: dict, key: Any, paths: list[str], derived: dict[str, Callable]) -
     return picked
 
 
-def _fetched_docs(store: S3Store, keys: list, on_error: str, paths: list[str],
+def _fetched_docs(store: ObjectBackedStore, keys: list, on_error: str, paths: list[str],
                   derived: dict[str, Callable]) -> Iterator[Any]:
     """The fetched values of ``keys`` in order, picked in the worker threads (parallel):
     None for a missing object, _CORRUPT for one that cannot be decoded (unless
@@ -145,7 +140,7 @@ def _fetched_docs(store: S3Store, keys: list, on_error: str, paths: list[str],
         yield outcome.value
 
 
-def fetch_columns(store: S3Store, keys: list, paths: list[str], flatten: bool,
+def fetch_columns(store: ObjectBackedStore, keys: list, paths: list[str], flatten: bool,
                   missing: list, on_error: str = "raise",
                   corrupt: list | None = None,
                   derived: dict[str, Callable] | None = None) -> dict[str, list]:
@@ -202,7 +197,7 @@ class Reader:
 
     @property
     def skip_fields(self) -> frozenset[str]:
-        bookkeeping = isinstance(self.store, S3Store) and self.fields is None
+        bookkeeping = isinstance(self.store, ObjectBackedStore) and self.fields is None
         return BOOKKEEPING_FIELDS if bookkeeping else frozenset()
 
     def pieces(self, streaming: bool = False) -> Iterator[Piece]:
@@ -300,7 +295,7 @@ class Reader:
             close = difflib.get_close_matches(field, sorted(known), n=3)
             hint = f"did you mean {close}? " if close else ""
             extra = (" Fields only in the objects are read with fetch=."
-                     if isinstance(self.store, S3Store) else "")
+                     if isinstance(self.store, ObjectBackedStore) else "")
             raise QueryError(f"unknown field {field!r}: no document in {self.index.name} has "
                              f"it; {hint}run store.fields() to list the fields.{extra}")
 

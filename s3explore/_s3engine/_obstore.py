@@ -259,6 +259,11 @@ _HTTP_KINDS = {"Connect": "EndpointUnreachable", "Timeout": "ReadTimeout",
                "Decode": "ConnectionError"}
 
 
+_OBSTORE_KINDS = {"NotFoundError": "NoSuchKey", "PermissionDeniedError": "AccessDenied",
+                  "UnauthenticatedError": "AccessDenied", "PreconditionError": "PreconditionFailed",
+                  "AlreadyExistsError": "PreconditionFailed"}
+
+
 def from_obstore(exc: BaseException) -> EngineError:
     """An obstore error as an EngineError with S3's code (what the error table knows)."""
     message = _QUOTED_KEY.sub("", str(exc))
@@ -273,4 +278,6 @@ def from_obstore(exc: BaseException) -> EngineError:
         code = _HTTP_KINDS.get(kind.group(1), "ConnectionError")
     elif isinstance(exc, ValueError) or type(exc).__name__ == "InvalidPathError":
         code = "InvalidRequest"  # a key object_store's paths cannot hold
+    else:  # a bodiless answer (a HEAD's): object_store's class says what S3 answered
+        code = _OBSTORE_KINDS.get(type(exc).__name__)
     return EngineError(code or type(exc).__name__, message.split("\n\nDebug source", 1)[0])

@@ -1,4 +1,4 @@
-"""Stores: the Store base, the index stores and S3Store.
+"""Stores: the Store base, the index stores, and the object-backed S3Store and ManifestStore.
 
 The layers above (frames, widgets) import from this package only, never from its modules:
 ``__all__`` is what ``s3explore`` exports, and the names marked "for the layers above" are
@@ -9,6 +9,7 @@ from s3explore._stores._base import Store
 from s3explore._stores._config import Sealed as Sealed  # for the layers above (see above)
 from s3explore._stores._cost import CostEstimate
 from s3explore._stores._counting import CountEstimate
+from s3explore._stores._documents import ObjectBackedStore as ObjectBackedStore  # layers above
 from s3explore._stores._duckdb import DuckDBStore
 from s3explore._stores._embedded import MemoryStore, MontyStore
 from s3explore._stores._mongo import MongograntStore, MongoStore

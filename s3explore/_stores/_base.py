@@ -3,13 +3,16 @@
 A backend (an index engine) implements a handful of hooks that receive validated input:
 ``_connect``, ``_close``, ``_find``, ``_count``, ``_upsert`` and ``_delete``, and may implement
 faster versions of the optional ones (``_distinct``, ``_groupby``, ``_create_index``,
-``_find_arrow``, ``_sample``, ``_inventory``). Everything public lives here.
+``_find_arrow``, ``_sample``, ``_inventory``, ``_swap``, ``_versions``). Everything public
+lives here; stores whose documents are objects behind an index add theirs once in
+``_documents.ObjectBackedStore``, and a read-only store composes ``_readonly.ReadOnly``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import itertools
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -32,6 +35,7 @@ from s3explore._query import (
 from s3explore._stores._config import ConfigMixin
 from s3explore._stores._dataframes import DataFrameMethods
 from s3explore._stores._hints import check, from_user, hint_if_empty
+from s3explore._stores._results import UpdateResult
 from s3explore._stores._sanitize import sanitize
 from s3explore._stores._swap import check_swap, swap_in_process, versions
 from s3explore._stores._timezones import (
@@ -208,25 +212,33 @@ class Store(DataFrameMethods, ConfigMixin, ABC):
             raise QueryError("groupby needs at least one key")
         q = self._query(criteria, properties, sort, skip, limit)
         q = Query(q.criteria, with_aware_field(q.properties), q.sort, q.skip, q.limit)
-        return aware_groups(self._groupby(keys, q), keys)
+        groups = self._groupby(keys, q)
+        # asked after the engine has begun reading: a mark written since is not missed
+        return aware_groups(groups, keys, self._marks_aware())
 
-    def update(self, docs: Iterable[Mapping] | Mapping, key: list[str] | str | None = None) -> int:
-        """Upsert documents by ``key`` (the store's key by default); returns how many.
+    def update(self, docs: Iterable[Mapping] | Mapping,
+               key: list[str] | str | None = None) -> UpdateResult:
+        """Upsert documents by ``key`` (the store's key by default); returns an
+        ``UpdateResult`` (``written``: how many), as every store's ``update`` does.
 
         Values are made storable first (numpy to lists, MSONable objects to dicts, as maggma
-        does); a document that fails the store's ``validator`` raises, naming its key.
+        does); a document that fails the store's ``validator`` raises InvalidDocumentError,
+        naming its key, before anything is written.
         """
+        self._check_writable("update")
+        started = time.perf_counter()
         keys = self._keys(key)
         batch = list(self._checked(docs, keys))
         if batch:
             self._upsert(batch, keys)
-        return len(batch)
+        return UpdateResult(written=len(batch), seconds=time.perf_counter() - started)
 
     def swap_entries(self, entries: list[dict], seen: list[str | None], *,
                      key: str | None = None, field: str = "obj_etag") -> list[bool]:
         """Compare and set: write each entry only if its key's ``field`` is still ``seen``
         (``""``: an entry without the field, ``None``: no entry). Returns, per entry,
         whether the index holds it now. S3Store's writer uses it (see ``atomic_swaps``)."""
+        self._check_writable("swap_entries")
         keys = self._keys(key)
         check_swap(entries, seen, keys[0])
         check_fields([field], "field")
@@ -234,6 +246,7 @@ class Store(DataFrameMethods, ConfigMixin, ABC):
 
     def remove_docs(self, criteria: dict) -> None:
         """Remove every document matching ``criteria`` (``{}`` removes all)."""
+        self._check_writable("remove_docs")
         if criteria is None:
             raise ArgumentError("remove_docs needs criteria; pass {} to remove everything")
         self._delete(self._criteria(criteria))
@@ -292,6 +305,16 @@ class Store(DataFrameMethods, ConfigMixin, ABC):
         columnar reader (then read ``_index_entries``)."""
         return self._find_arrow(q)
 
+    def _entry_sample(self, n: int) -> list[dict]:
+        """``n`` index entries for ``fields()``: at random where the engine can, else the
+        first ones."""
+        return list(self._sample(n))
+
+    def _entry_inventory(self) -> pd.DataFrame | None:
+        """The whole index's ``fields()`` table when the engine computes it itself, else
+        None (then ``fields()`` reads entries)."""
+        return self._inventory()
+
     # ------------------------------------------------------------ validation
 
     def _criteria(self, criteria: Any) -> dict:
@@ -338,6 +361,10 @@ class Store(DataFrameMethods, ConfigMixin, ABC):
 
     # ------------------------------------------------------------ backend hooks
 
+    def _check_writable(self, what: str) -> None:
+        """Called by every public write before it looks at its arguments; a read-only store
+        raises ReadOnlyStoreError here (see ``_readonly.ReadOnly``)."""
+
     @abstractmethod
     def _connect(self, force_reset: bool) -> None: ...
 
@@ -378,6 +405,11 @@ class Store(DataFrameMethods, ConfigMixin, ABC):
                 except TypeError:  # unhashable values are compared by repr
                     seen.setdefault(repr(item))
         return list(seen)
+
+    def _marks_aware(self) -> bool:
+        """Whether some entry may mark aware datetimes (``_timezones``); False spares a
+        groupby looking for the marks among millions of members."""
+        return True
 
     def _groupby(self, keys: list[str], q: Query) -> Iterator[tuple[dict, list[dict]]]:
         props = None if q.properties is None else list(dict.fromkeys(

@@ -64,9 +64,9 @@ class CountEstimate:
 
 def engine_of(store: Any) -> Any:
     """The store that holds the entries: an S3Store's (or ManifestStore's) index."""
-    from s3explore._stores._s3 import S3Store
+    from s3explore._stores._documents import ObjectBackedStore
 
-    return store.index if isinstance(store, S3Store) else store
+    return store.index if isinstance(store, ObjectBackedStore) else store
 
 
 def count_within(store: Any, criteria: dict, cap: int | None,

@@ -29,17 +29,19 @@ class DataFrameMethods:
     def query_df(self, criteria: dict | None = None, fields: list[str] | None = None,
                  sort: SortSpec = None, skip: int = 0, limit: int = 0, *,
                  fetch: list[str] | dict | None = None, flatten: bool = True,
-                 batch_size: int | None = None, on_error: str = "raise") -> pd.DataFrame:
+                 batch_size: int | None = None, on_error: str = "raise",
+                 parse_dates: bool = True) -> pd.DataFrame:
         """One row per index entry: the key, index ``fields`` and ``fetch`` paths from objects.
 
         ``batch_size``: entries read from the index at a time (50,000). ``on_error``: an
         object ``fetch`` cannot decode raises ("raise"), gives nulls ("null") or no row
-        ("skip"). See ``s3explore._frames.query_df`` for the column conventions.
+        ("skip"). ``parse_dates``: text columns of ISO 8601 dates become datetimes (False:
+        they stay text). See ``s3explore._frames.query_df`` for the column conventions.
         """
         from s3explore import _frames
 
         frame = _frames.query_df(self, criteria, fields, sort, skip, limit, fetch=fetch,
-                                 flatten=flatten, on_error=on_error,
+                                 flatten=flatten, on_error=on_error, parse_dates=parse_dates,
                                  **_given(batch_size=batch_size))
         if not len(frame) and from_user():
             check(self, self._criteria(criteria))  # unknown fields= raise in _frames
@@ -97,18 +99,21 @@ class DataFrameMethods:
 
     def to_parquet(self, path: str | os.PathLike, criteria: dict | None = None,
                    fields: list[str] | None = None, *, fetch: list[str] | dict | None = None,
-                   on_error: str = "raise", part_size: int | None = None, resume: bool = True,
+                   sort: SortSpec = None, on_error: str = "raise",
+                   part_size: int | None = None, resume: bool = True,
                    progress: Any = None, batch_size: int | None = None,
                    **parquet_options: Any) -> int:
         """Stream the matching index documents to a Parquet file; returns the rows written.
 
         With ``fetch``, the export runs in parts of ``part_size`` entries (2,000) and
-        ``resume``s after an interruption. ``parquet_options`` go to pyarrow's ParquetWriter
+        ``resume``s after an interruption. ``sort`` orders the rows (the key breaks ties; a
+        resumed export needs the same sort). ``parquet_options`` go to pyarrow's ParquetWriter
         (``compression=`` ...). See ``s3explore._frames.to_parquet``.
         """
         from s3explore import _frames
 
-        return _frames.to_parquet(self, path, criteria, fields, fetch=fetch, on_error=on_error,
+        return _frames.to_parquet(self, path, criteria, fields, fetch=fetch, sort=sort,
+                                  on_error=on_error,
                                   resume=resume, progress=progress,
                                   **_given(part_size=part_size, batch_size=batch_size),
                                   **parquet_options)

@@ -1,4 +1,5 @@
-"""Keeping index and bucket in agreement: verify, repair and rebuilds (part of S3Store)."""
+"""Keeping index and bucket in agreement: S3Store's hooks behind ``verify`` (and repair)
+and the rebuilds, whose public entry points are ``ObjectBackedStore``'s."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ logger.addHandler(logging.NullHandler())
 
 
 class MaintenanceMixin:
-    """S3Store's maintenance methods; they use its index, reads and worker pool."""
+    """S3Store's maintenance hooks (``_verify``, ``_rebuild_index``, ``_rebuild_metadata``);
+    they use its index, reads and worker pool."""
 
     # Everything it uses of its host, S3Store:
     index: Any
@@ -126,19 +128,16 @@ class MaintenanceMixin:
             write()
         return done
 
-    def rebuild_index_from_s3_data(self, workers: int | None = None) -> int:
-        """Re-create every index entry under the sub_dir from the objects themselves.
-
-        Field types come from the object bodies where they hold the field; an entry that
-        already exists keeps its ``last_updated``, a new one takes the object's LastModified.
-        """
+    def _rebuild_index(self, workers: int | None) -> int:
+        """``rebuild_index_from_s3_data``: every index entry under the sub_dir from the
+        objects themselves."""
         return len(self._reindex((k for k, _ in self.objects.list() if k not in MANIFEST_NAMES),
                                  workers))
 
-    def rebuild_metadata_from_index(self, index_query: dict | None = None,
-                                    workers: int | None = None) -> int:
-        """Rewrite each object's metadata from its index entry (copy in place). The body's
-        digest is kept when it still describes the body: it is the object's, not the entry's."""
+    def _rebuild_metadata(self, criteria: dict, workers: int | None) -> int:
+        """``rebuild_metadata_from_index``: each object's metadata from its index entry (copy
+        in place). The body's digest is kept when it still describes the body: it is the
+        object's, not the entry's."""
         def rewrite(entry: dict) -> None:
             key = codec.key_string(entry[self.key], self.key)
             metadata = codec.metadata_document(entry, rename=True)
@@ -153,39 +152,17 @@ class MaintenanceMixin:
             self.objects.copy(key, metadata)
 
         count = 0
-        for outcome in ordered_map(rewrite, self.index.query(index_query),
+        for outcome in ordered_map(rewrite, self.index.query(criteria),
                                    self.objects.with_workers(workers)):
             if outcome.error is not None:
                 raise outcome.error
             count += 1
         return count
 
-    def verify(self, repair: bool = False, check_hashes: bool = True,
-               workers: int | None = None, *, deep: bool = False,
-               quarantine: str | None = None) -> VerifyReport:
-        """Compare the index with the bucket under the sub_dir; optionally repair.
-
-        Reports objects without index entries (orphans), entries without objects
-        (dangling), keys with more than one entry (duplicates, such as ``1`` and ``"1"``),
-        and with ``check_hashes`` entries whose ``obj_hash`` is not their object's SHA-1.
-
-        No body is downloaded to check a hash. An entry s3explore wrote names the ETag its
-        object had (``obj_etag``): when the listing shows that ETag, the entry's hash is
-        the body's, with no request at all. Otherwise the object's metadata tells (a HEAD):
-        s3explore writes each body's SHA-1 and ETag there. An object whose recorded ETag is
-        not the one S3 reports (rewritten by another tool, metadata copied) is downloaded
-        and hashed. Objects with neither (written by maggma) are listed in
-        ``report.unchecked``.
-        ``deep=True`` downloads and decodes every body instead: it also checks those, and
-        finds objects that cannot be decoded (``unreadable``).
-
-        ``repair=True`` removes dangling entries, re-indexes orphans, mismatches and
-        duplicates from the objects, and goes past objects it cannot decode: they are
-        listed in ``report.unreadable`` and, with ``quarantine="prefix/"``, moved under that
-        prefix (outside the sub_dir) with their entries removed. The plan is in the report
-        (``report.plan()``); rerunning is safe. Errors of S3 itself (unreachable, retries
-        exhausted) raise: a hash that could not be checked is not a hash that matched.
-        """
+    def _verify(self, repair: bool, check_hashes: bool, workers: int | None, *,
+                deep: bool, quarantine: str | None) -> VerifyReport:
+        """``verify`` (see ``ObjectBackedStore.verify``): compare the index with the bucket
+        under the sub_dir; with ``repair``, fix the index from the objects."""
         target = self._quarantine_prefix(quarantine)
         workers = self.objects.with_workers(workers)
         etags = {k: etag for k, etag, _ in self.objects.listing() if k not in MANIFEST_NAMES}

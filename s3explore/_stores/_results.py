@@ -1,4 +1,4 @@
-"""Small result objects returned by S3Store."""
+"""Small result objects returned by stores (``UpdateResult`` by every store's ``update``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ class Failure:
 
 @dataclass
 class UpdateResult:
-    """What an ``S3Store.update`` did."""
+    """What an ``update`` did: on an index store, ``written`` and ``seconds`` (its documents
+    are checked before any is written, so it has no failures); on an object store, also
+    bytes, failures, cancellation and entries overtaken by another writer."""
 
     written: int = 0
     bytes: int = 0

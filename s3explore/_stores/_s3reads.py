@@ -1,4 +1,5 @@
-"""S3Store's reads of many objects: in parallel, in order, each body the one its entry describes.
+"""Reads of many objects, in parallel and in order, for every object-backed store; and
+S3Store's rereads, so each body it yields is the one its entry describes.
 
 Also the documented protected methods the frames layer reads objects through
 (``_read_workers``, ``_parallel_reads``, ``_object_size``), so it never reaches into
@@ -30,7 +31,7 @@ REREAD_PAUSE = 0.05  # seconds, doubled each round: about 3 s in all
 
 @dataclass
 class Replaced:
-    """A query's entry whose object another writer replaced (see ``S3Store._settle``)."""
+    """A query's entry whose object another writer replaced (see ``reread``)."""
 
     key: str
     entry: dict
@@ -55,7 +56,8 @@ def check_read_choices(on_missing: Any, on_error: Any) -> None:
 
 
 class ObjectReads:
-    """The read machinery of S3Store (a mixin: ``self`` is the S3Store)."""
+    """The read machinery of object-backed stores (a mixin: ``self`` is an
+    ``ObjectBackedStore``, with ``objects``, ``key`` and ``name``)."""
 
     # ------------------------------------------------------------ for the frames layer
     # Documented protected methods: the frames layer (query_df's fetch=, to_dask's sizing)
@@ -76,49 +78,22 @@ class ObjectReads:
         """The stored size in bytes of the object under ``key`` (one HEAD request)."""
         return self.objects.stat(key).size
 
-    def _settled(self, found: Iterator, criteria: dict, finish: Callable) -> Iterator:
-        for doc in found:
-            if isinstance(doc, Replaced):
-                settled = self._settle(doc, criteria)
-                if settled is None:
-                    continue  # its object now holds a document this query does not match
-                doc = finish(*settled)
-            yield doc
-
-    def _settle(self, replaced: Replaced, criteria: dict) -> tuple[Any, dict] | None:
-        """The body and entry of an object another writer replaced after its entry was read
-        (its metadata names another SHA-1 than the entry): ``(document, entry)`` once the
-        index has the new body's entry, None when that entry no longer matches ``criteria``.
-        So a query never yields a body its entry does not describe, while writers race."""
-        key, entry = replaced.key, replaced.entry
-        this = {self.key: entry[self.key]}
-        for attempt in range(REREAD_ROUNDS):
-            time.sleep(REREAD_PAUSE * 2 ** attempt)  # the other writer's entry follows its put
-            current = self.index.query_one({"$and": [criteria, this]} if criteria else this)
-            if current is None:
-                return None
-            got = self.objects.read_doc(key, current.get("compression"))
-            if describes(current, got):
-                return got.doc, current
-        raise TransientS3Error(
-            f"the object under {key!r} in {self.name} kept changing while it was read "
-            f"({REREAD_ROUNDS} reads, each replaced before its index entry caught up); run "
-            "the query again once the writers are done")
-
     def _read_settings(self, on_missing: str, on_error: str, workers: int | None) -> int:
         """Check a read's arguments and the connection; the worker count to use."""
         check_read_choices(on_missing, on_error)
         workers = self.objects.with_workers(workers)
-        self.client  # noqa: B018 -- fail now, not on the first item, when not connected
+        self._ready_to_read()  # fail now, not on the first item, when not connected
         return workers
 
-    def _fetch_in_order(self, items, load, workers, on_missing, key_of, skip_none=False,
-                        on_error="raise"):
-        workers = self._read_settings(on_missing, on_error, workers)
-        outcomes = self._parallel_reads(load, items, workers)
-        return self._outcomes(outcomes, on_missing, key_of, skip_none, on_error)
+    def _ready_to_read(self) -> None:
+        """Raise NotConnectedError unless objects can be fetched now (a hook: ManifestStore
+        opened offline connects on the first fetch instead)."""
+        self.objects.client  # noqa: B018
 
-    def _outcomes(self, outcomes, on_missing, key_of, skip_none, on_error) -> Iterator:
+    def _outcomes(self, outcomes: Iterable[Outcome], on_missing: str,
+                  key_of: Callable[[Any], Any], skip_none: bool, on_error: str) -> Iterator:
+        """The values of ``outcomes``; a missing or corrupt object handled as ``on_missing``
+        and ``on_error`` say (``skip_none``: a missing one is never yielded as None)."""
         corrupt: list[str] = []
         try:
             for outcome in outcomes:
@@ -141,3 +116,23 @@ class ObjectReads:
                 warn(f"{len(corrupt)} object(s) in {self.name} could not be decoded and were "
                      f"{'left out' if on_error == 'skip' else 'returned as None'}: {shown}")
 
+
+def reread(store: Any, replaced: Replaced, criteria: dict) -> tuple[Any, dict] | None:
+    """The body and entry of an object another writer replaced after its entry was read
+    (its metadata names another SHA-1 than the entry): ``(document, entry)`` once the
+    index has the new body's entry, None when that entry no longer matches ``criteria``.
+    So a query never yields a body its entry does not describe, while writers race."""
+    key, entry = replaced.key, replaced.entry
+    this = {store.key: entry[store.key]}
+    for attempt in range(REREAD_ROUNDS):
+        time.sleep(REREAD_PAUSE * 2 ** attempt)  # the other writer's entry follows its put
+        current = store.index.query_one({"$and": [criteria, this]} if criteria else this)
+        if current is None:
+            return None
+        got = store.objects.read_doc(key, current.get("compression"))
+        if describes(current, got):
+            return got.doc, current
+    raise TransientS3Error(
+        f"the object under {key!r} in {store.name} kept changing while it was read "
+        f"({REREAD_ROUNDS} reads, each replaced before its index entry caught up); run "
+        "the query again once the writers are done")

@@ -130,14 +130,15 @@ def with_aware_field(properties: list[str] | None) -> list[str] | None:
     return [*properties, AWARE_FIELD]
 
 
-def aware_groups(groups: Iterator[tuple[dict, list[dict]]],
-                 keys: list[str]) -> Iterator[tuple[dict, list[dict]]]:
+def aware_groups(groups: Iterator[tuple[dict, list[dict]]], keys: list[str],
+                 marked: bool = True) -> Iterator[tuple[dict, list[dict]]]:
     """Groups with their members restored, and the key values taken from the first member
-    (so an aware key is UTC-aware, as in the members)."""
+    (so an aware key is UTC-aware, as in the members). ``marked``: False when the engine
+    knows no entry marks aware datetimes."""
     from s3explore._query import get_path, nested
 
     for values, docs in groups:
-        if _any_marked(docs):
+        if marked and _any_marked(docs):
             docs = [from_index(d) for d in docs]
         if docs:
             values = nested({k: get_path(docs[0], k) for k in keys})

@@ -19,6 +19,7 @@ from s3explore import _codec as codec
 from s3explore._checks import ON_ERROR_WRITE, one_of, positive_int
 from s3explore._errors import (
     InvalidDocumentError,
+    InvalidDocumentsError,
     S3ExploreError,
     StoreConnectionError,
     UpdateError,
@@ -135,7 +136,8 @@ def write_documents(store: S3Store, docs: Iterable[Any], fields: list[str], *,
         result.seconds = time.perf_counter() - started
         callback.close()
     if result.failures and on_error == "raise":
-        raise UpdateError(_summary(store, result), result)
+        invalid = all(isinstance(f.error, InvalidDocumentError) for f in result.failures)
+        raise (InvalidDocumentsError if invalid else UpdateError)(_summary(store, result), result)
     return result
 
 

@@ -25,10 +25,9 @@ from s3explore.widgets._display import (
     NATURAL_SORT_LIMIT,
     default_columns,
     natural_order,
-    parse_iso_columns,
 )
 from s3explore.widgets._export import ExportPanel
-from s3explore.widgets._exportrun import Selection
+from s3explore.widgets._exportrun import Selection, read_frame
 from s3explore.widgets._filters import EXAMPLES, combine, parse_filter
 from s3explore.widgets._state import Pager, SortState, check_page_size
 from s3explore.widgets._style import html
@@ -212,21 +211,21 @@ class IndexBrowser(StoreWidget):
     # ------------------------------------------------------------ export (see _export)
 
     def selection(self) -> Selection:
-        """What the browser shows: criteria with the filter, sort, and visible fields."""
-        return Selection(self.criteria, self._sort.as_sort(self.store.key), self.fields)
+        """What the browser shows: criteria with the filter, the table's row order (the
+        index's sort, or the keys in natural order), and visible fields."""
+        return Selection(self.criteria, self._index_sort(self._sort), self.fields,
+                         self._keys_in_order(self._criteria, self._pager.total, self._sort))
 
     def selection_df(self, fetch: Sequence[str] | str | None = None) -> pd.DataFrame:
         """Every entry matching the filter (not only the page shown) as a DataFrame: the
-        visible fields, in the browser's sort, with ``fetch`` paths read from the objects
+        visible fields, rows in the table's order, with ``fetch`` paths read from the objects
         (S3Store). Blocks until read; for many objects prefer ``export`` to a file."""
-        sel = self.selection()
-        frame = self.store.query_df(sel.criteria, fields=sel.fields, sort=sel.sort,
-                                    fetch=self.export_panel.fetch_paths(fetch or []))
-        return frame if sel.fields is not None else default_columns(frame, self.store.key)
+        return read_frame(self.store, self.selection(),
+                          self.export_panel.fetch_paths(fetch or []))
 
     def export(self, path: str | os.PathLike,
                fetch: Sequence[str] | str | None = None) -> int | None:
-        """Write the selection (filter and visible fields; files are in key order) to
+        """Write the selection (filter, visible fields, rows in the table's order) to
         ``path``, ending in .parquet or .csv, through the resumable ``store.to_parquet``.
         Plain Python: blocks and returns the rows written; in a kernel: runs in the
         background, shows progress in the panel and returns None (``export_panel.task``)."""
@@ -304,14 +303,11 @@ class IndexBrowser(StoreWidget):
 
     def _read_page(self, criteria: dict, pager: Pager, sort: SortState) -> pd.DataFrame:
         """One page of index rows as shown: keys in natural order when the order is the
-        key's (or none), ISO-8601 text as datetimes, bookkeeping columns left out unless
-        asked for by ``fields``."""
+        key's (or none), bookkeeping columns left out unless asked for by ``fields``
+        (``query_df`` has made ISO-8601 text columns datetimes)."""
         key = self.store.key
-        direction = 1 if not sort.pairs else (
-            sort.pairs[0][1] if len(sort.pairs) == 1 and sort.pairs[0][0] == key else None)
-        keys = self._natural(criteria, pager.total) if direction is not None else None
-        if keys is not None:
-            ordered = keys if direction == 1 else keys[::-1]
+        ordered = self._keys_in_order(criteria, pager.total, sort)
+        if ordered is not None:
             wanted = ordered[pager.skip:pager.skip + pager.limit]
             rows = self.store.query_df(combine(criteria, {key: {"$in": wanted}}),
                                        fields=self.fields)
@@ -321,11 +317,28 @@ class IndexBrowser(StoreWidget):
                                         key=lambda i: position.get(rows[key].iloc[i], 0))]
                 rows = rows.reset_index(drop=True)
         else:
-            rows = self.store.query_df(criteria, fields=self.fields, sort=sort.as_sort(key),
-                                       skip=pager.skip, limit=pager.limit)
+            rows = self.store.query_df(criteria, fields=self.fields,
+                                       sort=self._index_sort(sort), skip=pager.skip,
+                                       limit=pager.limit)
         if self.fields is None:
             rows = default_columns(rows, key)
-        return parse_iso_columns(rows)
+        return rows
+
+    def _index_sort(self, sort: SortState) -> dict:
+        """The index's sort for the table's rows: the key breaks ties, and without a sort
+        the rows are in key order (so pages and exports agree, on every index store)."""
+        return sort.as_sort(self.store.key) or {self.store.key: 1}
+
+    def _keys_in_order(self, criteria: dict, total: int, sort: SortState) -> list | None:
+        """The matching keys in the table's order when the browser orders them itself (no
+        sort or the key's, natural order applies), else None: the index's sort serves."""
+        key = self.store.key
+        direction = 1 if not sort.pairs else (
+            sort.pairs[0][1] if len(sort.pairs) == 1 and sort.pairs[0][0] == key else None)
+        keys = self._natural(criteria, total) if direction is not None else None
+        if keys is None:
+            return None
+        return keys if direction == 1 else keys[::-1]
 
     def _natural(self, criteria: dict, total: int) -> list[Any] | None:
         """The matching keys in natural order (read once per count), or None when the index's

@@ -20,8 +20,6 @@ NATURAL_SORT_LIMIT = 100_000
 BOOKKEEPING_COLUMNS = ("last_updated",)
 
 _DIGITS = re.compile(r"(\d+)")
-_ISO_DATETIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?P<zone>Z|[+-]\d{2}:?\d{2})?")
 
 
 def natural_key(text: str) -> tuple:
@@ -42,32 +40,6 @@ def natural_order(keys: Iterable[Any]) -> list[Any] | None:
         return None
     ordered = sorted(keys, key=lambda k: (natural_key(k), k))
     return None if ordered == sorted(keys) else ordered
-
-
-def parse_iso_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with each text column whose every value is an ISO-8601 date and time
-    (``2024-01-01T10:00:00Z``) as datetimes; other columns unchanged. A column mixing
-    values with and without a time zone stays text."""
-    converted = {}
-    for column in frame.columns:
-        series = frame[column]
-        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(
-                series) or pd.api.types.is_bool_dtype(series):
-            continue
-        values = series.dropna()
-        if values.empty or not all(isinstance(v, str) for v in values):
-            continue
-        matches = [_ISO_DATETIME.fullmatch(v.strip()) for v in values]
-        if not all(matches):
-            continue
-        zoned = {m["zone"] is not None for m in matches if m is not None}
-        if len(zoned) != 1:
-            continue
-        try:
-            converted[column] = pd.to_datetime(series, utc=zoned == {True}, format="ISO8601")
-        except (ValueError, TypeError, OverflowError):
-            continue  # e.g. a month 13: it stays text
-    return frame.assign(**converted) if converted else frame
 
 
 def default_columns(frame: pd.DataFrame, key: str) -> pd.DataFrame:

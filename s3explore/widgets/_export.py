@@ -17,7 +17,6 @@ import ipywidgets as widgets
 
 from s3explore._errors import ConfigurationError, S3ExploreError
 from s3explore._transfer import ProgressCounter
-from s3explore.widgets._display import default_columns
 from s3explore.widgets._exportrun import (
     BackgroundExport,
     ExportCancelled,
@@ -25,6 +24,8 @@ from s3explore.widgets._exportrun import (
     check_fetch,
     check_target,
     check_variable,
+    parts_of,
+    read_frame,
     user_namespace,
     write_file,
 )
@@ -45,6 +46,8 @@ class ExportPanel(widgets.VBox):
     ``selection()`` gives what the browser shows now. ``state`` is ``idle``, ``running``,
     ``done``, ``failed`` or ``cancelled``; ``dataframe`` is the last DataFrame made and
     ``rows`` the rows of the last export; ``task`` the polling task in a kernel.
+    ``part_size``: entries a resumable part of a file export holds (None: 500), so how much a
+    Cancel waits for and a crash loses.
     """
 
     def __init__(self, store: Any, selection: Callable[[], Selection],
@@ -58,6 +61,7 @@ class ExportPanel(widgets.VBox):
         self.cost: Any = None
         self.run: BackgroundExport | None = None
         self.task: asyncio.Task | None = None
+        self.part_size: int | None = None
         self._on_result: Callable[[Any], None] | None = None
 
         self.has_objects = callable(getattr(store, "get_object", None))
@@ -119,11 +123,12 @@ class ExportPanel(widgets.VBox):
     # ------------------------------------------------------------ exports
 
     def to_dataframe(self, name: str | None = None, fetch: Any = None) -> Any:
-        """The selection as a DataFrame, stored as the variable ``name`` (the box's name by
-        default) in IPython's user namespace when running in IPython, and kept as
-        ``dataframe``. Plain Python: blocks and returns it; in a kernel: returns None and
-        fills the variable when the background read ends. A bad name or fetch path raises
-        ConfigurationError (a click shows it in the status line instead)."""
+        """The selection as a DataFrame, rows in the table's order (filter and sort), stored as
+        the variable ``name`` (the box's name by default) in IPython's user namespace when
+        running in IPython, and kept as ``dataframe``. Plain Python: blocks and returns it;
+        in a kernel: returns None and fills the variable when the background read ends. A bad
+        name or fetch path raises ConfigurationError (a click shows it in the status line
+        instead)."""
         paths = self.fetch_paths(fetch)
         namespace = user_namespace()
         variable = check_variable(self._name.value if name is None else name, namespace)
@@ -131,11 +136,8 @@ class ExportPanel(widgets.VBox):
 
         def work(counter: ProgressCounter) -> Any:
             counter.set_total(None)
-            frame = self.store.query_df(selection.criteria, fields=selection.fields,
-                                        sort=selection.sort, fetch=paths)
-            if selection.fields is None:  # the columns the browser shows
-                frame = default_columns(frame, self.store.key)
-            counter.advance(docs=len(frame))
+            frame = read_frame(self.store, selection, paths)
+            ProgressCounter.advance(counter, docs=len(frame))  # done: nothing left to cancel
             return frame
 
         def keep(frame: Any) -> str:
@@ -151,24 +153,35 @@ class ExportPanel(widgets.VBox):
         return self._start(BackgroundExport(work, "a DataFrame"), keep)
 
     def to_file(self, path: Any = None, fetch: Any = None) -> Any:
-        """Write the selection to ``path`` (.parquet or .csv; the box's path by default)
-        through the resumable ``store.to_parquet``. Plain Python: blocks and returns the rows
-        written; in a kernel: returns None and shows progress while it runs."""
+        """Write the selection to ``path`` (.parquet or .csv; the box's path by default),
+        rows in the table's order, through the resumable ``store.to_parquet``. With fetch
+        paths it runs in parts: Cancel stops it at the next part, and the same export run
+        again resumes. Plain Python: blocks and returns the rows written; in a kernel: returns
+        None and shows progress while it runs."""
         paths = self.fetch_paths(fetch)
         target, fmt = check_target(self._path.value if path is None else path)
         selection = self.selection()
 
+        run = BackgroundExport(
+            lambda counter: write_file(self.store, selection, target, fmt, paths, counter,
+                                       self.part_size),
+            str(target), parts_of(target, fmt, selection) if paths else None)
+
         def keep(rows: int) -> str:
             self.rows = rows
-            return f"{rows:,} rows written to <code>{escape(str(target))}</code>"
+            done = f"{rows:,} rows written to <code>{escape(str(target))}</code>"
+            if run.resumed:
+                total = run.snapshot().total or run.resumed
+                done += (f" (resumed: {run.resumed:,} entries were written before, "
+                         f"{max(total - run.resumed, 0):,} fetched now)")
+            return done
 
-        work = lambda counter: write_file(self.store, selection, target, fmt, paths,  # noqa: E731
-                                          counter)
-        return self._start(BackgroundExport(work, str(target)), keep)
+        return self._start(run, keep)
 
     def cancel(self) -> None:
-        """Stop at the next part; the parts written stay, so the same export resumes."""
-        if self.run is not None and self.state == "running":
+        """Stop at the next part; the parts written stay, so the same export resumes. Only
+        an export in parts (a file with fetch paths) can stop midway."""
+        if self.run is not None and self.state == "running" and self.run.parts is not None:
             self.run.cancel()
             self._cancel.disabled = True
             self._status.value = "Cancelling at the next part\u2026"
@@ -194,10 +207,12 @@ class ExportPanel(widgets.VBox):
             raise ExportBusyError("an export is running; wait for it or cancel it first")
         self.run, self._on_result, self.state = run, keep, "running"
         self._to_df.disabled = self._to_file.disabled = True
-        self._cancel.disabled = False
+        self._cancel.disabled = run.parts is None  # nothing to stop at before the end
         self._bar.layout.display = None
         self._bar.bar_style, self._bar.value, self._bar.max = "", 0, 1
-        self._status.value = f"Exporting to {escape(run.what)}\u2026"
+        self._status.value = f"Exporting to {escape(run.what)}\u2026" + (
+            f" resuming after the {run.resumed:,} entries written before" if run.resumed
+            else "")
         run.start()
         try:
             loop = asyncio.get_running_loop()
@@ -240,8 +255,12 @@ class ExportPanel(widgets.VBox):
         elif isinstance(run.error, ExportCancelled):
             self.state = "cancelled"
             self._bar.bar_style = "warning"
-            self._status.value = ("Cancelled; the parts written are kept: write the same file "
-                                  "again to resume.")
+            snap = run.snapshot()
+            of = f" of {snap.total:,}" if snap.total is not None else ""
+            self._status.value = (
+                f"Cancelled after {snap.done:,}{of} entries; they are kept in "
+                f"<code>{escape(str(run.parts))}</code>: write the same file again to resume "
+                "(only the rest is fetched).")
         else:
             self.state = "failed"
             self._bar.bar_style = "danger"

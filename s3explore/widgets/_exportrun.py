@@ -2,12 +2,16 @@
 ProgressCounter; the browser's thread polls it and alone touches the widgets (ipywidgets
 updates from worker threads are fragile under ipykernel 7), as ``_run`` does for uploads.
 
-Files go through ``store.to_parquet(..., fetch=...)``, which runs in parts and resumes an
-interrupted export; a CSV file is that Parquet file turned into CSV batch by batch.
+Files go through ``store.to_parquet(..., sort=..., fetch=...)``, which runs in parts and
+resumes an interrupted export; a CSV file is that Parquet file turned into CSV batch by batch.
+Rows come in the order the browser's table shows: the index's sort, or, when the table orders
+the keys itself (natural order, ``mp-2`` before ``mp-10``, for at most NATURAL_SORT_LIMIT
+entries), that order, applied once all rows are in.
 """
 
 from __future__ import annotations
 
+import json
 import keyword
 import os
 import threading
@@ -18,6 +22,7 @@ from typing import Any
 
 from s3explore._errors import ConfigurationError
 from s3explore._transfer import ProgressCounter
+from s3explore.widgets._display import default_columns
 from s3explore.widgets._run import BackgroundRun
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
@@ -29,11 +34,14 @@ CSV_BATCH_ROWS = 10_000
 
 @dataclass(frozen=True)
 class Selection:
-    """What the browser shows: its criteria (filter included), sort and visible fields."""
+    """What the browser shows: its criteria (filter included), sort and visible fields.
+    ``keys_in_order``: the matching keys in the table's order when the browser orders them
+    itself (natural order); None when the index's ``sort`` is the table's order."""
 
     criteria: dict
     sort: dict | None
     fields: list[str] | None
+    keys_in_order: list | None = None
 
 
 def check_fetch(fetch: Any) -> list[str] | None:
@@ -112,13 +120,18 @@ class _CancellableCounter(ProgressCounter):
 
 class BackgroundExport(BackgroundRun):
     """``start()`` runs ``work(counter)`` in a thread; ``result`` is what it returned, ``error``
-    the exception it raised (``ExportCancelled`` after ``cancel()``)."""
+    the exception it raised (``ExportCancelled`` after ``cancel()``). ``parts``: the folder of
+    the resumable parts when the export runs in parts (only then can it be cancelled midway),
+    and ``resumed`` the entries found written there when it started."""
 
-    def __init__(self, work: Callable[[ProgressCounter], Any], what: str) -> None:
+    def __init__(self, work: Callable[[ProgressCounter], Any], what: str,
+                 parts: Path | None = None) -> None:
         cancel = threading.Event()
         super().__init__("s3explore-export", _CancellableCounter(cancel))
         self.cancel_event = cancel  # the counter watches this one
         self.what = what  # "a DataFrame" or the file's path, for the status line
+        self.parts = parts
+        self.resumed = written_before(parts) if parts is not None else 0  # before start()
         self.result: Any = None
         self._work = work
 
@@ -131,28 +144,98 @@ class BackgroundExport(BackgroundRun):
             self.counter.close()
 
 
+def read_frame(store: Any, selection: Selection, fetch: list[str] | None) -> Any:
+    """The selection as a DataFrame, rows in the table's order, columns as the table's."""
+    frame = store.query_df(selection.criteria, fields=selection.fields, sort=selection.sort,
+                           fetch=fetch)
+    if selection.fields is None:  # the columns the browser shows
+        frame = default_columns(frame, store.key)
+    if selection.keys_in_order is None or store.key not in frame.columns:
+        return frame
+    order = _positions(frame[store.key], selection.keys_in_order)
+    return frame.iloc[order].reset_index(drop=True)
+
+
+def _positions(keys: Any, keys_in_order: list) -> Any:
+    """Row numbers that put ``keys`` in the order of ``keys_in_order``; a key it lacks (an
+    entry added since the browser counted) goes last, in the index's order."""
+    import numpy as np
+
+    place = {k: i for i, k in enumerate(keys_in_order)}
+    ranks = np.fromiter((place.get(k, len(place)) for k in keys), dtype=np.int64)
+    return np.argsort(ranks, kind="stable")
+
+
+def parquet_path(target: Path, fmt: str, selection: Selection) -> Path:
+    """Where ``store.to_parquet`` writes (its parts folder beside it): the target, or a
+    staging file beside it that is put in the table's order or turned into CSV after."""
+    if fmt == "parquet" and selection.keys_in_order is None:
+        return target
+    return target.with_name(target.name + ".parquet")
+
+
+def parts_of(target: Path, fmt: str, selection: Selection) -> Path:
+    """The folder of the resumable parts of an export of ``selection`` to ``target``."""
+    from s3explore._frames._export import parts_folder  # pyarrow: only once exporting
+
+    return parts_folder(parquet_path(target, fmt, selection))
+
+
+def written_before(parts: Path) -> int:
+    """Entries in the finished ``parts`` of an earlier, interrupted export (0 when none);
+    ``to_parquet`` itself checks that they belong to this export before it resumes."""
+    from s3explore._frames._export import PROGRESS
+
+    try:
+        record = json.loads((parts / PROGRESS).read_text())
+        return sum(int(p["entries"]) for p in record["parts"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
 def write_file(store: Any, selection: Selection, target: Path, fmt: str,
-               fetch: list[str] | None, counter: ProgressCounter) -> int:
-    """The selection to ``target``; the rows written. Runs in the export thread."""
-    if fmt == "parquet":
-        return _to_parquet(store, selection, target, fetch, counter)
-    staging = target.with_name(target.name + ".parquet")  # resumable like any export
-    rows = _to_parquet(store, selection, staging, fetch, counter)
-    _parquet_to_csv(staging, target)
-    staging.unlink()
+               fetch: list[str] | None, counter: ProgressCounter,
+               part_size: int | None = None) -> int:
+    """The selection to ``target``; the rows written. Runs in the export thread.
+    ``part_size``: entries a resumable part holds (None: ``PART_SIZE``)."""
+    staging = parquet_path(target, fmt, selection)
+    rows = _to_parquet(store, selection, staging, fetch, counter, part_size or PART_SIZE)
+    if staging == target:
+        return rows
+    if selection.keys_in_order is not None:
+        _put_in_order(staging, store.key, selection.keys_in_order)
+    if fmt == "csv":
+        _parquet_to_csv(staging, target)
+        staging.unlink()
+    else:
+        os.replace(staging, target)
     return rows
 
 
 def _to_parquet(store: Any, selection: Selection, target: Path, fetch: list[str] | None,
-                counter: ProgressCounter) -> int:
+                counter: ProgressCounter, part_size: int) -> int:
     if fetch:
         return store.to_parquet(target, selection.criteria, selection.fields, fetch=fetch,
-                                progress=counter, part_size=PART_SIZE)
+                                sort=selection.sort, progress=counter, part_size=part_size)
     # Index fields only: one streaming pass, no parts to resume and no progress to report.
     counter.set_total(None)
-    rows = store.to_parquet(target, selection.criteria, selection.fields)
-    counter.advance(docs=rows)
+    rows = store.to_parquet(target, selection.criteria, selection.fields, sort=selection.sort)
+    ProgressCounter.advance(counter, docs=rows)  # done: nothing left to cancel
     return rows
+
+
+def _put_in_order(path: Path, key: str, keys_in_order: list) -> None:
+    """Rewrite ``path`` with its rows in natural key order (at most NATURAL_SORT_LIMIT rows:
+    the browser orders keys itself only that far)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if key not in table.column_names:
+        return
+    ordered = table.take(_positions(table.column(key).to_pylist(), keys_in_order))
+    partial = path.with_name(path.name + ".partial")
+    pq.write_table(ordered, partial)
+    os.replace(partial, path)
 
 
 def _parquet_to_csv(source: Path, target: Path) -> None:

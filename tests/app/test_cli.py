@@ -57,6 +57,40 @@ def test_no_command_is_a_usage_error():
     assert done.returncode == 2 and "COMMAND" in done.stderr
 
 
+VERIFY = ["verify", "--bucket", "b", "--index", "idx.duckdb", "--collection", "c"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([*VERIFY, "--workers", "0"], "argument --workers: the value must be a whole number >= 1, "
+                                  "got 0"),
+    ([*VERIFY, "--workers", "2.5"], "argument --workers: the value must be a whole number "
+                                    ">= 1, got '2.5'"),
+    (["demo", "--timeout", "-5"], "argument --timeout: the value must be a whole number >= 1, "
+                                  "got -5"),
+    (["demo", "--port", "many"], "argument --port: the value must be a whole number >= 1, "
+                                 "got 'many'"),
+    (["open", "s3://b/p", "--port", "70000"], "argument --port: the value must be a port "
+                                              "number from 1 to 65535, got 70000"),
+])
+def test_bad_numbers_are_usage_errors_in_the_shared_words(argv, message, capsys):
+    """The shared checkers' wording, as argparse reports: usage, the option, exit code 2,
+    before anything runs."""
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: s3explore ") and f"error: {message}\n" in err
+
+
+def test_good_numbers_reach_the_command():
+    from s3explore._cli import build_parser
+
+    args = build_parser().parse_args([*VERIFY, "--workers", "3"])
+    assert args.workers == 3
+    assert build_parser().parse_args(VERIFY).workers == 8
+    assert build_parser().parse_args(["open", "s3://b/p", "--port", "65535"]).port == 65535
+
+
 # ------------------------------------------------------------------ finding notebooks
 
 

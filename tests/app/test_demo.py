@@ -23,6 +23,7 @@ from s3explore import (
     S3Store,
     _codec,
 )
+from s3explore._checks import ArgumentError
 from s3explore.demo import (
     DEMO_KEY,
     DEMO_SEARCHABLE_FIELDS,
@@ -123,15 +124,29 @@ def test_last_updated_are_datetimes_in_a_plausible_range(documents):
         assert dt.datetime(2019, 1, 1) <= doc["last_updated"] < dt.datetime(2025, 1, 1)
 
 
-@pytest.mark.parametrize("bad", [{"n": -1}, {"n": "10"}, {"n": True}, {"seed": 1.5}])
+@pytest.mark.parametrize("bad", [{"n": -1}, {"n": "10"}, {"n": True}, {"seed": 1.5},
+                                 {"seed": -1}])
 def test_bad_arguments_name_the_argument_before_a_server_starts(bad, monkeypatch):
     name = next(iter(bad))
-    with pytest.raises(ConfigurationError, match=rf"^{name} "):
+    with pytest.raises(ArgumentError, match=rf"^{name} must be a whole number >= 0, got"):
         demo_documents(**bad)
     started = []
     monkeypatch.setattr(LocalS3Process, "start", lambda self: started.append(self))
-    with pytest.raises(ConfigurationError, match=rf"^{name} "):
+    with pytest.raises(ArgumentError, match=rf"^{name} "):
         demo_store(**bad)
+    assert started == []
+
+
+@pytest.mark.parametrize(("bad", "match"), [
+    ({"workers": 0}, r"^workers must be a whole number >= 1, got 0"),
+    ({"workers": 2.0}, r"^workers must be a whole number >= 1, got 2.0"),
+    ({"compress": "rar"}, r"^compress='rar' is not supported"),
+])
+def test_store_settings_are_checked_before_a_server_starts(bad, match, monkeypatch):
+    started = []
+    monkeypatch.setattr(LocalS3Process, "start", lambda self: started.append(self))
+    with pytest.raises(ConfigurationError, match=match):
+        demo_store(n=1, **bad)
     assert started == []
 
 

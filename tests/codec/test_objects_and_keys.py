@@ -33,6 +33,21 @@ def test_enum_tuple_and_object_keys_are_refused_naming_the_path():
             b"".join(codec.encode_chunks(doc, "zlib", key="x"))
 
 
+def test_bad_keys_in_mappings_that_are_not_dicts_are_found_too():
+    # dicts take a fast type check; any other Mapping still goes through isinstance
+    from collections import OrderedDict
+    from types import MappingProxyType
+
+    from s3explore._codec._body import check_map_keys
+
+    for doc, path in [({"a": [1, {"b": MappingProxyType({(1, 2): 3})}]}, "'a.1.b'"),
+                      ({"a": OrderedDict({"c": {(1,): 2}})}, "'a.c'"),
+                      (MappingProxyType({"k": "x", Spin.up: 1}), "the document")]:
+        with pytest.raises(InvalidDocumentError, match=path):
+            check_map_keys(doc, "x")
+    check_map_keys(MappingProxyType({"a": OrderedDict({"c": [{"d": 1}]})}), "x")
+
+
 def test_keys_that_read_back_are_accepted():
     doc = {"s": {Kind.a: 1}, "i": {3: "x", np.int64(4): "y", 2.5: "z", None: 0, b"b": 1}}
     back = codec.decode_body(codec.encode_body(doc, None), None)

@@ -129,7 +129,8 @@ documents = st.dictionaries(
                                                          max_size=4)),
                  max_leaves=12),
     max_size=5)
-FAST = settings(  # about 10 s a testmax_examples=150, deadline=None,
+FAST = settings(  # about 10 s a test
+                max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 

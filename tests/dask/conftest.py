@@ -80,7 +80,8 @@ def cluster():
         yield client
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def dask_s3():
+    # one for the folder: each module fills buckets of its own
     with LocalS3Process() as server:  # moto on a core of its own
         yield server

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import pandas as pd
@@ -21,6 +22,21 @@ RECIPES = ["formula", "spacegroup", "spacegroup_number", "crystal_system", "dens
            "volume", "nsites"]
 
 
+@functools.cache
+def _orbits(symbol: str, species: tuple, coords: tuple) -> tuple[list, list]:
+    # Structure.from_spacegroup spends 0.3 s on the group's operations; the sites it makes
+    # (fractional) are the same for every cubic lattice, so each group is asked once.
+    built = Structure.from_spacegroup(symbol, Lattice.cubic(5.0), list(species),
+                                      [list(c) for c in coords])
+    return built.species, built.frac_coords.tolist()
+
+
+def cubic(symbol: str, a: float, species: tuple, coords: tuple) -> Structure:
+    """``Structure.from_spacegroup(symbol, Lattice.cubic(a), species, coords)``."""
+    sites, frac_coords = _orbits(symbol, species, coords)
+    return Structure(Lattice.cubic(a), sites, frac_coords)
+
+
 def structure(i: int) -> Structure | None:
     """Five kinds of crystal, lattices scaled by ``i``; every 7th document has none."""
     if i % 7 == 3:
@@ -28,14 +44,12 @@ def structure(i: int) -> Structure | None:
     a = 4.0 + i / 100
     kind = i % 5
     if kind == 0:
-        return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a + 1.6), ["Na", "Cl"],
-                                         [[0, 0, 0], [0.5, 0.5, 0.5]])
+        return cubic("Fm-3m", a + 1.6, ("Na", "Cl"), ((0, 0, 0), (0.5, 0.5, 0.5)))
     if kind == 1:
-        return Structure.from_spacegroup("Pm-3m", Lattice.cubic(a), ["Cs", "Cl"],
-                                         [[0, 0, 0], [0.5, 0.5, 0.5]])
+        return cubic("Pm-3m", a, ("Cs", "Cl"), ((0, 0, 0), (0.5, 0.5, 0.5)))
     if kind == 2:
-        return Structure.from_spacegroup("Pm-3m", Lattice.cubic(a - 0.1), ["Sr", "Ti", "O"],
-                                         [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0]])
+        return cubic("Pm-3m", a - 0.1, ("Sr", "Ti", "O"),
+                     ((0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0)))
     if kind == 3:
         return Structure(Lattice.hexagonal(a - 0.8, a + 1.2), ["Zn", "O"],
                          [[1 / 3, 2 / 3, 0], [1 / 3, 2 / 3, 0.38]])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -33,13 +35,22 @@ def _docs(n: int = 6) -> list[dict]:
     ]
 
 
+@contextmanager
+def filled_index(backend: str, prefix: str, tmp_path, docs: list[dict]) -> Iterator[Store]:
+    """An index store of ``backend`` holding ``docs``, dropped afterwards."""
+    store = make_index(backend, f"{prefix}-{next(_names)}", tmp_path)
+    store.connect()
+    store.update(docs)
+    try:
+        yield store
+    finally:
+        drop_index(backend, store)
+
+
 @pytest.fixture(params=FRAME_BACKENDS)
 def index(request, tmp_path) -> Store:
-    store = make_index(request.param, f"frames-{next(_names)}", tmp_path)
-    store.connect()
-    store.update(_docs())
-    yield store
-    drop_index(request.param, store)
+    with filled_index(request.param, "frames", tmp_path, _docs()) as store:
+        yield store
 
 
 @pytest.fixture

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from s3explore import ConfigurationError, MongoStore, QueryError
+from s3explore._checks import ArgumentError
 
 # ---------------------------------------------------------------- bad input
 
@@ -69,6 +72,23 @@ def test_malformed_or_unsupported_criteria(index, criteria, match):
 def test_bad_arguments(memory, kwargs, error, match):
     with pytest.raises(error, match=match):
         memory.query_df(**kwargs)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "100"])
+def test_whole_number_settings_raise_the_shared_argument_error(memory, tmp_path, bad):
+    """batch_size, sample and part_size: one ArgumentError (a ConfigurationError as for any
+    option, and a QueryError as for skip and limit), naming the setting and the value."""
+    calls = [("batch_size", lambda: memory.query_df(batch_size=bad)),
+             ("batch_size", lambda: memory.to_arrow(batch_size=bad)),
+             ("sample", lambda: memory.fields(sample=bad)),
+             ("part_size", lambda: memory.to_parquet(tmp_path / "x.parquet", fetch=["a"],
+                                                     part_size=bad))]
+    for name, call in calls:
+        with pytest.raises(ArgumentError, match=rf"{name} must be a whole number >= 1, "
+                                                rf"got {re.escape(repr(bad))}") as caught:
+            call()
+        assert isinstance(caught.value, ConfigurationError)
+        assert isinstance(caught.value, QueryError)
 
 
 def test_unsupported_operator_on_s3store_index(store):

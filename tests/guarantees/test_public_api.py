@@ -12,8 +12,8 @@ import s3explore
 EXPECTED = {
     "AccessDeniedError", "BucketNotFoundError", "Callback", "CancelledBuildError",
     "ConfigurationError", "CorruptObjectError", "CostEstimate", "CountEstimate",
-    "CredentialsError", "DuckDBStore", "Failure",
-    "InvalidDocumentError", "InvalidKeyError", "LayoutNotRecognizedError", "ManifestStore",
+    "CredentialsError", "DuckDBStore", "Failure", "InvalidDocumentError", "InvalidDocumentsError",
+    "InvalidKeyError", "LayoutNotRecognizedError", "ManifestStore",
     "MemoryStore", "MetadataTooLargeError", "MissingDependencyError", "MongograntStore",
     "MongoStore", "MontyStore", "NotConnectedError", "ObjectNotFoundError", "ProgressCounter",
     "ProgressSnapshot", "QueryError", "ReadOnlyStoreError", "S3ExploreError", "S3RequestError",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import numpy as np
 import pytest
@@ -25,9 +26,16 @@ def fe2o3_like() -> Structure:
                      site_properties={"magmom": [4.1, -4.1, 0.0, 0.1, 0.0]})
 
 
-def nacl() -> Structure:
+@functools.cache
+def _nacl() -> Structure:
+    # from_spacegroup builds the group's 192 operations and compares them pairwise: 0.3 s
     return Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"],
                                      [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def nacl() -> Structure:
+    """A fresh copy each call, so no test sees another's changes."""
+    return _nacl().copy()
 
 
 def dos() -> Dos:

@@ -3,6 +3,7 @@ a manifest is built by reading every object, kept locally, reused and resumed.""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import threading
 
@@ -51,9 +52,14 @@ def test_index_holds_the_scalar_fields(built, docs, public_bucket, s3_server):
     store, _, _ = built
     entry = next(store.index.query({"task_id": "mp-5"}))
     head = s3_server.client().head_object(Bucket=public_bucket["bucket"], Key="dos/mp-5.json.gz")
-    # the ETag of the body the entry came from: a read of another body is refused
+    # the ETag of the body the entry came from: a read of another body is refused; the
+    # upload time under its own name, beside the document's own last_updated
+    uploaded = head["LastModified"].astimezone(dt.UTC).replace(tzinfo=None)
     assert entry == {**summary(docs["mp-5"], None), "task_id": "mp-5",
-                     "compression": "gzip", "obj_etag": head["ETag"].strip('"')}
+                     "compression": "gzip", "obj_etag": head["ETag"].strip('"'),
+                     "s3_last_modified": uploaded}
+    assert entry["last_updated"] == docs["mp-5"]["last_updated"]
+    assert store.index.last_updated_field == "last_updated"  # the documents all have one
     assert "energies" in entry and "densities" not in entry  # short lists kept, not lists
     assert entry["calc"] == {"encut": 720, "functional": "PBE"}
     assert store.count({"calc.encut": 720, "spin_polarized": True}) == sum(
@@ -183,5 +189,5 @@ def test_fields_choose_the_index(public_bucket, s3_server, tmp_path):
     with store:
         entry = next(store.index.query({"task_id": "mp-2"}))
         assert set(entry) == {"task_id", "efermi", "calc", "compression", "last_updated",
-                              "obj_etag"}
+                              "s3_last_modified", "obj_etag"}
         assert isinstance(store, ManifestStore)

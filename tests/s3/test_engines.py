@@ -164,3 +164,17 @@ def test_under_motos_in_process_mock_requests_go_through_boto3(monkeypatch):
             store.update([material(i) for i in range(3)])
             assert sorted(d["task_id"] for d in store.query()) == ["mp-0", "mp-1", "mp-2"]
             assert [o.key for o in store.s3_bucket.objects.all()] == ["mp-0", "mp-1", "mp-2"]
+
+
+@pytest.mark.parametrize(("kind", "code"), [
+    ("PermissionDeniedError", "AccessDenied"), ("UnauthenticatedError", "AccessDenied"),
+    ("NotFoundError", "NoSuchKey"), ("PreconditionError", "PreconditionFailed")])
+def test_a_bodiless_obstore_error_keeps_what_s3_answered(kind, code):
+    """A HEAD's refusal has no XML body to quote a code from: object_store's class of the
+    error stands for it, so the error table still gives our class (AccessDeniedError, ...)."""
+    import obstore.exceptions
+
+    from s3explore._s3engine._obstore import from_obstore
+
+    raised = getattr(obstore.exceptions, kind)("the request was refused")
+    assert from_obstore(raised).code == code

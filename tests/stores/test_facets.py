@@ -24,8 +24,20 @@ def entries(n: int = 300) -> list[dict]:
             for i in range(n)]
 
 
+@pytest.fixture(scope="module", params=list(INDEX_BACKENDS))
+def index(request, tmp_path_factory):
+    """One filled store per engine for the tests that only read it (filling FerretDB's takes
+    seconds); a test that adds entries takes ``fresh_index``."""
+    store = make_index(request.param, f"f{uuid.uuid4().hex[:8]}",
+                       tmp_path_factory.mktemp("facets"))
+    store.connect()
+    store.update(entries())
+    yield store
+    drop_index(request.param, store)
+
+
 @pytest.fixture(params=list(INDEX_BACKENDS))
-def index(request, tmp_path):
+def fresh_index(request, tmp_path):
     store = make_index(request.param, f"f{uuid.uuid4().hex[:8]}", tmp_path)
     store.connect()
     store.update(entries())
@@ -176,7 +188,8 @@ def test_known_fields_and_positions_do_not_warn(index):
         assert index.last_updated is not None  # the package's own queries: never
 
 
-def test_a_field_only_some_entries_have_is_found_by_the_probe(index):
+def test_a_field_only_some_entries_have_is_found_by_the_probe(fresh_index):
+    index = fresh_index
     index.update([{"task_id": "z", "rare_field": 1}])
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnknownFieldWarning)
@@ -213,7 +226,8 @@ def test_s3store_answers_from_its_index(store):
         store.count({"band_gpa": 1})
 
 
-def test_values_below_arrays_of_documents_count_one_by_one(index):
+def test_values_below_arrays_of_documents_count_one_by_one(fresh_index):
+    index = fresh_index
     index.update([{"task_id": "s1", "sites": [{"el": "A"}, {"el": "B"}]},
                   {"task_id": "s2", "sites": [{"el": "A"}]}])
     assert rows(facets(index, "sites.el")) == [("A", 2), ("B", 1)]

@@ -105,6 +105,7 @@ def test_retries_exhausted_are_reported_per_key_and_index_matches_the_bucket(
     store.close()
 
 
+@pytest.mark.slow
 @pytest.mark.moto_only  # moto's fault gate (fail_when) in front of the fixture's bucket
 def test_a_key_that_always_fails_is_retried_then_reported_and_its_old_copy_kept(
     s3_server, bucket

@@ -5,13 +5,19 @@ read-only part: a published S3Store opened with ``s3explore.open``) answer the s
 alike and refuse the same bad arguments with the same class (``ArgumentError``, which is a
 ConfigurationError and a QueryError). Writes on a read-only store raise ReadOnlyStoreError
 whatever their arguments.
+
+S3Store and ManifestStore share one public API (``ObjectBackedStore``): neither overrides a
+public method of it, so their signatures cannot drift apart; ManifestStore's refusals come
+from the one ``ReadOnly`` piece.
 """
 
 from __future__ import annotations
 
+import ast
 import inspect
 import uuid
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -28,11 +34,16 @@ from s3explore import (
     UpdateResult,
 )
 from s3explore._checks import ArgumentError
+from s3explore._errors import InvalidDocumentError, ObjectNotFoundError
+from s3explore._stores import ObjectBackedStore, Store
+from s3explore._stores._readonly import ReadOnly
 from tests.conftest import CREDENTIALS
 
 DOCS = [{"task_id": f"mp-{i}", "formula": ["Si", "NaCl", "GaAs"][i % 3], "nsites": i % 4}
         for i in range(12)]
 READS = ["memory", "duckdb", "monty", "s3", "manifest"]
+WRITABLE = ["memory", "duckdb", "monty", "s3"]
+OBJECT_STORES = ["s3", "manifest"]
 
 
 @pytest.fixture(scope="module")
@@ -114,13 +125,13 @@ def test_a_read_only_store_refuses_every_write_whatever_its_arguments(stores, ca
     assert stores["manifest"].count() == len(DOCS)
 
 
-def test_update_result_types_are_documented_per_kind(stores):
-    """Index stores return how many documents they upserted (an int, where maggma returns
-    None); S3Store returns an UpdateResult whose ``written`` is that count."""
-    assert stores["memory"].update(DOCS[:2]) == 2
-    assert stores["duckdb"].update(DOCS[:2]) == 2
-    result = stores["s3"].update(DOCS[:2])
-    assert isinstance(result, UpdateResult) and result.written == 2 and result.ok
+@pytest.mark.parametrize("kind", WRITABLE)
+def test_every_update_returns_an_update_result(stores, kind):
+    """One result type on every writable store (maggma's returns None): ``written`` counts
+    the documents upserted, ``ok`` says nothing failed."""
+    result = stores[kind].update(DOCS[:2])
+    assert type(result) is UpdateResult and result.written == 2 and result.ok
+    assert result.failures == [] and result.seconds >= 0
 
 
 @pytest.mark.parametrize("kind", ["s3", "manifest"])
@@ -175,3 +186,196 @@ def test_the_frames_entry_points_answer_like_query(stores, kind):
     q = store._entry_query({"nsites": 1}, None, {"task_id": 1})
     assert strip(store._index_entries(q)) == strip(store.query({"nsites": 1}, sort={"task_id": 1}))
     assert len(strip(store._index_entries(q))) == 3
+
+
+# ---------------------------------------------------------------- one API, hooks beneath
+
+
+def public_names(cls: type) -> set[str]:
+    return {n for n in dir(cls) if not n.startswith("_")}
+
+
+@pytest.mark.parametrize("cls", [S3Store, ManifestStore])
+def test_object_stores_override_no_public_method_of_their_base(cls):
+    """Every public method of ObjectBackedStore (and Store) is the base's own on S3Store and
+    ManifestStore: they implement hooks, so equal calls cannot take different signatures."""
+    below = cls.__mro__[:cls.__mro__.index(ObjectBackedStore)]
+    overridden = sorted(n for n in public_names(ObjectBackedStore)
+                        if any(n in vars(c) for c in below))
+    assert overridden == []
+    for name in ("query", "get", "get_object", "get_many", "update", "remove_docs", "verify",
+                 "rebuild_index_from_s3_data", "distinct", "groupby"):
+        assert name in vars(ObjectBackedStore), name  # defined once, with explicit arguments
+
+
+def test_the_read_only_store_is_composed_not_derived_from_s3store():
+    assert not issubclass(ManifestStore, S3Store)
+    assert issubclass(ManifestStore, ObjectBackedStore) and issubclass(ManifestStore, ReadOnly)
+    assert issubclass(S3Store, ObjectBackedStore) and not issubclass(S3Store, ReadOnly)
+    assert ManifestStore.read_only and not getattr(S3Store, "read_only", False)
+
+
+@pytest.mark.parametrize("name", ["query", "get", "get_object", "get_many", "update",
+                                  "remove_docs", "verify"])
+def test_both_object_stores_take_the_same_arguments(name):
+    mine = inspect.signature(getattr(ManifestStore, name))
+    theirs = inspect.signature(getattr(S3Store, name))
+    assert mine == theirs
+
+
+# ---------------------------------------------------------------- same answers, same types
+
+
+@pytest.mark.parametrize("kind", READS)
+def test_groupby_gives_the_same_groups_everywhere(stores, kind):
+    groups = [(g, sorted(d["task_id"] for d in docs))
+              for g, docs in stores[kind].groupby("formula", {"nsites": {"$lt": 3}})]
+    want = [(g, sorted(d["task_id"] for d in docs))
+            for g, docs in stores["memory"].groupby("formula", {"nsites": {"$lt": 3}})]
+    assert groups == want and [g for g, _ in groups] == [
+        {"formula": "GaAs"}, {"formula": "NaCl"}, {"formula": "Si"}]
+
+
+@pytest.mark.parametrize("kind", READS)
+def test_count_query_and_distinct_return_the_same_types(stores, kind):
+    store = stores[kind]
+    assert type(store.count()) is int and store.count() == len(DOCS)
+    found = store.query({"formula": "Si"})
+    assert not isinstance(found, list) and all(isinstance(d, dict) for d in found)
+    assert isinstance(store.distinct("nsites"), list)
+    assert store.query_one({"task_id": "absent"}) is None
+
+
+@pytest.mark.parametrize("kind", OBJECT_STORES)
+def test_object_reads_give_the_same_types_and_missing_keys_the_same_class(stores, kind):
+    store = stores[kind]
+    stored = store.get_object("mp-4", decode_objects=False)
+    assert stored.key == "mp-4" and stored.doc["formula"] == "NaCl" and stored.stored_size > 0
+    assert strip([store.get("mp-4")]) == strip([DOCS[4]])
+    got = list(store.get_many(["mp-1", "absent", "mp-2"], on_missing="null"))
+    assert [d and d["task_id"] for d in got] == ["mp-1", None, "mp-2"]
+    assert [d["task_id"] for d in store.get_many(["absent", "mp-3"])] == ["mp-3"]
+    with pytest.raises(ObjectNotFoundError):
+        store.get("absent")
+    with pytest.raises(ObjectNotFoundError):
+        list(store.get_many(["absent"], on_missing="raise"))
+    docs = list(store.query({"nsites": 3}, workers=2, decode_objects=False,
+                            sort={"task_id": 1}))
+    assert [d["task_id"] for d in docs] == ["mp-11", "mp-3", "mp-7"]
+
+
+def test_object_sizes_for_the_frames_layer_agree_on_both_object_stores(stores):
+    """``_object_size`` (what to_dask sizes partitions by) HEADs the object holding a key:
+    on ManifestStore through its layout, so the same objects give the same sizes."""
+    sizes = {kind: stores[kind]._object_size("mp-1") for kind in OBJECT_STORES}
+    assert sizes["manifest"] == sizes["s3"] == stores["s3"].get_object("mp-1").stored_size
+    with pytest.raises(ObjectNotFoundError):
+        stores["manifest"]._object_size("absent")
+
+
+@pytest.mark.parametrize("kind", READS)
+@pytest.mark.parametrize("call", [
+    lambda s: list(s.query(["formula"])),
+    lambda s: s.distinct("formula", "formula = Si"),
+    lambda s: list(s.groupby("formula", ["x"])),
+    lambda s: s.query_one({"$where": 1}),
+])
+def test_bad_criteria_are_a_query_error_on_every_store(stores, kind, call):
+    with pytest.raises(QueryError):
+        call(stores[kind])
+
+
+@pytest.mark.parametrize("kind", OBJECT_STORES)
+@pytest.mark.parametrize("workers", [0, -2, "4", 1.5])
+def test_bad_workers_are_an_argument_error_on_both_object_stores(stores, kind, workers):
+    with pytest.raises(ArgumentError, match="workers"):
+        list(stores[kind].query({}, workers=workers))
+    with pytest.raises(ArgumentError, match="workers"):
+        list(stores[kind].get_many(["mp-1"], workers=workers))
+
+
+# ---------------------------------------------------------------- writes
+
+
+@pytest.mark.parametrize("kind", WRITABLE)
+def test_remove_docs_returns_none_on_every_writable_store(stores, kind):
+    assert stores[kind].remove_docs({"task_id": "absent"}) is None
+    assert stores[kind].count() == len(DOCS)
+
+
+@pytest.mark.parametrize("kind", WRITABLE)
+@pytest.mark.parametrize("bad", ["mp-1", b"mp-1", 42, None])
+def test_docs_that_are_not_documents_are_one_error_class_on_every_writable_store(stores, kind,
+                                                                                 bad):
+    with pytest.raises(InvalidDocumentError, match="docs must be a dict or an iterable"):
+        stores[kind].update(bad)
+    assert stores[kind].count() == len(DOCS)
+
+
+@pytest.mark.parametrize("kind", WRITABLE)
+def test_a_bad_document_among_good_ones_is_an_invalid_document_on_every_writable_store(
+        stores, kind):
+    """InvalidDocumentError on every writable store. Index stores raise it before writing
+    anything; S3Store streams, so it stores the good ones first and raises an
+    InvalidDocumentsError (an UpdateError and an InvalidDocumentError, its ``result``
+    attached), or with on_error="collect" returns the failure, whose error is the same."""
+    store = stores[kind]
+    with pytest.raises(InvalidDocumentError, match="must be"):
+        store.update([DOCS[0], ["task_id", "x"]])
+    if kind == "s3":
+        result = store.update([DOCS[0], ["task_id", "x"]], on_error="collect")
+        assert isinstance(result, UpdateResult) and result.written == 1
+        assert [type(f.error) for f in result.failures] == [InvalidDocumentError]
+    assert store.count() == len(DOCS)
+
+
+def test_an_object_store_names_its_invalid_documents_as_an_update_error(stores):
+    """Failures of other kinds beside invalid documents stay a plain UpdateError; invalid
+    documents alone are both classes, with the result and the first key."""
+    from s3explore import InvalidDocumentsError, UpdateError
+
+    with pytest.raises(InvalidDocumentsError) as caught:
+        stores["s3"].update([DOCS[0], {"formula": "no key"}, ["task_id", "x"]])
+    assert isinstance(caught.value, UpdateError) and caught.value.result.written == 1
+    assert len(caught.value.result.failures) == 2 and caught.value.key is None
+
+
+@pytest.mark.parametrize("call", [
+    lambda s: s.swap_entries([{"task_id": "mp-1"}], [None]),
+    lambda s: s.rebuild_index_from_s3_data(),
+    lambda s: s.rebuild_metadata_from_index({"bad": {"$nope": 1}}),
+    lambda s: s.verify(repair=True),
+    lambda s: s.update("not even documents", key=3, workers=0),
+    lambda s: s.remove_docs({}, remove_s3_object=True),
+    lambda s: Store.update(s, DOCS),  # the index stores' path too
+])
+def test_every_write_path_of_the_read_only_store_is_one_error_class(stores, call):
+    with pytest.raises(ReadOnlyStoreError, match=r"read-only .*S3Store\(\.\.\.\)\.update"):
+        call(stores["manifest"])
+    assert isinstance(ReadOnlyStoreError("x"), PermissionError)
+    assert stores["manifest"].count() == len(DOCS)
+
+
+# ---------------------------------------------------------------- the layers above
+
+HOOKS = {"_connect", "_close", "_find", "_count", "_upsert", "_delete", "_distinct",
+         "_groupby", "_create_index", "_find_arrow", "_sample", "_inventory", "_swap",
+         "_versions", "_check_writable", "_read_entries", "_read_keys", "_read_object",
+         "_ready_to_read", "_write", "_remove", "_verify", "_rebuild_index",
+         "_rebuild_metadata", "_documents", "_entries_of", "_outcomes", "_read_settings"}
+
+
+def test_frames_and_widgets_reach_stores_through_documented_methods_only():
+    """No backend hook is named in the layers above, as an attribute of anything but their
+    own objects or as a getattr string: they read through public methods and the documented
+    protected ones (docs/architecture.md, "What the frames layer uses")."""
+    root = Path(s3explore.__file__).parent
+    named = []
+    for path in sorted([*(root / "_frames").rglob("*.py"), *(root / "widgets").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            own = isinstance(node, ast.Attribute) and getattr(node.value, "id", "") == "self"
+            name = (node.attr if isinstance(node, ast.Attribute) and not own else
+                    node.value if isinstance(node, ast.Constant) else None)
+            if name in HOOKS:
+                named.append(f"{path.relative_to(root)}:{node.lineno} {name}")
+    assert named == []

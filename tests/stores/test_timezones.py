@@ -281,3 +281,19 @@ def test_s3store_frames_index_columns_utc_and_fetched_ones_with_their_offset(s3s
     assert str(one_zone["t"].dtype) == "datetime64[us, UTC+02:00]"
     assert one_zone["t"][0].hour == 12  # the document's wall time and offset
     assert str(s3store.to_arrow(fields=["t"]).schema.field("t").type) == "timestamp[us, tz=UTC]"
+
+
+def test_a_duckdb_groupby_looks_for_marks_only_once_some_entry_has_them():
+    """DuckDB's catalog says whether any entry marks aware datetimes: without one a groupby
+    skips looking through its members; the first aware entry turns the look back on."""
+    from s3explore import DuckDBStore
+
+    with DuckDBStore("marks") as store:
+        store.update([{"task_id": f"n{i}", "g": i % 2, "t": NOON_NAIVE} for i in range(6)])
+        assert store._marks_aware() is False
+        assert all(m["t"].tzinfo is None for _, ms in store.groupby("g") for m in ms)
+        store.update({"task_id": "aware", "g": 1, "t": NOON_PLUS2})
+        assert store._marks_aware() is True
+        (_, evens), (_, odds) = store.groupby("g", properties=["t"])
+        assert [m["t"].tzinfo for m in odds].count(UTC) == 1
+        assert all(AWARE_FIELD not in m for m in evens + odds)

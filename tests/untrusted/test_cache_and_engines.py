@@ -3,6 +3,7 @@ errors in our words. The tests that talk to S3 run on the production server too.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -217,9 +218,9 @@ def test_twin_builders_never_touch_each_others_parts(tmp_path):
     folder = tmp_path / "m"
     listed = {n: _fresh.Listed(f"etag-{n}", 10) for n in ("a.json", "b.json", "c.json")}
 
-    def entry(name, etag=None):
+    def entry(name, etag=None):  # as a build writes it: with the object's upload time
         return {"task_id": name[0], "obj_etag": etag or f"etag-{name}", _build.OBJECT: name,
-                _build.OBJECT_SIZE: 10}
+                _build.OBJECT_SIZE: 10, _build.S3_LAST_MODIFIED: dt.datetime(2024, 1, 1)}
 
     first, second = (_build.Builder(None, layout, folder, listed=listed) for _ in range(2))
     first.write_part([entry("a.json")])

@@ -201,7 +201,10 @@ def test_cancel_stops_at_a_part_and_the_same_export_resumes(seeded, tmp_path, mo
     monkeypatch.setattr(_exportrun._CancellableCounter, "advance", cancel_after_first_part)
     assert browser.export(target, fetch=["structure.volume"]) is None
     assert panel.state == "cancelled" and "write the same file again" in panel._status.value
-    assert not target.exists() and (tmp_path / "all.parquet.parts").is_dir()
+    assert "Cancelled after 10 of 40 entries" in panel._status.value
+    # keys such as mp-10: the table shows them in natural order, staged beside the target
+    assert panel.run.parts == tmp_path / "all.parquet.parquet.parts"
+    assert not target.exists() and panel.run.parts.is_dir()
     monkeypatch.setattr(_exportrun._CancellableCounter, "advance", original)
     assert browser.export(target, fetch=["structure.volume"]) == 40
     assert pq.read_table(target).num_rows == 40

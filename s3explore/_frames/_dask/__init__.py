@@ -51,7 +51,7 @@ def _query_df(store: Any, criteria: Any, fields: Any, limit: int, fetch: Any, fl
 
     key = index_of(store).key
     return query_df(store, criteria, fields, {key: 1}, 0, limit, fetch=fetch, flatten=flatten,
-                    batch_size=batch_size)
+                    batch_size=batch_size, parse_dates=False)
 
 
 def _collections() -> tuple[Any, Any]:
@@ -122,12 +122,15 @@ def to_dask(store: Any, criteria: dict | None = None, fields: list[str] | None =
     """A Dask DataFrame of the index entries matching ``criteria``, in key order.
 
     The same columns and conventions as ``query_df(criteria, fields, fetch=fetch,
-    flatten=flatten)``, derived fetch columns (functions, ``(path, recipe)`` pairs)
-    included; its rows are those of ``query_df(..., sort={key: 1})`` and so is its index
-    (0..n-1). Objects are fetched, and fetch functions and recipes run, in the tasks (on
-    the workers of a cluster): functions travel serialized by Dask (which handles lambdas
-    and closures too), and recipes need pymatgen where the tasks run. Fetch columns of
-    integers or booleans are nullable (``Int64``, ``boolean``): any object may be missing.
+    flatten=flatten, parse_dates=False)`` (ISO 8601 text stays text: each partition would
+    decide alone whether a column holds only dates), derived fetch columns (functions,
+    ``(path, recipe)`` pairs) included; its rows are those of
+    ``query_df(..., sort={key: 1})`` and so is its index (0..n-1). Objects are fetched, and
+    fetch functions and recipes run, in the tasks (on the workers of a cluster): functions
+    travel serialized by Dask (which handles lambdas and closures too), and recipes need
+    pymatgen where the tasks run.
+    Fetch columns of integers or booleans are nullable (``Int64``, ``boolean``): any object
+    may be missing.
 
     Partitions are key ranges, each read by one task. Without fetch=, ``partition_size``
     entries each (default 10,000). With fetch=, unless ``partition_size`` is given, each

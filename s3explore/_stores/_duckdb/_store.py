@@ -28,6 +28,7 @@ from s3explore._stores._duckdb._schema import Catalog
 from s3explore._stores._duckdb._sql import Translator
 from s3explore._stores._duckdb._write import Batch, KeyConflict, write_batch
 from s3explore._stores._portable import PORTABLE_OPERATORS
+from s3explore._stores._timezones import AWARE_FIELD
 from s3explore._transfer import side_thread
 
 CHUNK = 20_000  # documents per write transaction
@@ -253,6 +254,10 @@ class DuckDBStore(Store):
 
     def _distinct(self, field: str, criteria: dict) -> list:
         return distinct(self, field, criteria)
+
+    def _marks_aware(self) -> bool:
+        catalog = self._catalog  # a path once seen stays in the catalog: never a false "no"
+        return catalog is not None and (catalog.full or catalog.get(AWARE_FIELD) is not None)
 
     def _groupby(self, keys: list[str], q: Query) -> Iterator[tuple[dict, list[dict]]]:
         from s3explore._stores._duckdb._group import groupby

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import re
 import threading
 import time
 import uuid
@@ -27,7 +28,7 @@ from s3explore._query import check_fields, get_path, nested
 from s3explore._stores._objects import ObjectIO
 from s3explore._stores._opendata import _fresh, _json
 from s3explore._stores._opendata._builds import BuildFolder
-from s3explore._stores._opendata._index import fingerprint_bytes
+from s3explore._stores._opendata._index import S3_LAST_MODIFIED, fingerprint_bytes
 from s3explore._stores._opendata._layout import json_key
 from s3explore._stores._opendata._manifest import (
     MANIFEST_PARQUET,
@@ -95,6 +96,19 @@ def summary(doc: Mapping, fields: list[str] | None) -> dict:
     return out
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(key: Any) -> tuple:
+    """``"mp-10"`` -> ``(("mp-", 10, ""), "mp-10")``: digit runs compare as numbers, so
+    ``mp-2`` comes before ``mp-10`` (S3 lists, and indexes sort, as text). Text and numbers
+    alternate at the same places in every key, so any two compare; the text itself breaks
+    ties (``mp-02`` and ``mp-2``)."""
+    text = str(key)
+    parts = _DIGITS.split(text)
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), text
+
+
 def _modified(value: Any) -> _dt.datetime | None:
     if isinstance(value, _dt.datetime):
         return value.astimezone(_dt.UTC).replace(tzinfo=None) if value.tzinfo else value
@@ -119,6 +133,9 @@ class Builder:
         self.fields = check_fields(fields, "fields")
         self.listed = listed
         self.reuse = reuse or {}
+        if layout.kind == "json-objects":  # builds before s3_last_modified: read again
+            self.reuse = {name: found for name, found in self.reuse.items()
+                          if all(S3_LAST_MODIFIED in e for e in found)}
         self.records: dict[str, _fresh.Record] = {r.name: r for r in quiet or ()}
         self._parts: BuildFolder | None = None
 
@@ -155,8 +172,14 @@ class Builder:
             entry[key] = stem  # the object's name is the key: it finds the object again
             if compression:
                 entry["compression"] = compression
-            entry.setdefault("last_updated", doc.get("last_updated")
-                             or _modified(info.last_modified or listed.modified))
+            if doc.get("last_updated") is not None:  # the document's own, kept with fields=
+                entry["last_updated"] = doc["last_updated"]
+            # when the object was uploaded, under its own name: not a date of the document,
+            # but what last_updated means for maggma's Builders when it has none of its own
+            # (_index.last_updated_field)
+            uploaded = _modified(info.last_modified or listed.modified)
+            if uploaded is not None:
+                entry[S3_LAST_MODIFIED] = uploaded
             return [_with_etag(entry, etag)], len(raw), etag
         groups = parse_group_name(name, self.layout.suffix) or {}
         out = []
@@ -195,7 +218,9 @@ class Builder:
                 now = listed.get(name)
                 if (now is None or name in self.reuse or source.setdefault(name, part) != part
                         or now.etag != entry.get(codec.ETAG_FIELD)
-                        or entry.get(OBJECT_SIZE) != now.size):
+                        or entry.get(OBJECT_SIZE) != now.size
+                        or (self.layout.kind == "json-objects"
+                            and S3_LAST_MODIFIED not in entry)):
                     continue
                 kept.append(entry)
         return kept
@@ -229,7 +254,12 @@ class Builder:
             self.record(name, etag, size, number)
         clean = [{k: v for k, v in e.items() if k not in (OBJECT, OBJECT_SIZE)}
                  for e in entries]
-        body = write_parquet(clean, self.layout, {"built": True, "fields": self.fields})
+        if self.layout.kind == "json-objects":  # grouped ones stay by object: fewer reads
+            clean.sort(key=lambda e: natural_key(e[self.layout.key]))
+        # "uploaded_as": where the objects' upload time is (older builds put it in
+        # last_updated, as if the documents said so)
+        body = write_parquet(clean, self.layout, {"built": True, "fields": self.fields,
+                                                  "uploaded_as": S3_LAST_MODIFIED})
         fingerprint = fingerprint_bytes(body)
         _fresh.write_listing(self.folder, fingerprint, self.records.values())
         scratch = self.folder / f".{MANIFEST_PARQUET}.{uuid.uuid4().hex}.tmp"

@@ -31,6 +31,10 @@ from s3explore._stores._opendata._manifest import (
 )
 
 COLLECTION = "manifest"
+LAST_UPDATED = "last_updated"
+# The upload time of each object of a one-JSON-document-per-object prefix, as built
+# (_build): named for what it is, so it is never read as a date of the documents.
+S3_LAST_MODIFIED = "s3_last_modified"
 
 
 def remote_fingerprint(objects: ObjectIO, name: str) -> str:
@@ -101,13 +105,36 @@ def _fresh(entries: list[dict], layout: Layout, path: str | None) -> DuckDBStore
     return index
 
 
+def last_updated_field(index: DuckDBStore, layout: Layout) -> str:
+    """The field ``last_updated`` and ``newer_in`` read: ``last_updated`` when every entry
+    has one (the documents' own), else, for one JSON document per object, the objects'
+    upload time ``s3_last_modified`` when every entry has that (as built here); else
+    ``last_updated`` (maggma's default)."""
+    if layout.kind != "json-objects":
+        return LAST_UPDATED
+    total = index.count()
+    if not total or index.count({LAST_UPDATED: {"$exists": True, "$ne": None}}) == total:
+        return LAST_UPDATED
+    if index.count({S3_LAST_MODIFIED: {"$exists": True, "$ne": None}}) == total:
+        return S3_LAST_MODIFIED
+    return LAST_UPDATED
+
+
 def load(entries: list[dict] | None, layout: Layout, fingerprint: str | None,
          folder: Path | None, read: Any, rebuild: bool = True) -> DuckDBStore:
-    """A connected index holding the manifest's entries.
+    """A connected index holding the manifest's entries, its ``last_updated_field`` the one
+    its entries hold (``last_updated_field``).
 
     ``read()`` gives the entries when they are not passed and the cache has no copy;
     ``fingerprint`` names the manifest's version (None: no caching).
     """
+    index = _load(entries, layout, fingerprint, folder, read, rebuild)
+    index.last_updated_field = last_updated_field(index, layout)
+    return index
+
+
+def _load(entries: list[dict] | None, layout: Layout, fingerprint: str | None,
+          folder: Path | None, read: Any, rebuild: bool = True) -> DuckDBStore:
     if folder is None or fingerprint is None:
         return _fresh(check_entries(entries if entries is not None else read(), layout.key,
                                     "the manifest"), layout, None)
@@ -140,7 +167,7 @@ def load(entries: list[dict] | None, layout: Layout, fingerprint: str | None,
         warn(f"the cached index {path} is damaged; it is built again from the manifest")
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-        return load(entries, layout, fingerprint, folder, read, rebuild=False)
+        return _load(entries, layout, fingerprint, folder, read, rebuild=False)
     return index
 
 

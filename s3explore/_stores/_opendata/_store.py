@@ -19,12 +19,13 @@ from s3explore._errors import (
     CorruptObjectError,
     NotConnectedError,
     ObjectNotFoundError,
-    ReadOnlyStoreError,
     StoreConnectionError,
 )
-from s3explore._query import Properties, Query, SortSpec, has_path, project
+from s3explore._query import Query, has_path, project
+from s3explore._s3engine import DEFAULT_ENGINE
+from s3explore._stores._documents import ObjectBackedStore
 from s3explore._stores._duckdb import DuckDBStore
-from s3explore._stores._hints import hinted
+from s3explore._stores._objects import DEFAULT_TIMEOUT, ObjectIO
 from s3explore._stores._opendata import _fresh, _index
 from s3explore._stores._opendata._manifest import (
     MANIFEST_JSONL,
@@ -35,12 +36,12 @@ from s3explore._stores._opendata._manifest import (
     cache_root,
 )
 from s3explore._stores._opendata._reader import DEFAULT_CACHE_BYTES, DocumentReader
+from s3explore._stores._readonly import ReadOnly
 from s3explore._stores._results import StoredObject, VerifyReport
-from s3explore._stores._s3 import S3Store, check_read_choices, missing_choice
-from s3explore._transfer import Outcome, iter_batches
+from s3explore._transfer import Outcome, iter_batches, ordered_map
 
 
-class ManifestStore(S3Store):
+class ManifestStore(ReadOnly, ObjectBackedStore):
     """Documents under ``s3://bucket/prefix``, indexed by a manifest; read-only.
 
     ``layout``: a ``Layout`` (or its dict) saying where each entry's document lives.
@@ -55,9 +56,17 @@ class ManifestStore(S3Store):
     An entry naming its object's ETag (``obj_etag``) is served only from that version of
     the object: a body with another ETag is a ``StaleObjectError`` (a CorruptObjectError,
     so ``on_error`` can skip the row) telling to reopen.
+
+    The public API is ``ObjectBackedStore``'s (``s3explore._stores._documents``), the same as
+    S3Store's; this class implements its read hooks over a ``DocumentReader`` and
+    ``ReadOnly`` refuses every write.
     """
 
     _transient: ClassVar[tuple[str, ...]] = ("_reader", "_entries")
+    read_only_reason = "opened read-only from its manifest (s3explore.open)"
+    read_only_advice = (
+        "To build your own collection from them, copy documents into an S3Store on a "
+        "bucket you can write (S3Store(...).update(store.query(...)))")
 
     def __init__(self, bucket: str, prefix: str | None = None, layout: Layout | Mapping | None
                  = None, manifest: str | None = MANIFEST_PARQUET, *,
@@ -77,12 +86,13 @@ class ManifestStore(S3Store):
         if manifest_path is None:
             one_of(manifest, "manifest", MANIFEST_NAMES, hint=" (a name under the prefix)")
         whole_number(cache_bytes, "cache_bytes", 0)
-        super().__init__(DuckDBStore(_index.COLLECTION, key=layout.key), bucket,
-                         s3_profile=s3_profile, endpoint_url=endpoint_url, sub_dir=prefix,
-                         s3_workers=s3_workers, s3_resource_kwargs=s3_resource_kwargs,
-                         anonymous=anonymous, retries=retries)
-        if _objects is not None:  # open()'s connected ObjectIO, same settings: no new client
-            self.objects = _objects
+        # open()'s connected ObjectIO (same settings) spares a new client
+        objects = _objects if _objects is not None else ObjectIO(
+            bucket, prefix, s3_profile=s3_profile, endpoint_url=endpoint_url,
+            anonymous=anonymous, client_kwargs=s3_resource_kwargs, workers=s3_workers,
+            retries=retries, timeout=DEFAULT_TIMEOUT, engine=DEFAULT_ENGINE)
+        super().__init__(DuckDBStore(_index.COLLECTION, key=layout.key), objects)
+        self._retries = retries
         self.max_decoded_bytes = (None if max_decoded_bytes is None
                                   else codec.max_decoded_bytes(max_decoded_bytes))
         self.objects.max_decoded_bytes = self.max_decoded_bytes
@@ -148,6 +158,9 @@ class ManifestStore(S3Store):
         folder = self.cache_folder if self.cache else None
         fingerprint, read = self._manifest_source(folder)
         self.index = _index.load(self._entries, self.layout, fingerprint, folder, read)
+        # the documents' own date, or the objects' upload time when they have none (maggma's
+        # Builders read the field's name from the store)
+        self.last_updated_field = self.index.last_updated_field
         self._entries = None  # in the index now
         if not self.offline:
             self._fingerprint = None
@@ -199,56 +212,83 @@ class ManifestStore(S3Store):
                 f"document can be fetched ({exc}); the index still answers count(), "
                 "distinct() and queries of the manifest's fields") from exc
 
-    def _read_settings(self, on_missing: str, on_error: str, workers: int | None) -> int:
+    def _ready_to_read(self) -> None:
         if not self.offline:
-            return super()._read_settings(on_missing, on_error, workers)
-        # offline: the bucket is asked only when a document must be fetched
-        check_read_choices(on_missing, on_error)
-        if not self._loaded:
+            self.objects.client  # noqa: B018
+        elif not self._loaded:  # offline: the bucket is asked only when a document is fetched
             raise NotConnectedError(f"{self.name} is not connected; call connect() or use "
                                     "`with`")
-        return self.objects.with_workers(workers)
 
     def _close(self) -> None:
         self.objects.close()
         self.index.close()
         self._loaded = False
 
-    # ------------------------------------------------------------ reads
+    # ------------------------------------------------------------ read hooks
+    # ObjectBackedStore's public reads call these with checked arguments.
 
-    def query(self, criteria: dict | None = None, properties: Properties = None,
-              sort: SortSpec = None, skip: int = 0, limit: int = 0, *,
-              workers: int | None = None, on_missing: str = "skip",
-              on_error: str = "raise") -> Iterator[dict]:
-        """Documents matching ``criteria`` in index order, fetched in parallel batches.
-
-        Answered from the manifest alone when it holds every requested property. Missing
-        and corrupt objects behave as in ``S3Store.query``.
-        """
-        q = Query.build(criteria, properties, sort, skip, limit)
-        entries = hinted(self, q.criteria, self._entries_of(q))  # typo hints when empty
-        return self._documents(q, entries, workers, missing_choice(on_missing), on_error, ())
-
-    def _documents(self, q: Query, entries: Iterator[dict], workers: int | None,
-                   on_missing: str, on_error: str, prefixes: tuple[str, ...]) -> Iterator:
-        """The documents of ``entries`` (those of ``q``), read through the layout; the hook
-        ``_find`` (inherited) comes here too."""
-        workers = self._read_settings(on_missing, on_error, workers)
+    def _read_entries(self, q: Query, entries: Iterator[dict], workers: int,
+                      prefixes: tuple[str, ...]) -> Iterator[Outcome]:
+        """Through the layout, in batches: documents sharing an object share a GET; a batch
+        whose entries hold every requested property is answered from the manifest."""
         names = q.properties
+        for batch in iter_batches(entries, 512):
+            if names is not None and all(all(has_path(e, n) for n in names) for e in batch):
+                yield from (Outcome(e, value=project(e, names)) for e in batch)
+                continue
+            for outcome in self._reader.outcomes(batch, workers, last_updated=True):
+                if outcome.error is None:
+                    doc = project(outcome.value, names) if names is not None else outcome.value
+                    outcome = self._rebuilt(outcome, doc, prefixes)
+                yield outcome
 
-        def outcomes() -> Iterator[Outcome]:
-            for batch in iter_batches(entries, 512):
-                if names is not None and all(all(has_path(e, n) for n in names)
-                                             for e in batch):
-                    yield from (Outcome(e, value=project(e, names)) for e in batch)
+    def _read_keys(self, keys: Iterable[Any], workers: int,
+                   prefixes: tuple[str, ...]) -> Iterator[Outcome]:
+        for batch in iter_batches(keys, 512):
+            looked = list(self._entries_for(batch))
+            docs = self._reader.outcomes([o.value for o in looked if o.error is None], workers)
+            for item in looked:
+                if item.error is not None:
+                    yield item
                     continue
-                for outcome in self._reader.outcomes(batch, workers, last_updated=True):
-                    if outcome.error is None and names is not None:
-                        outcome.value = project(outcome.value, names)
-                    yield outcome
+                outcome = next(docs)
+                yield (outcome if outcome.error is not None
+                       else self._rebuilt(outcome, outcome.value, prefixes))
 
-        return self._outcomes(outcomes(), on_missing, lambda e: str(e.get(self.key)), True,
-                              on_error)
+    def _read_object(self, key: Any, prefixes: tuple[str, ...]) -> StoredObject:
+        """One document with what it took to get it (sizes are those of its whole object)."""
+        outcome = next(self._entries_for([key]))
+        if outcome.error is not None:
+            raise outcome.error
+        entry = outcome.value
+        name = self.layout.object_name(entry)
+        bodies = self._reader.bodies([entry], 1)
+        body = bodies[name]
+        if isinstance(body, BaseException):
+            raise body
+        key_text = codec.key_string(entry[self.key], self.key)
+        doc = codec.rebuild_objects(self._reader.decode(body, entry), prefixes, key_text)
+        return StoredObject(key_text, doc, body.stored_size, body.decoded_size,
+                            body.compression, body.seconds, {"object": name})
+
+    def _object_size(self, key: str) -> int:
+        """The stored size of the object that holds ``key``'s document (one HEAD), whatever
+        the layout (a grouped object holds many)."""
+        outcome = next(self._entries_for([key]))
+        if outcome.error is not None:
+            raise outcome.error
+        if self.offline:
+            self._online()
+        return self.objects.stat(self.layout.object_name(outcome.value)).size
+
+    def _rebuilt(self, outcome: Outcome, doc: dict, prefixes: tuple[str, ...]) -> Outcome:
+        """``outcome`` with ``doc``, its monty objects of ``prefixes`` rebuilt (an object that
+        cannot be rebuilt is the outcome's error)."""
+        try:
+            doc = codec.rebuild_objects(doc, prefixes, self._key_of(outcome.item))
+        except CorruptObjectError as exc:
+            return Outcome(outcome.item, error=exc)
+        return Outcome(outcome.item, value=doc)
 
     def _entries_for(self, keys: list) -> Iterator[Outcome]:
         """``Outcome(key, entry | ObjectNotFoundError)`` for each key, in order."""
@@ -265,62 +305,18 @@ class ManifestStore(S3Store):
             else:
                 yield Outcome(k, value=entry)
 
-    def get_many(self, keys: Iterable[str | int], workers: int | None = None,
-                 on_missing: str = "skip", on_error: str = "raise") -> Iterator[dict | None]:
-        """Documents for ``keys``, in their order; documents sharing an object share a GET.
-        ``on_missing`` and ``on_error`` as in ``S3Store.get_many``."""
-        on_missing = missing_choice(on_missing)
-        workers = self._read_settings(on_missing, on_error, workers)
-
-        def outcomes() -> Iterator[Outcome]:
-            for batch in iter_batches(keys, 512):
-                looked = list(self._entries_for(batch))
-                docs = self._reader.outcomes([o.value for o in looked if o.error is None],
-                                             workers)
-                for item in looked:
-                    yield item if item.error is not None else next(docs)
-
-        def key_of(item: Any) -> str:  # a key not in the manifest, or an entry
-            return str(item.get(self.key)) if isinstance(item, Mapping) else str(item)
-
-        return self._outcomes(outcomes(), on_missing, key_of, False, on_error)
-
-    def get_object(self, key: str | int) -> StoredObject:
-        """One document with what it took to get it (sizes are those of its whole object)."""
-        outcome = next(self._entries_for([key]))
-        if outcome.error is not None:
-            raise outcome.error
-        entry = outcome.value
-        name = self.layout.object_name(entry)
-        bodies = self._reader.bodies([entry], 1)
-        body = bodies[name]
-        if isinstance(body, BaseException):
-            raise body
-        doc = self._reader.decode(body, entry)
-        return StoredObject(codec.key_string(entry[self.key], self.key), doc, body.stored_size,
-                            body.decoded_size, body.compression, body.seconds,
-                            {"object": name})
-
-    def get(self, key: str | int) -> dict:
-        return self.get_object(key).doc
-
     # ------------------------------------------------------------ checks
 
-    def verify(self, repair: bool = False, check_hashes: bool = True,
-               workers: int | None = None, *, deep: bool = False,
-               quarantine: str | None = None) -> VerifyReport:
-        """Compare the manifest with the objects under the prefix (read-only: no repair).
+    def _verify(self, repair: bool, check_hashes: bool, workers: int | None, *,
+                deep: bool, quarantine: str | None) -> VerifyReport:
+        """``verify``: the manifest against the objects under the prefix (``repair`` and
+        ``quarantine`` are refused before this, by ``ReadOnly``).
 
         ``orphans``: objects no entry points at; ``dangling``: keys whose object is missing;
         ``mismatched`` (s3store layout, with ``check_hashes``): ``obj_hash`` differs.
         ``deep=True`` also downloads and decodes every object an entry points at: those that
-        cannot be decoded are listed in ``unreadable``. ``repair`` and ``quarantine`` (which
-        move or rewrite) raise ReadOnlyStoreError, as on any read-only store.
+        cannot be decoded are listed in ``unreadable``.
         """
-        if repair:
-            self._refuse("verify(repair=True)")
-        if quarantine is not None:
-            self._refuse("verify(quarantine=...)")
         self._online()
         listed = {name for name, _ in self.objects.list()
                   if name not in (MANIFEST_JSONL, MANIFEST_PARQUET)}
@@ -338,8 +334,6 @@ class ManifestStore(S3Store):
         report.orphans = sorted(data_objects - by_object.keys())
         report.dangling = sorted(str(k) for n in by_object.keys() - listed for k in by_object[n])
         if check_hashes and hashes:
-            from s3explore._transfer import ordered_map
-
             report.hashes_checked = True
             both = sorted(n for n in hashes if n in listed)
 
@@ -379,34 +373,3 @@ class ManifestStore(S3Store):
         if self.layout.kind == "json-objects":
             return codec.strip_compression_suffix(name)[0].endswith(".json")
         return not name.startswith(".")
-
-    # ------------------------------------------------------------ writes: refused
-
-    def _refuse(self, what: str) -> None:
-        raise ReadOnlyStoreError(
-            f"{what}: {self.name} is opened read-only from its manifest (s3explore.open); "
-            "its documents cannot be changed here. To build your own collection from them, "
-            "copy documents into an S3Store on a bucket you can write "
-            "(S3Store(...).update(store.query(...)))")
-
-    def update(self, docs: Any, key: Any = None, additional_metadata: Any = None,
-               **kwargs: Any) -> Any:
-        self._refuse("update")
-
-    def remove_docs(self, criteria: dict, remove_s3_object: bool = False) -> None:
-        self._refuse("remove_docs")
-
-    def rebuild_index_from_s3_data(self, workers: int | None = None) -> int:
-        self._refuse("rebuild_index_from_s3_data")
-        return 0
-
-    def rebuild_metadata_from_index(self, index_query: dict | None = None,
-                                    workers: int | None = None) -> int:
-        self._refuse("rebuild_metadata_from_index")
-        return 0
-
-    def _upsert(self, docs: list[dict], keys: list[str]) -> None:
-        self._refuse("update")
-
-    def _delete(self, criteria: dict) -> None:
-        self._refuse("remove_docs")
