@@ -18,10 +18,11 @@ from s3explore.widgets._objects import RENDERERS, register_renderer
 from s3explore.widgets._tree import render_document
 
 pytest.importorskip("pymatgen.core")
-from pymatgen.core import Lattice, Structure
 from pymatgen.electronic_structure.bandstructure import BandStructureSymmLine
 from pymatgen.electronic_structure.core import Orbital, Spin
 from pymatgen.electronic_structure.dos import CompleteDos, Dos
+
+from tests.materials._docs import nacl  # built once (0.3 s each), a fresh copy per call
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -30,11 +31,6 @@ LABELS = {"\\Gamma": [0, 0, 0], "X": [0.5, 0, 0.5], "W": [0.5, 0.25, 0.75],
           "L": [0.5, 0.5, 0.5]}
 BRANCHES = [("\\Gamma", "X"), ("X", "W"), ("L", "\\Gamma")]  # W|L: a jump
 KPOINTS_PER_BRANCH = 30
-
-
-def nacl() -> Structure:
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"],
-                                     [[0, 0, 0], [0.5, 0.5, 0.5]])
 
 
 def complete_dos(points: int = 801) -> CompleteDos:
