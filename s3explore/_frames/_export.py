@@ -125,7 +125,7 @@ def _parts_in_sort(store: Any, key: str, criteria: dict | None, order: dict, don
     while True:
         found = list(store.query(criteria or {}, properties=[key], sort=order, skip=done,
                                  limit=window))
-        keys = [e[key] for e in found if key in e]
+        keys = [e[key] for e in found]  # every entry has its key
         for start in range(0, len(keys), part_size):
             yield keys[start:start + part_size]
         if len(found) < window:

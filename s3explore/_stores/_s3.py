@@ -35,7 +35,6 @@ INDEX_METHODS = ("connect", "close", "query", "count", "update", "remove_docs", 
 # boto3 client arguments whose values carry no secret, shown as they are
 _SHOWN_CLIENT_ARGUMENTS = frozenset({"region_name", "api_version", "use_ssl", "verify",
                                      "config", "aws_account_id"})
-_names = field_names  # its historical name here
 
 
 def check_index(index: Any) -> None:
@@ -126,7 +125,7 @@ class S3Store(MaintenanceMixin, ObjectBackedStore):
         self.compression_level = compression_level
         self.store_hash = bool(store_hash)
         self.unpack_data = bool(unpack_data)
-        self.searchable_fields = _names(searchable_fields, "searchable_fields")
+        self.searchable_fields = field_names(searchable_fields, "searchable_fields")
         self.metadata_limit = positive_int(metadata_limit, "metadata_limit", none_ok=True)
         self._retries = retries
         self.__resource_kwargs = seal(dict(s3_resource_kwargs or {}))

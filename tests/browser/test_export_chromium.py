@@ -25,6 +25,7 @@ from tests.browser.test_in_chromium import (  # noqa: F401 -- chromium, shots: f
     chromium,
     expect,
     expect_visible,
+    opened,
     serve,
     shots,
     wait_text,
@@ -47,17 +48,10 @@ def voila(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Voila]:
 
 @pytest.fixture(scope="module")
 def page(chromium, voila: Voila) -> Iterator:  # noqa: F811 -- the imported fixture
-    context = chromium.new_context(viewport={"width": 1180, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    try:
-        page.goto(voila.url, wait_until="domcontentloaded")
-        expect_visible(page, voila, ".s3x-browser .s3x-row")
+    with opened(chromium, voila, ".s3x-browser .s3x-row") as page:
         page.locator(".s3x-export-toggle").click()
         expect_visible(page, voila, ".s3x-export .s3x-cost")
         yield page
-    finally:
-        context.close()
 
 
 def filter_nacl(page) -> None:

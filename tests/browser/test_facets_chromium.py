@@ -16,6 +16,7 @@ from tests.browser.test_in_chromium import (  # noqa: F401 -- chromium: a fixtur
     chromium,
     expect,
     expect_visible,
+    opened,
     serve,
     wait_text,
 )
@@ -34,16 +35,9 @@ def voila(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Voila]:
 
 @pytest.fixture(scope="module")
 def page(chromium, voila: Voila) -> Iterator:  # noqa: F811 -- the imported fixture
-    context = chromium.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    try:
-        page.goto(voila.url, wait_until="domcontentloaded")
-        expect_visible(page, voila, ".s3x-facets .s3x-facet-value")
-        expect_visible(page, voila, ".s3x-browser .s3x-row")
+    with opened(chromium, voila, ".s3x-facets .s3x-facet-value", ".s3x-browser .s3x-row",
+                width=1400) as page:
         yield page
-    finally:
-        context.close()
 
 
 def value_button(page, label: str):

@@ -121,19 +121,28 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@contextmanager
+def opened(chromium, voila: Voila, *selectors: str, width: int = 1180) -> Iterator:
+    """A page of ``voila`` in a browser context of its own, loaded until each of
+    ``selectors`` shows; the context is closed afterwards."""
+    context = chromium.new_context(viewport={"width": width, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(voila.url, wait_until="domcontentloaded")
+        for selector in selectors:
+            expect_visible(page, voila, selector)
+        yield page
+    finally:
+        context.close()
+
+
 @pytest.fixture(scope="module")
 def loaded_page(chromium, voila: Voila) -> Iterator:
     """One page load for the module: each load starts a kernel that seeds a store, which
     takes seconds; tests reset what they change instead (see ``page``)."""
-    context = chromium.new_context(viewport={"width": 1180, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    try:
-        page.goto(voila.url, wait_until="domcontentloaded")
-        expect_visible(page, voila, ".s3x-browser .s3x-row")
+    with opened(chromium, voila, ".s3x-browser .s3x-row") as page:
         yield page
-    finally:
-        context.close()
 
 
 @pytest.fixture
@@ -318,17 +327,9 @@ def test_cancel_during_upload(page) -> None:
 def test_demo_store_browser(chromium, tmp_path_factory: pytest.TempPathFactory,
                             shots: Path) -> None:
     """The README's picture of the IndexBrowser: the tour's browser over the demo store."""
-    with serve(DEMO_NOTEBOOK, tmp_path_factory.mktemp("jupyter-demo"), {}) as server:
-        context = chromium.new_context(viewport={"width": 1180, "height": 900})
-        try:
-            page = context.new_page()
-            page.set_default_timeout(WAIT_MS)
-            page.goto(server.url, wait_until="domcontentloaded")
-            expect_visible(page, server, ".s3x-browser .s3x-row")
-            wait_text(page.locator(".s3x-count"), rf"\b{DEMO_DOCS}\b documents")
-            assert page.locator(".s3x-row:visible").count() == 10
-            assert page.locator(".s3x-row .s3x-keycell").first.inner_text().startswith("mp-")
-            page.locator(".s3x-browser .s3x-card").first.screenshot(
-                path=str(shots / "browser.png"))
-        finally:
-            context.close()
+    with (serve(DEMO_NOTEBOOK, tmp_path_factory.mktemp("jupyter-demo"), {}) as server,
+          opened(chromium, server, ".s3x-browser .s3x-row") as page):
+        wait_text(page.locator(".s3x-count"), rf"\b{DEMO_DOCS}\b documents")
+        assert page.locator(".s3x-row:visible").count() == 10
+        assert page.locator(".s3x-row .s3x-keycell").first.inner_text().startswith("mp-")
+        page.locator(".s3x-browser .s3x-card").first.screenshot(path=str(shots / "browser.png"))
